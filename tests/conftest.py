@@ -1,0 +1,17 @@
+import os
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """An isolated data root for each test."""
+    root = tmp_path / "data"
+    monkeypatch.setenv("ROBEVAL_DATA", str(root))
+    return root
