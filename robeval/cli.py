@@ -130,7 +130,7 @@ def device_option(f):
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of one run.")
 @click.option("--seeds", default=None, help="Several runs, e.g. 0,1,2 or 0-4: --out is then their parent folder.")
 @click.option("--preset", type=PRESET, default="quick", show_default=True,
-              help="quick: 6 epochs, batch 128, LR 0.05 cosine-annealed (CPU demos). authors: the "
+              help="quick: 6 epochs, batch 64, LR 0.1 cosine-annealed (CPU demos). authors: the "
                    "paper's protocol (SGD Nesterov 0.9; LR 0.001 learned-dot, else 0.1; wd 5e-4 dot "
                    "only; ReduceLROnPlateau x0.2 patience 3 on validation accuracy; 80 epochs; batch 32).")
 @click.option("--epochs", type=int, default=None, help="Override the preset's epochs.")
@@ -278,7 +278,7 @@ def report(run_dirs, out) -> None:
 @click.option("--scales", default="1", show_default=True, help="Cosine S values, e.g. 1,5,10,20,40.")
 @click.option("--epochs", type=int, default=None, help="Override the preset's epochs.")
 @click.option("--batch-size", type=int, default=None, help="Override the preset's batch size.")
-@click.option("--max-train", type=int, default=5000, show_default=True,
+@click.option("--max-train", type=int, default=4000, show_default=True,
               help="Training images per run (0 = all); the default keeps the CPU demo short.")
 @click.option("--conditions", default="all", show_default=True, help="Conditions to evaluate.")
 @click.option("--out", type=click.Path(file_okay=False), default="reproduce", show_default=True)
