@@ -292,10 +292,12 @@ def report(run_dirs, out) -> None:
 @click.option("--conditions", default="all", show_default=True, help="Conditions to evaluate.")
 @click.option("--out", type=click.Path(file_okay=False), default="reproduce", show_default=True)
 @device_option
+@click.option("--devices", default=None,
+              help="Run grid cells in parallel, one worker per device, e.g. cuda:0,cuda:1 (or 0,1).")
 @data_dir_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def reproduce(dataset, arch, preset, seeds, scales, epochs, batch_size, max_train, conditions, out,
-              device, data_dir, quiet) -> None:
+              device, devices, data_dir, quiet) -> None:
     """The whole study in one command: {learned, fixed} x {dot, cosine} over seeds, every
     condition, a report. With no arguments it runs offline on the embedded `shapes` dataset.
 
@@ -315,8 +317,9 @@ def reproduce(dataset, arch, preset, seeds, scales, epochs, batch_size, max_trai
     plan = ReproducePlan(dataset=dataset, arch=arch, preset=preset, seeds=tuple(parse_seeds(seeds)),
                          scales=scale_list, epochs=epochs, batch_size=batch_size,
                          max_train=max_train or None, conditions=conditions)
+    device_list = [d if not d.isdigit() else f"cuda:{d}" for d in devices.split(",")] if devices else None
     t0 = time.time()
-    result = run(plan, out, device=device, data_dir=data_dir, progress=not quiet)
+    result = run(plan, out, device=device, devices=device_list, data_dir=data_dir, progress=not quiet)
     click.echo(result["table"])
     t = result["timings"]
     click.echo(f"\nreport: {result['report']}/report.md")
