@@ -45,14 +45,18 @@ def stored_features(flat: Any, path: Path, evaluated: dict) -> np.ndarray | None
     return np.stack(out_rows).astype(np.float32)
 
 
+def drop_brain_runs(dataset: Any) -> None:
+    for key in BRAIN_KEYS:
+        if key in dataset.list_brain_runs():
+            dataset.delete_brain_run(key)
+
+
 def run_brain(dataset: Any, path: Path, evaluated: dict, method: str = "pca",
               progress: bool = True, echo=print) -> list[str]:
     """Recompute the Brain runs over every slice; returns the brain keys written."""
     import fiftyone.brain as fob
 
-    for key in BRAIN_KEYS:
-        if key in dataset.list_brain_runs():
-            dataset.delete_brain_run(key)
+    drop_brain_runs(dataset)
     flat = dataset.select_group_slices()
     fob.compute_mistakenness(flat, "prediction", label_field="ground_truth", use_logits=True,
                              progress=progress)

