@@ -61,6 +61,7 @@ def serve(dataset: Any, address: str = "127.0.0.1", port: int = 5151,
                 signal.signal(sig, signal.SIG_IGN)
         try:
             if session is not None:
+                session._disable_wait_warning = True  # its "call session.wait()" hint misleads here
                 session.close()
             if server is not None:
                 _registry().pop(port, None)
