@@ -224,6 +224,27 @@ def test_update_in_place_overwrite_and_only_failures(fo_db, small_run, tmp_path)
     ds.delete()
 
 
+def test_run_evaluated_without_features(fo_db, small_run, tmp_path):
+    """eval --no-features: no cosines, no embeddings map, and the Brain never falls back to a model."""
+    from robeval.browse.build import build_dataset
+
+    run, data_dir = small_run
+    bare = tmp_path / "nofeat"
+    shutil.copytree(run, bare)
+    for f in (bare / "eval").glob("*.npz"):
+        if f.name != "head.npz":
+            z = dict(np.load(f))
+            z.pop("features")
+            np.savez(f, **z)
+    said: list[str] = []
+    ds = build_dataset(bare, name="robeval-test-nofeat", limit=5, data_dir=data_dir,
+                       progress=False, echo=said.append)
+    assert set(ds.list_brain_runs()) == {"mistakenness", "hardness"}
+    assert not ds.has_field("cos_to_pred") and not ds.has_field("feature_norm")
+    assert any("no embeddings map" in x for x in said)
+    ds.delete()
+
+
 def test_bad_input_is_one_line(fo_db, small_run, tmp_path):
     run, data_dir = small_run
     runner = CliRunner()

@@ -24,6 +24,7 @@ from robeval.fileio import read_json
 
 FAILURE_TAG = "failure"
 CONFIDENT = 0.9  # softmax confidence above which a mistake counts as "confident"
+VIEW_NAMES = ("failures", "failures-severity-3-plus", "confident-mistakes", "most-mistaken")
 
 
 @dataclass
@@ -269,8 +270,9 @@ def build_dataset(
         drop_brain_runs(ds)
         ds.info.pop("robeval_brain", None)
     ds.save()
-    for view_name, view in saved_views(ds).items():
+    for view_name in VIEW_NAMES:  # also those that no longer apply (most-mistaken, no Brain)
         if ds.has_saved_view(view_name):
             ds.delete_saved_view(view_name)
+    for view_name, view in saved_views(ds).items():
         ds.save_view(view_name, view)
     return ds
