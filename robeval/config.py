@@ -7,7 +7,9 @@ Presets (``--preset``):
   models only; ReduceLROnPlateau (max, x0.2, patience 3) on VALIDATION accuracy (the authors used
   test accuracy; robeval never does); 80 epochs; batch 32; random crop (pad 10 at 96 px, 4 at
   32 px) + flip; normalise with mean = std = 0.5.
-- ``quick``: a CPU demo: 6 epochs, batch 128, LR 0.05 for every head, cosine-annealed, weight
+- ``fast``: for a GPU: 16 epochs, batch 512, LR 0.2 with a 2-epoch linear warm-up then linear
+  decay to 0 ("onecycle"), weight decay 5e-4 for dot models only, bf16 autocast, channels_last.
+- ``quick``: a CPU demo: 6 epochs, batch 64, LR 0.1 for every head, cosine-annealed, weight
   decay 5e-4 for dot models only, same augmentation.
 """
 
@@ -49,6 +51,9 @@ class TrainConfig:
     val_fraction: float = 0.1
     max_train: int | None = None  # use only the first N training images (after the val split)
     eval_batch_size: int = 512
+    precision: str | None = None  # fp32 | bf16 (autocast); None -> the preset's, else fp32
+    channels_last: bool = True
+    compile: bool = False  # torch.compile the training model
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,15 +95,30 @@ def authors_preset(cfg: TrainConfig, image_size: int) -> dict[str, Any]:
 def quick_preset(cfg: TrainConfig, image_size: int) -> dict[str, Any]:
     return {
         "epochs": 6,
-        "batch_size": 128,
-        "lr": 0.05,
+        "batch_size": 64,
+        "lr": 0.1,
         "weight_decay": 5e-4 if cfg.logits == "dot" else 0.0,
         "scheduler": "cosine",
         "crop_padding": _padding(image_size),
     }
 
 
-SCHEDULERS = ("plateau", "cosine", "none")
+@PRESETS.register("fast")
+def fast_preset(cfg: TrainConfig, image_size: int) -> dict[str, Any]:
+    return {
+        "epochs": 16,
+        "batch_size": 512,
+        "lr": 0.2,
+        "weight_decay": 5e-4 if cfg.logits == "dot" else 0.0,
+        "scheduler": "onecycle",
+        "crop_padding": _padding(image_size),
+        "precision": "bf16",
+    }
+
+
+SCHEDULERS = ("plateau", "cosine", "onecycle", "none")
+DEFAULTS = {"precision": "fp32"}  # what a preset does not set
+PRECISIONS = ("fp32", "bf16")
 
 
 def resolve(cfg: TrainConfig, image_size: int) -> TrainConfig:
@@ -115,7 +135,7 @@ def resolve(cfg: TrainConfig, image_size: int) -> TrainConfig:
         raise RobevalError(f"--val-fraction must lie in (0, 1), got {cfg.val_fraction}")
     filled = PRESETS.get(cfg.preset)(cfg, image_size)
     d = cfg.to_dict()
-    for key, value in filled.items():
+    for key, value in {**DEFAULTS, **filled}.items():
         if d[key] is None:
             d[key] = value
     out = TrainConfig.from_dict(d)
@@ -124,6 +144,8 @@ def resolve(cfg: TrainConfig, image_size: int) -> TrainConfig:
     for name in ("epochs", "batch_size"):
         if getattr(out, name) < 1:
             raise RobevalError(f"--{name.replace('_', '-')} must be >= 1")
+    if out.precision not in PRECISIONS:
+        raise RobevalError(f"unknown precision {out.precision!r}; choose one of: {', '.join(PRECISIONS)}")
     if not out.lr > 0:
         raise RobevalError(f"--lr must be > 0, got {out.lr}")
     return out

@@ -58,41 +58,70 @@ def run_name(cfg: TrainConfig) -> str:
     return f"{cfg.dataset.replace(':', '_').replace('/', '_')}-{cfg.arch}-{variant}-seed{cfg.seed}"
 
 
+def run_cell(cfg: TrainConfig, run_dir: Path, conditions: str, device: str,
+             data_dir: str | None) -> dict:
+    """Train (or resume, or skip) one grid cell and evaluate the conditions it still lacks."""
+    t0 = time.time()
+    if not runs.is_finished(run_dir) or (run_dir / runs.STATE).exists():
+        train(cfg, run_dir, device=device, resume=runs.is_run(run_dir), overwrite=False,
+              data_dir=data_dir, progress=False)
+    t1 = time.time()
+    wanted = [c.name for c in resolve(conditions, cfg.dataset)]
+    done = read_json(run_dir / runs.EVAL_JSON)["conditions"] if (run_dir / runs.EVAL_JSON).exists() else {}
+    missing = [c for c in wanted if c not in done]
+    if missing:
+        evaluate_run(run_dir, ",".join(missing), device=device, data_dir=data_dir, progress=False)
+    return {"train_s": t1 - t0, "eval_s": time.time() - t1}
+
+
+def _run_cells(cells: list[tuple[TrainConfig, Path]], conditions: str, device: str,
+               data_dir: str | None) -> list[dict]:
+    return [run_cell(cfg, run_dir, conditions, device, data_dir) for cfg, run_dir in cells]
+
+
 def reproduce(
     plan: ReproducePlan,
     out_dir: str | Path = "reproduce",
     *,
     device: str = "auto",
+    devices: list[str] | None = None,
     data_dir: str | None = None,
     progress: bool = True,
 ) -> dict:
-    """Run the plan into ``out_dir``/runs and ``out_dir``/report; returns timings and rows."""
+    """Run the plan into ``out_dir``/runs and ``out_dir``/report; returns timings and rows.
+
+    With several ``devices`` (e.g. cuda:0, cuda:1) the grid cells are dealt round-robin to one
+    worker process per device and run in parallel.
+    """
     out = Path(out_dir)
     t_start = time.time()
     resolve(plan.conditions, plan.dataset)  # fail on a bad --conditions before training anything
-    timings = {"train_s": 0.0, "eval_s": 0.0, "report_s": 0.0}
-    run_dirs = []
-    configs = plan.configs()
-    bar = tqdm(configs, desc="reproduce", disable=not progress)
-    for cfg in bar:
-        run_dir = out / "runs" / run_name(cfg)
-        bar.set_postfix_str(run_dir.name)
-        t0 = time.time()
-        if not runs.is_finished(run_dir) or (run_dir / runs.STATE).exists():
-            train(cfg, run_dir, device=device, resume=run_dir.exists() and runs.is_run(run_dir),
-                  overwrite=False, data_dir=data_dir, progress=False)
-        t1 = time.time()
-        wanted = [c.name for c in resolve(plan.conditions, plan.dataset)]
-        done = read_json(run_dir / runs.EVAL_JSON)["conditions"] if (run_dir / runs.EVAL_JSON).exists() else {}
-        missing = [c for c in wanted if c not in done]
-        if missing:
-            evaluate_run(run_dir, ",".join(missing), device=device, data_dir=data_dir, progress=False)
-        t2 = time.time()
-        timings["train_s"] += t1 - t0
-        timings["eval_s"] += t2 - t1
-        run_dirs.append(run_dir)
+    cells = [(cfg, out / "runs" / run_name(cfg)) for cfg in plan.configs()]
+    timings = {"train_s": 0.0, "eval_s": 0.0}
+    if devices and len(devices) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = mp.get_context("spawn")
+        pools = [ProcessPoolExecutor(max_workers=1, mp_context=ctx) for _ in devices]
+        futures = [pool.submit(_run_cells, cells[i :: len(devices)], plan.conditions, dev, data_dir)
+                   for i, (pool, dev) in enumerate(zip(pools, devices, strict=True))]
+        for fut in tqdm(futures, desc=f"reproduce on {len(devices)} devices", disable=not progress):
+            for t in fut.result():
+                timings["train_s"] += t["train_s"]
+                timings["eval_s"] += t["eval_s"]
+        for pool in pools:
+            pool.shutdown()
+    else:
+        dev = devices[0] if devices else device
+        bar = tqdm(cells, desc="reproduce", disable=not progress)
+        for cfg, run_dir in bar:
+            bar.set_postfix_str(run_dir.name)
+            t = run_cell(cfg, run_dir, plan.conditions, dev, data_dir)
+            timings["train_s"] += t["train_s"]
+            timings["eval_s"] += t["eval_s"]
     t3 = time.time()
-    rows = write_report(run_dirs, out / "report")
+    rows = write_report([run_dir for _, run_dir in cells], out / "report")
     timings["report_s"] = time.time() - t3
     timings["total_s"] = time.time() - t_start
     return {"rows": rows, "timings": {k: round(v, 1) for k, v in timings.items()},

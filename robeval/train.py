@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from robeval import runs
+from robeval import distributed, runs
 from robeval.augment import random_crop_flip, to_input
 from robeval.config import TrainConfig, resolve
 from robeval.data import ImageSet, load_split, split_train_val
@@ -60,11 +60,16 @@ def model_spec(cfg: TrainConfig, data: ImageSet) -> ModelSpec:
     )
 
 
-def make_optimizer(model: Classifier, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """SGD over trainable parameters only: fixed class vectors are buffers and never appear here."""
+def make_optimizer(model: Classifier, cfg: TrainConfig, device: str = "cpu") -> torch.optim.Optimizer:
+    """SGD over trainable parameters only: fixed class vectors are buffers and never appear here.
+
+    One fused kernel per step on CUDA; the multi-tensor (foreach) path on CPU.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
+    fast = {"fused": True} if device.startswith("cuda") else {"foreach": True}
     return torch.optim.SGD(
-        params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
+        params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+        weight_decay=cfg.weight_decay, **fast,
     )
 
 
@@ -74,10 +79,15 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch
             opt, mode="max", factor=cfg.plateau_factor, patience=cfg.plateau_patience,
             threshold_mode="abs",
         )
+    total = cfg.epochs * steps_per_epoch
     if cfg.scheduler == "cosine":
-        total = cfg.epochs * steps_per_epoch
         return torch.optim.lr_scheduler.LambdaLR(
             opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+        )
+    if cfg.scheduler == "onecycle":  # linear warm-up over 2 epochs (or 1/8 of the run), linear decay
+        warm = max(1, min(2 * steps_per_epoch, total // 8))
+        return torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: min((step + 1) / warm, max(0.0, (total - step) / (total - warm)))
         )
     return None
 
@@ -91,7 +101,8 @@ def predict(
     logits, feats = [], []
     for i in range(0, len(images), cfg.eval_batch_size):
         x = to_input(torch.from_numpy(images[i : i + cfg.eval_batch_size]).to(device), cfg.mean, cfg.std)
-        out, h = model.forward_features(x)
+        with autocast(cfg, device):
+            out, h = model.forward_features(x)
         logits.append(out.float().cpu())
         if features:
             feats.append(h.float().cpu())
@@ -104,32 +115,56 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
-def train_epoch(model, opt, sched, x_train, y_train, cfg, epoch, device, progress) -> dict:
-    model.train()
+def train_epoch(net, opt, sched, x_train, y_train, cfg, epoch, device, dist_info, progress) -> dict:
+    """One pass over the training set in the run's seeded order; returns loss and accuracy.
+
+    Every rank draws the same global batch and trains on its slice (see distributed.py).
+    """
+    net.train()
     gen = _epoch_generator(cfg.seed, epoch)
     n = len(y_train)
     bs = min(cfg.batch_size, n)
     perm = torch.randperm(n, generator=gen)
     steps = n // bs  # the last incomplete batch is dropped (batch norm dislikes tiny batches)
-    total_loss = total_correct = seen = 0
+    total_loss = torch.zeros((), device=device, dtype=torch.float64)
+    total_correct = torch.zeros((), device=device, dtype=torch.float64)
+    seen = 0
     bar = tqdm(range(steps), desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=not progress)
     for step in bar:
         idx = perm[step * bs : (step + 1) * bs].to(device)
-        xb = to_input(random_crop_flip(x_train[idx], cfg.crop_padding, cfg.flip, gen), cfg.mean, cfg.std)
+        xb = random_crop_flip(x_train[idx], cfg.crop_padding, cfg.flip, gen)
         yb = y_train[idx]
-        logits = model(xb)
-        loss = F.cross_entropy(logits, yb)
+        if dist_info.enabled:
+            xb, yb = xb[dist_info.rank :: dist_info.world], yb[dist_info.rank :: dist_info.world]
+        with autocast(cfg, device):
+            logits = net(to_input(xb, cfg.mean, cfg.std))
+            loss = F.cross_entropy(logits.float(), yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         if isinstance(sched, torch.optim.lr_scheduler.LambdaLR):
             sched.step()
-        total_loss += loss.item() * len(yb)
-        total_correct += (logits.argmax(1) == yb).sum().item()
+        total_loss += loss.detach() * len(yb)
+        total_correct += (logits.argmax(1) == yb).sum()
         seen += len(yb)
-        if step % 10 == 0:
-            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{total_correct / seen:.3f}")
-    return {"train_loss": total_loss / max(seen, 1), "train_acc": total_correct / max(seen, 1)}
+        if progress and step % 10 == 0:
+            bar.set_postfix(loss=f"{total_loss.item() / seen:.3f}", acc=f"{total_correct.item() / seen:.3f}")
+    loss_sum, correct_sum, count = distributed.all_sum(
+        [total_loss.item(), total_correct.item(), float(seen)], dist_info, device)
+    return {"train_loss": loss_sum / max(count, 1), "train_acc": correct_sum / max(count, 1)}
+
+
+def autocast(cfg: TrainConfig, device: str):
+    """bf16 autocast when the config asks for it; a no-op context otherwise."""
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+
+
+def _start_or_resume(out: Path, resume: bool, overwrite: bool) -> tuple[bool, dict | None]:
+    """Rank 0 prepares the folder: (resuming, summary if the run had already finished)."""
+    resuming = runs.prepare_out_dir(out, resume, overwrite)
+    if resuming and runs.is_finished(out) and not (out / runs.STATE).exists():
+        return True, read_json(out / runs.SUMMARY)
+    return resuming, None
 
 
 def train(
@@ -142,81 +177,104 @@ def train(
     data_dir: str | None = None,
     progress: bool = True,
 ) -> dict:
-    """Train one run into ``out_dir``; returns its summary (best-val and last-epoch results)."""
+    """Train one run into ``out_dir``; returns its summary (best-val and last-epoch results).
+
+    Under torchrun (WORLD_SIZE > 1) it trains data-parallel; rank 0 alone writes files.
+    """
     out = Path(out_dir)
-    resuming = runs.prepare_out_dir(out, resume, overwrite)
+    info = distributed.from_environment()
+    device = distributed.setup(info, pick_device(device))
+    resuming, finished = distributed.on_main(info, _start_or_resume, out, resume, overwrite)
+    if finished is not None:
+        return finished
+    main = info.is_main
+    progress = progress and main
     if resuming:
-        if runs.is_finished(out) and not (out / runs.STATE).exists():
-            return read_json(out / runs.SUMMARY)
         cfg = TrainConfig.from_dict(read_json(out / runs.CONFIG)["config"])
-    device = pick_device(device)
     t0 = time.time()
     train_set, val_set = load_train_val(cfg, data_dir)
     cfg = resolve(cfg, train_set.image_size)
+    if cfg.batch_size % info.world:
+        raise RobevalError(f"--batch-size {cfg.batch_size} (the global batch) must divide by the "
+                           f"{info.world} processes")
     spec = model_spec(cfg, train_set)
-    model = build_model(spec).to(device, memory_format=torch.channels_last)
-    opt = make_optimizer(model, cfg)
+    model = build_model(spec)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    model = model.to(device)
+    net = distributed.wrap(model, info, device)
+    model = net.module if info.enabled else net  # SyncBatchNorm may have replaced modules
+    opt = make_optimizer(model, cfg, device)
     steps_per_epoch = max(1, len(train_set) // min(cfg.batch_size, len(train_set)))
     sched = make_scheduler(opt, cfg, steps_per_epoch)
+    if cfg.compile:
+        net = torch.compile(net)
 
     state = load_checkpoint(out / runs.STATE, device) if resuming and (out / runs.STATE).exists() else None
     if state is None:
-        write_json(out / runs.CONFIG, {
-            "config": cfg.to_dict(), "model": spec.to_dict(), "variant": cfg.variant,
-            "dataset": {"name": cfg.dataset, "classes": train_set.classes, "image_size": train_set.image_size,
-                        "n_train": len(train_set), "n_val": len(val_set)},
-            "environment": environment(device),
-        })
+        if main:
+            write_json(out / runs.CONFIG, {
+                "config": cfg.to_dict(), "model": spec.to_dict(), "variant": cfg.variant,
+                "dataset": {"name": cfg.dataset, "classes": train_set.classes,
+                            "image_size": train_set.image_size,
+                            "n_train": len(train_set), "n_val": len(val_set)},
+                "distributed": {"world_size": info.world, "global_batch": cfg.batch_size},
+                "environment": environment(device),
+            })
+            write_text(out / runs.METRICS, "")
         history, best = [], {"val_acc": -1.0, "epoch": 0}
-        write_text(out / runs.METRICS, "")
     else:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         if sched is not None:
             sched.load_state_dict(state["scheduler"])
         history, best = list(state["history"]), dict(state["best"])
-        write_text(out / runs.METRICS, "".join(_jsonl(row) for row in history))
+        if main:
+            write_text(out / runs.METRICS, "".join(json.dumps(row) + "\n" for row in history))
 
     x_train = torch.from_numpy(train_set.images).to(device)
     y_train = torch.from_numpy(train_set.labels).to(device)
-    start = len(history) + 1
-    for epoch in range(start, cfg.epochs + 1):
+    for epoch in range(len(history) + 1, cfg.epochs + 1):
         row = {"epoch": epoch, "lr": opt.param_groups[0]["lr"]}
-        row.update(train_epoch(model, opt, sched, x_train, y_train, cfg, epoch, device, progress))
-        val_logits, _ = predict(model, val_set.images, cfg, device)
+        row.update(train_epoch(net, opt, sched, x_train, y_train, cfg, epoch, device, info, progress))
+        val_logits, _ = predict(model, val_set.images, cfg, device)  # every rank: same weights, same answer
         row["val_acc"] = float((val_logits.argmax(1) == val_set.labels).mean())
         row["time_s"] = round(time.time() - t0, 2)
         if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
             sched.step(row["val_acc"])
-        if row["val_acc"] > best["val_acc"]:
-            best = {"val_acc": row["val_acc"], "epoch": epoch}
-            save_checkpoint(out / runs.BEST, {"model": model.state_dict()})
         history.append(row)
-        save_checkpoint(out / runs.STATE, {
-            "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict() if sched is not None else {},
-            "history": history, "best": best,
-        })
-        append_jsonl(out / runs.METRICS, row)
+        improved = row["val_acc"] > best["val_acc"]
+        if improved:
+            best = {"val_acc": row["val_acc"], "epoch": epoch}
+        if main:
+            if improved:
+                save_checkpoint(out / runs.BEST, {"model": model.state_dict()})
+            save_checkpoint(out / runs.STATE, {
+                "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict() if sched is not None else {},
+                "history": history, "best": best,
+            })
+            append_jsonl(out / runs.METRICS, row)
         if progress:
             tqdm.write(f"  epoch {epoch:3d}  loss {row['train_loss']:.4f}  train {row['train_acc']:.3f}"
                        f"  val {row['val_acc']:.3f}  lr {row['lr']:.2g}")
+        distributed.barrier(info)
 
-    save_checkpoint(out / runs.LAST, {"model": model.state_dict()})
+    distributed.check_replicas(model, info, device)
     summary = {
         "variant": cfg.variant, "seed": cfg.seed, "epochs": cfg.epochs,
         "best_val_acc": best["val_acc"], "best_epoch": best["epoch"],
         "last_val_acc": history[-1]["val_acc"] if history else None,
         "last_train_acc": history[-1]["train_acc"] if history else None,
         "train_wall_s": round(time.time() - t0, 2),
+        "world_size": info.world,
     }
-    write_json(out / runs.SUMMARY, summary)
-    (out / runs.STATE).unlink(missing_ok=True)
+    if main:
+        save_checkpoint(out / runs.LAST, {"model": model.state_dict()})
+        write_json(out / runs.SUMMARY, summary)
+        (out / runs.STATE).unlink(missing_ok=True)
+    distributed.barrier(info)
     return summary
-
-
-def _jsonl(row: dict) -> str:
-    return json.dumps(row) + "\n"
 
 
 def load_run_model(run_dir: str | Path, which: str = "best", device: str = "cpu") -> tuple[Classifier, TrainConfig, dict]:
@@ -232,4 +290,6 @@ def load_run_model(run_dir: str | Path, which: str = "best", device: str = "cpu"
     except (RuntimeError, KeyError, TypeError) as exc:
         raise RobevalError(f"{path / runs.CHECKPOINTS[which]} does not fit this run's model: "
                            f"{str(exc).splitlines()[0][:200]}") from None
-    return model.to(device, memory_format=torch.channels_last), cfg, config
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model.to(device), cfg, config

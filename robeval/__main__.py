@@ -1,0 +1,5 @@
+"""``python -m robeval`` (and ``torchrun -m robeval``) run the CLI."""
+
+from robeval.cli import main
+
+main()

@@ -1,0 +1,122 @@
+"""Bad input gives a one-line error, a non-zero exit and no traceback."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from robeval import runs
+from robeval.cli import cli
+from robeval.train import train
+from tests.helpers import tiny_config
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    train(tiny_config(epochs=1, max_train=256), out, progress=False)
+    return out
+
+
+def invoke(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    return result.exit_code, result.output + (result.stderr if result.stderr_bytes else "")
+
+
+def assert_clean_error(code, output, *needles):
+    assert code != 0, output
+    assert "Traceback" not in output
+    for needle in needles:
+        assert needle in output, output
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["train", "--dataset", "nosuch"], "unknown dataset 'nosuch'"),
+    (["train", "--arch", "resnet99"], "unknown arch 'resnet99'"),
+    (["train", "--head", "frozen"], "'frozen' is not one of"),
+    (["train", "--init", "zeros"], "unknown init 'zeros'"),
+    (["train", "--logits", "cosine", "--scale", "0"], "must be > 0"),
+    (["train", "--logits", "cosine", "--scale", "-2"], "must be > 0"),
+    (["train", "--logits", "dot", "--scale", "5"], "--scale applies to cosine logits only"),
+    (["train", "--seeds", "a,b"], "give seeds as"),
+    (["reproduce", "--scales", "0"], "every S must be > 0"),
+    (["reproduce", "--conditions", "nosuch"], "unknown condition 'nosuch'"),
+])
+def test_bad_train_options(tmp_path, args, needle):
+    code, out = invoke(*args, "--out", tmp_path / "x")
+    assert_clean_error(code, out, needle)
+
+
+def test_missing_and_foreign_run_folders(tmp_path):
+    assert_clean_error(*invoke("eval", tmp_path / "nothing"), "no run folder")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("hello")
+    assert_clean_error(*invoke("eval", foreign), "not a robeval run folder")
+    assert_clean_error(*invoke("report", foreign, "--out", tmp_path / "r"), "not a robeval run folder")
+    # a folder that is not a run is never deleted by --overwrite
+    assert_clean_error(*invoke("train", "--out", foreign, "--overwrite"), "refusing to delete")
+    assert (foreign / "notes.txt").exists()
+
+
+def test_existing_output_refused_without_resume_or_overwrite(finished_run):
+    code, out = invoke("train", "--out", finished_run, "--epochs", "1")
+    assert_clean_error(code, out, "already exists", "--resume", "--overwrite")
+    code, out = invoke("train", "--out", finished_run, "--resume", "--overwrite")
+    assert_clean_error(code, out, "contradict")
+
+
+def test_corrupt_checkpoint(finished_run, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(finished_run, broken)
+    data = (broken / runs.BEST).read_bytes()
+    (broken / runs.BEST).write_bytes(data[: len(data) // 2])  # truncated, as a full disk leaves it
+    assert_clean_error(*invoke("eval", broken, "--conditions", "clean"), "cannot read checkpoint")
+    (broken / runs.CONFIG).write_text("{not json")
+    assert_clean_error(*invoke("eval", broken), "not valid JSON")
+
+
+def test_eval_unfinished_run(tmp_path, finished_run):
+    import shutil
+
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(finished_run, unfinished)
+    (unfinished / runs.SUMMARY).unlink()
+    assert_clean_error(*invoke("eval", unfinished), "has not finished training", "--resume")
+
+
+def test_report_without_eval(finished_run, tmp_path):
+    assert_clean_error(*invoke("report", finished_run, "--out", tmp_path / "r"), "robeval eval")
+
+
+def test_help_is_fast_and_lists_registries():
+    t0 = time.time()
+    out = subprocess.run([sys.executable, "-m", "robeval.cli", "--help"], capture_output=True, text=True)
+    assert time.time() - t0 < 5  # interpreter start included; the group itself imports no torch
+    assert out.returncode == 0 and "reproduce" in out.stdout
+    probe = subprocess.run([sys.executable, "-c",
+                            "import sys, robeval.cli; print('torch' in sys.modules)"],
+                           capture_output=True, text=True)
+    assert probe.stdout.strip() == "False"
+    code, text = invoke("train", "--help")
+    assert code == 0
+    for name in ("smallcnn", "resnet18", "vgg16bn", "mobilenetv2", "simplex-etf", "hadamard", "authors"):
+        assert name in text
+
+
+def test_version():
+    code, text = invoke("--version")
+    assert code == 0 and "robeval" in text
+
+
+def test_train_cli_writes_a_run(tmp_path):
+    code, out = invoke("train", "--epochs", "1", "--max-train", "256", "--quiet",
+                       "--head", "fixed", "--logits", "cosine", "-S", "2", "--out", tmp_path / "r")
+    assert code == 0, out
+    config = json.loads((tmp_path / "r" / runs.CONFIG).read_text())
+    assert config["variant"] == "fixed-cosine-S2" and config["model"]["scale"] == 2.0

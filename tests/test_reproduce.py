@@ -1,0 +1,27 @@
+import json
+
+from robeval import runs
+from robeval.reproduce import PAPER_GRID, ReproducePlan, reproduce
+
+
+def test_reproduce_grid_in_two_workers_then_skips_finished(tmp_path):
+    plan = ReproducePlan(seeds=(0,), epochs=1, max_train=256, conditions="clean")
+    result = reproduce(plan, tmp_path / "study", devices=["cpu", "cpu"], progress=False)
+    run_dirs = sorted((tmp_path / "study" / "runs").iterdir())
+    assert len(run_dirs) == len(PAPER_GRID) == 4
+    assert all(runs.is_finished(d) and (d / runs.EVAL_JSON).exists() for d in run_dirs)
+    variants = {r["variant"] for r in result["rows"]}
+    assert variants == {"learned-dot", "fixed-dot", "learned-cosine-S1", "fixed-cosine-S1"}
+    assert (tmp_path / "study" / "report" / "report.md").exists()
+
+    stamps = {d: (d / runs.BEST).stat().st_mtime_ns for d in run_dirs}
+    again = reproduce(plan, tmp_path / "study", progress=False)  # nothing left to do
+    assert all((d / runs.BEST).stat().st_mtime_ns == stamps[d] for d in run_dirs)
+    assert again["timings"]["train_s"] < 5
+
+    # a new condition is evaluated without retraining
+    plan.conditions = "clean,genset:shapes-shift"
+    reproduce(plan, tmp_path / "study", progress=False)
+    ev = json.loads((run_dirs[0] / runs.EVAL_JSON).read_text())
+    assert set(ev["conditions"]) == {"clean", "genset:shapes-shift"}
+    assert all((d / runs.BEST).stat().st_mtime_ns == stamps[d] for d in run_dirs)
