@@ -360,9 +360,14 @@ def browse(run_dir, conditions, only_failures, name, overwrite, limit, embedding
 
     if launch:
         check_port(address, port)  # before minutes of building, not after
-    ds = build_dataset(run_dir, conditions=conditions, name=name, only_failures=only_failures,
-                       overwrite=overwrite, limit=limit, embeddings=embeddings, brain=brain,
-                       data_dir=data_dir, progress=not quiet, echo=click.echo)
+    try:
+        ds = build_dataset(run_dir, conditions=conditions, name=name, only_failures=only_failures,
+                           overwrite=overwrite, limit=limit, embeddings=embeddings, brain=brain,
+                           data_dir=data_dir, progress=not quiet, echo=click.echo)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: PNGs written so far are complete; run the same command to finish "
+                   "the dataset (unfinished slices are rebuilt)", err=True)
+        sys.exit(130)
     flat = ds.select_group_slices()
     click.echo(f"dataset {ds.name}: {len(flat)} samples in {len(flat.distinct('group.id'))} "
                f"groups, slices {', '.join(ds.group_slices)}; saved views "

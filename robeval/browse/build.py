@@ -244,7 +244,8 @@ def build_dataset(
     changed = False
     for out, mask, slice_name in zip(outs, masks, slices, strict=True):
         key = fingerprint(path, out, limit, only_failures, names)
-        if done.get(slice_name) == key and slice_name in ds.group_slices:
+        if (done.get(slice_name) == key and slice_name in ds.group_slices
+                and len(ds.select_group_slices(slice_name)) == int(mask.sum())):
             echo(f"{out.name}: up to date")
             continue
         changed = True
