@@ -152,6 +152,20 @@ def test_fields_match_the_eval_outputs(browse_ds, small_run):
     assert (clean.corruption, clean.severity) == ("none", 0)
 
 
+def test_pngs_are_the_pixels_the_model_was_evaluated_on(browse_ds, small_run):
+    from robeval.train import load_run_model, predict
+
+    run, _ = small_run
+    model, cfg, _ = load_run_model(run, "best", "cpu")
+    for slice_name in browse_ds.group_slices:
+        view = browse_ds.select_group_slices(slice_name)
+        paths, rows = view.values("filepath"), view.values("source_index")
+        images = np.stack([np.asarray(Image.open(p)) for p in paths])
+        logits, _ = predict(model, images, cfg, "cpu")
+        stored = np.load(run / "eval" / f"{slice_name}.npz")["logits"][rows]
+        assert np.allclose(logits, stored, atol=1e-4), slice_name
+
+
 def test_embeddings_map_comes_from_stored_features(browse_ds, small_run):
     from sklearn.decomposition import PCA
 
