@@ -87,9 +87,13 @@ def preview(dataset: str, split: str, conditions: str, n: int, out: str | Path, 
     idx = np.unique(np.linspace(0, len(clean) - 1, num=min(n, len(clean))).round().astype(int))
     images = clean.images[idx]
     rows: dict[str, dict] = {}
+    notes: dict[str, list[str]] = {}
     for spec in expand(conditions, SEVERITIES, table):
-        corrupted, _ = corrupt(images, spec, backend=backend, seed=seed, indices=idx, device=device)
+        corrupted, info = corrupt(images, spec, backend=backend, seed=seed, indices=idx, device=device)
         rows.setdefault(spec.family, {})[spec.severity] = corrupted
+        if spec.kind == "corruption":
+            notes.setdefault(spec.family, []).append("/".join(str(v) for v in info["params"].values()))
     size = min(images.shape[1:3])
     title = f"{dataset}/{split}, table {pick_table(table, size).name} ({size} px), backend {backend}, seed {seed}"
-    return preview_grid(images, rows, out, title=title)
+    return preview_grid(images, rows, out, title=title,
+                        notes={k: "params " + " ".join(v) for k, v in notes.items()})

@@ -4,6 +4,7 @@ single noisy pixels stay visible."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ COLUMNS = ("clean", "1", "2", "3", "4", "5")
 
 
 def preview_grid(clean: np.ndarray, rows: dict[str, dict[int | None, np.ndarray]], path: str | Path,
-                 min_cell: int = 96, title: str = "") -> Path:
+                 min_cell: int = 96, title: str = "", notes: dict[str, str] | None = None) -> Path:
     """``rows`` maps a condition family to {severity: images (N,H,W,3)}; severity None (a custom
     condition) goes in column 1. Writes ``path`` atomically and returns it."""
     n, h, w, _ = clean.shape
@@ -32,7 +33,8 @@ def preview_grid(clean: np.ndarray, rows: dict[str, dict[int | None, np.ndarray]
         draw.text((left + c * (cw + pad) + cw // 2 - 10, top - 22), label, fill="black", font=font)
     y = top
     for name, by_severity in rows.items():
-        draw.text((pad, y + pad), name, fill="black", font=font)
+        label = "\n".join(textwrap.wrap(name, 26) + textwrap.wrap((notes or {}).get(name, ""), 30))
+        draw.multiline_text((pad, y + pad), label, fill="black", font=font)
         cells = {0: clean, **{(s or 1): imgs for s, imgs in by_severity.items()}}
         for i in range(n):
             for c, imgs in cells.items():
