@@ -160,16 +160,17 @@ def _batched(spec: CorruptionSpec, images: np.ndarray, indices: np.ndarray, para
     return out
 
 
-def corrupt(images: np.ndarray, spec: Spec | str, *, backend: str = "reference", seed: int = 0,
+def corrupt(images: np.ndarray, spec: Spec | str, *, table: str = "auto", backend: str = "reference",
+            seed: int = 0,
             indices: np.ndarray | None = None, workers: int = 1, device: str = "cpu",
             batch_size: int = 512, progress: bool = False) -> tuple[np.ndarray, dict]:
     """Corrupt ``images`` and say exactly how: returns (uint8 images, description for a sidecar).
 
-    ``indices`` are the images' positions in the whole dataset (default 0..N-1): image i's random
+    ``table`` applies to names without ``@TABLE``. ``indices`` are the images' positions in the whole dataset (default 0..N-1): image i's random
     stream depends only on (seed, condition, indices[i]), never on the batch or worker it is in.
     """
     if isinstance(spec, str):
-        parsed = parse_name(spec)
+        parsed = parse_name(spec, table)
         if parsed is None:
             raise RobevalError(f"unknown corruption {spec!r}; write FAMILY/SEVERITY (families: "
                                f"{', '.join(FAMILIES)}) or albu:Transform(args)")
