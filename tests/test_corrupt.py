@@ -164,3 +164,16 @@ def test_cli_corrupt_and_preview(data_dir, tmp_path):
     assert grid.width > 6 * 96 and grid.height > 2 * 2 * 96
     res = runner.invoke(cli, ["corrupt", "--conditions", "defocus_blur/7"])
     assert res.exit_code == 1 and "severity" in res.output and "Traceback" not in res.output
+
+
+def test_fast_geometric_gaps_are_exact_at_table_boundaries():
+    import torch
+
+    from robeval.corruptions import fast
+
+    for amount in (0.01, 0.05, 0.27):
+        table = torch.from_numpy(fast._gap_table(amount))
+        inner = table[1:-1]
+        u = torch.cat([inner - 1, inner, torch.randint(0, 2**32, (5000,))]).clamp(0, 2**32 - 1)
+        expected = torch.searchsorted(inner, u, right=True) + 1
+        assert torch.equal(fast._gaps(u, amount, table), expected)

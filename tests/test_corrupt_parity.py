@@ -108,6 +108,19 @@ def test_fast_defocus_within_one_grey_level(cifar, table):
         assert (diff == 0).mean() > 0.95  # nearly all values are equal, not merely close
 
 
+def test_torch_defocus_path_within_one_grey_level(cifar):
+    """The CUDA path (torch depthwise conv), run here on CPU, against the reference."""
+    import torch
+
+    from robeval.corruptions import fast
+
+    for table in TABLES.values():
+        for radius, alias in (table.defocus_blur[0], table.defocus_blur[4]):
+            ref = np.stack([hendrycks_defocus(im, (radius, alias)) for im in cifar[:100]])
+            out = fast.defocus_blur_torch(torch.from_numpy(cifar[:100]), radius, alias).numpy()
+            assert np.abs(ref.astype(int) - out.astype(int)).max() <= 1, (table.name, radius)
+
+
 @pytest.mark.parametrize("backend", ["reference", "fast"])
 def test_impulse_noise_fraction_on_real_images(cifar, backend):
     for severity in (1, 5):
