@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from robeval.corruptions.reference import disk
-from robeval.corruptions.seeding import MASK32, hash32
+from robeval.corruptions.seeding import MASK32
 
 _GOLDEN = 0x9E3779B1 & 0x7FFFFFFF  # odd and < 2**31: no int64 overflow in j * _GOLDEN
 _SALT_TWEAK = 0x632BE5AB
@@ -36,14 +36,25 @@ def _gap_table(amount: float) -> np.ndarray:
     return np.concatenate([[0], t, [2**32 + 1]])
 
 
+def _hash32_(x: torch.Tensor, tmp: torch.Tensor) -> torch.Tensor:
+    """``seeding.hash32`` in place (``tmp``: scratch of the same shape); fresh 64-bit temporaries
+    per step cost more than the arithmetic on CPU."""
+    for shift, mult in ((16, 0x7FEB352D), (15, 0x2C1B3C6D)):
+        torch.bitwise_right_shift(x, shift, out=tmp)
+        x.bitwise_xor_(tmp).mul_(mult).bitwise_and_(MASK32)
+    torch.bitwise_right_shift(x, 16, out=tmp)
+    return x.bitwise_xor_(tmp)
+
+
 def _gaps(u: torch.Tensor, amount: float, table: torch.Tensor) -> torch.Tensor:
     """Exact geometric gaps: a float64 inverse-CDF guess, then integer corrections against the
     table, so the result does not depend on the device's log() rounding."""
     k_max = table.numel() - 2
     g = u.double().mul_(-(2.0**-32)).log1p_().mul_(1.0 / math.log1p(-amount)).floor_().long()
     g = g.add_(1).clamp_(1, k_max + 1)
-    g += u >= table[g]  # the sentinels (0 and 2^32 + 1) keep both look-ups in range
-    g -= (u < table[g - 1]).long()
+    flat = g.view(-1)
+    g += u >= table.index_select(0, flat).view_as(g)  # sentinels 0 and 2^32 + 1 keep look-ups in range
+    g -= (u < table.index_select(0, flat - 1).view_as(g)).long()
     return g
 
 
@@ -63,9 +74,10 @@ def impulse_noise(images: torch.Tensor, amount: float, keys: torch.Tensor) -> to
     start, last = 0, torch.full((n_img, 1), -1, dtype=torch.int64, device=device)
     while True:  # usually once; more draws only while some image has not yet passed its last value
         j = torch.arange(start, start + draws, dtype=torch.int64, device=device)
-        u = hash32(j.mul_(_GOLDEN).bitwise_and_(MASK32).view(1, -1) ^ keys)
-        pos = last + _gaps(u, amount, table).cumsum_(1)
-        salt = (u & 1).to(torch.uint8).mul_(255)  # independent of the gap: bins are >> 2 wide
+        u = j.mul_(_GOLDEN).bitwise_and_(MASK32).view(1, -1) ^ keys
+        u = _hash32_(u, torch.empty_like(u))
+        pos = _gaps(u, amount, table).cumsum_(1).add_(last)
+        salt = u.bitwise_and_(1).mul_(255).to(torch.uint8)  # independent of the gap: bins are >> 2 wide
         buf.scatter_(1, pos.clamp(max=n), salt)
         last = pos[:, -1:]
         if bool((last >= n).all()):
