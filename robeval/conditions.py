@@ -88,8 +88,11 @@ def _corrupt_condition(spec, dataset: str) -> Condition:
     from robeval.data.registry import dataset_spec
 
     try:
-        params = spec.params() if spec.kind == "custom" else dict(
-            zip(("table", "params"), spec.resolve(dataset_spec(dataset).image_size), strict=True))
+        if spec.kind == "custom":
+            params = spec.params()
+        else:
+            table, values = spec.resolve(dataset_spec(dataset).image_size)
+            params = {"table": table, **values}
     except RobevalError:
         params = {}  # e.g. images too small for the table: build() raises the clear error
 
