@@ -177,3 +177,14 @@ def test_fast_geometric_gaps_are_exact_at_table_boundaries():
         u = torch.cat([inner - 1, inner, torch.randint(0, 2**32, (5000,))]).clamp(0, 2**32 - 1)
         expected = torch.searchsorted(inner, u, right=True) + 1
         assert torch.equal(fast._gaps(u, amount, table), expected)
+
+
+def test_fast_cpu_grouping_does_not_change_pixels(monkeypatch):
+    from robeval.corruptions import fast
+
+    x = images(30)
+    whole = {f: corrupt(x, f"{f}/5", backend="fast")[0] for f in ("impulse_noise", "defocus_blur")}
+    monkeypatch.setattr(fast, "CPU_DRAWS", 300)  # a few images per group
+    monkeypatch.setattr(fast, "CPU_PIXELS", 4000)
+    for family, expected in whole.items():
+        np.testing.assert_array_equal(corrupt(x, f"{family}/5", backend="fast")[0], expected)

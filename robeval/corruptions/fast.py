@@ -58,8 +58,23 @@ def _gaps(u: torch.Tensor, amount: float, table: torch.Tensor) -> torch.Tensor:
     return g
 
 
+# CPU work goes in groups of images whose intermediates stay in cache and under torch's
+# parallel grain size (32768 elements): measured 2-5x faster than one big batch on a 2-core CPU,
+# where OpenMP threads on tiny ops mostly wait for each other.
+CPU_DRAWS = 1 << 15
+CPU_PIXELS = 1 << 18
+
+
 def impulse_noise(images: torch.Tensor, amount: float, keys: torch.Tensor) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> same, with s&p noise; ``keys`` (N,) int64 per-image 32-bit keys."""
+    group = max(1, int(CPU_DRAWS // (images[0].numel() * amount + 1))) if len(images) else 1
+    if images.device.type != "cpu" or len(images) <= group:
+        return _impulse_noise(images, amount, keys)
+    return torch.cat([_impulse_noise(images[i:i + group], amount, keys[i:i + group])
+                      for i in range(0, len(images), group)])
+
+
+def _impulse_noise(images: torch.Tensor, amount: float, keys: torch.Tensor) -> torch.Tensor:
     n_img = images.shape[0]
     n = images[0].numel()
     if amount <= 0 or n_img == 0:
@@ -139,7 +154,12 @@ def defocus_blur_opencv(images: np.ndarray, radius: float, alias_blur: float) ->
 def defocus_blur(images: torch.Tensor, radius: float, alias_blur: float) -> torch.Tensor:
     """OpenCV on CPU, torch on CUDA; both within one grey level of the reference."""
     if images.device.type == "cpu":
-        return torch.from_numpy(defocus_blur_opencv(images.numpy(), radius, alias_blur))
+        x = images.numpy()
+        if len(x) == 0:
+            return images.clone()
+        group = max(1, CPU_PIXELS // max(1, x[0].size))
+        return torch.from_numpy(np.concatenate([
+            defocus_blur_opencv(x[i:i + group], radius, alias_blur) for i in range(0, len(x), group)]))
     return defocus_blur_torch(images, radius, alias_blur)
 
 
