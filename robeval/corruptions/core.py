@@ -19,6 +19,7 @@ from robeval.errors import RobevalError
 
 FAMILIES = tuple(FAMILY_KEYS)
 BACKENDS = ("reference", "fast")
+FAST_FAMILIES = ("impulse_noise", "defocus_blur")  # the rest run per image in both backends
 SEEDING = ("per (seed, condition, image index): reference impulse noise uses numpy PCG64 seeded "
            "with SeedSequence([seed, crc32(condition), index]); fast impulse noise a counter-based "
            "hash of a key from the same triple")
@@ -191,7 +192,7 @@ def corrupt(images: np.ndarray, spec: Spec | str, *, table: str = "auto", backen
             info.update(table=None, params=spec.params(), backend="albumentations", canonical=True)
             return _per_image(spec, images, indices, {}, seed, workers, bar), info
         table, params = spec.resolve(min(images.shape[1:3]))
-        batched = backend == "fast" and spec.family in _batched_families()
+        batched = backend == "fast" and spec.family in FAST_FAMILIES
         info.update(table=table, table_requested=spec.table,
                     table_source=pick_table(table, min(images.shape[1:3])).source, params=params,
                     backend=backend, rounding=ROUNDING, canonical=True,
@@ -202,6 +203,3 @@ def corrupt(images: np.ndarray, spec: Spec | str, *, table: str = "auto", backen
             return _batched(spec, images, indices, params, seed, device, batch_size, bar), info
         return _per_image(spec, images, indices, params, seed, workers, bar), info
 
-
-def _batched_families() -> tuple[str, ...]:
-    return ("impulse_noise", "defocus_blur")
