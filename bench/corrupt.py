@@ -109,7 +109,7 @@ def bench_cpu(sizes, n_slow: int, n_fast: int, repeats: int) -> list[dict]:
     return rows
 
 
-def bench_cuda(n: int, repeats: int) -> list[dict]:
+def bench_cuda(n: int, repeats: int, device: str = "cuda") -> list[dict]:
     """Device-resident throughput of the batched kernels (data already on the GPU), and the
     end-to-end figure through ``corrupt`` (host arrays in and out)."""
     import torch
@@ -118,32 +118,33 @@ def bench_cuda(n: int, repeats: int) -> list[dict]:
     from robeval.corruptions.seeding import image_keys
 
     rows = []
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     for size in (32, 64, 96):
         images, source = test_images(size, 10_000)
         reps = int(np.ceil(n / len(images)))
         host = np.concatenate([images] * reps)[:n]
-        dev = torch.from_numpy(host).cuda()
-        keys = torch.from_numpy(image_keys(0, "x/3", np.arange(n))).cuda()
+        dev = torch.from_numpy(host).to(device)
+        keys = torch.from_numpy(image_keys(0, "x/3", np.arange(n))).to(device)
         table = TABLES["cifar" if size == 32 else "tinyimagenet"]
         for family in ("impulse_noise", "defocus_blur"):
             params = table.params(family, 3)
 
             def run(family=family, params=params, dev=dev, keys=keys):
                 fast.BATCHED[family](dev, params, keys)
-                torch.cuda.synchronize()
+                sync()
 
             run()
             sec = timed(run, repeats)
-            rows.append({"device": "cuda", "size": size, "condition": f"{family}/3", "backend": "fast",
+            rows.append({"device": device, "size": size, "condition": f"{family}/3", "backend": "fast",
                          "mode": "device-resident", "images": n, "ms_per_image": 1000 * sec / n,
                          "images_per_s": n / sec, "source": source})
             sec = timed(lambda family=family, host=host: corrupt(host, f"{family}/3", backend="fast",
-                                                      device="cuda", batch_size=65536), repeats)
-            rows.append({"device": "cuda", "size": size, "condition": f"{family}/3", "backend": "fast",
+                                                      device=device, batch_size=65536), repeats)
+            rows.append({"device": device, "size": size, "condition": f"{family}/3", "backend": "fast",
                          "mode": "end-to-end (numpy in/out)", "images": n,
                          "ms_per_image": 1000 * sec / n, "images_per_s": n / sec, "source": source})
             for r in rows[-2:]:
-                print(f"cuda {size:>3}px {r['condition']:<20} {r['mode']:<26} {r['images_per_s']:12.0f} img/s",
+                print(f"{device} {size:>3}px {r['condition']:<20} {r['mode']:<26} {r['images_per_s']:12.0f} img/s",
                       flush=True)
     return rows
 
