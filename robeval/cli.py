@@ -379,6 +379,52 @@ def browse(run_dir, conditions, only_failures, name, overwrite, limit, embedding
                    f"(or open {app_url(address, port, ds.name)} from a running App)")
 
 
+@cli.command()
+@click.option("--dataset", type=DATASET, default="shapes", show_default=True)
+@click.option("--split", default="test", show_default=True)
+@click.option("--conditions", default="all", show_default=True,
+              help="all, families (impulse_noise,jpeg_compression,defocus_blur), FAMILY/S[@TABLE] "
+                   "names, albu:Transform(args) or albu:FILE.yaml; commas separate.")
+@click.option("--severities", default="1-5", show_default=True, help="e.g. 1-5, 3 or 1,3,5.")
+@click.option("--table", type=click.Choice(["auto", "cifar", "tinyimagenet", "imagenet"]), default="auto",
+              show_default=True, help="Parameter table; auto: nearest native size on a log scale "
+                                      "(32->cifar, 64/96->tinyimagenet, >=128->imagenet).")
+@click.option("--backend", type=click.Choice(["reference", "fast"]), default="reference", show_default=True,
+              help="reference: Hendrycks' formulas per image; fast: batched torch (impulse, defocus).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes for per-image work; the pixels do not depend on it.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Base seed of the noise.")
+@click.option("--preview", type=click.IntRange(min=1), default=None,
+              help="Instead of building the cache, draw N sample images per condition and severity.")
+@click.option("--out", type=click.Path(dir_okay=False), default="preview.png", show_default=True,
+              help="With --preview: the PNG to write.")
+@device_option
+@data_dir_option
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def corrupt(dataset, split, conditions, severities, table, backend, workers, seed, preview, out,
+            device, data_dir, quiet) -> None:
+    """Build cached corrupted copies of a split (one .npz + sidecar JSON per condition and severity
+    under <data root>/corruptions/), or draw a preview grid. Re-runs skip valid files and rebuild
+    damaged or outdated ones; `robeval eval` builds missing ones on demand.
+    """
+    from robeval.corrupted import corrupt_dataset
+    from robeval.corrupted import preview as draw_preview
+    from robeval.corruptions import parse_severities
+
+    if device == "auto":
+        device = "cpu" if backend == "reference" else device
+    if preview:
+        path = draw_preview(dataset, split, conditions, preview, out, table=table, backend=backend,
+                            seed=seed, data_dir=data_dir, device=device)
+        click.echo(f"wrote {path}")
+        return
+    rows = corrupt_dataset(dataset, split, conditions, parse_severities(severities), table=table,
+                           backend=backend, workers=workers, seed=seed, data_dir=data_dir,
+                           device=device, progress=not quiet)
+    for r in rows:
+        params = ", ".join(f"{k}={v}" for k, v in (r["params"] or {}).items() if k != "albumentations_version")
+        click.echo(f"{r['condition']:<28} {r['table'] or '-':<13} {params:<34} {r['status']:<10} {r['path']}")
+
 def main() -> None:
     cli(prog_name="robeval")
 

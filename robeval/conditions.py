@@ -82,6 +82,47 @@ def genset_conditions(dataset: str) -> list[Condition]:
     return out
 
 
+
+def _corrupt_condition(spec, dataset: str) -> Condition:
+    """A corruption (or albu:) condition; its build reads the cache, building missing files."""
+    from robeval.data.registry import dataset_spec
+
+    try:
+        if spec.kind == "custom":
+            params = spec.params()
+        else:
+            table, values = spec.resolve(dataset_spec(dataset).image_size)
+            params = {"table": table, **values}
+    except RobevalError:
+        params = {}  # e.g. images too small for the table: build() raises the clear error
+
+    def build(ctx: ConditionContext) -> ImageSet:
+        from robeval.corrupted import corrupted_set
+
+        data, _ = corrupted_set(spec, ctx.dataset, "test", ctx.data_dir, clean=ctx.clean_test,
+                                backend=ctx.options.get("corrupt_backend", "reference"), seed=ctx.seed)
+        return data
+
+    return Condition(spec.name, spec.kind, build, family=spec.family, severity=spec.severity,
+                     params=params)
+
+
+@register_provider("corrupt")
+def corrupt_conditions(dataset: str) -> list[Condition]:
+    """impulse_noise, jpeg_compression, defocus_blur at severities 1-5 (table by image size)."""
+    from robeval.corruptions import FAMILIES, SEVERITIES, CorruptionSpec
+
+    return [_corrupt_condition(CorruptionSpec(f, s), dataset) for f in FAMILIES for s in SEVERITIES]
+
+
+@register_parser
+def corrupt_parser(name: str, dataset: str) -> Condition | None:
+    """FAMILY/SEVERITY@TABLE (e.g. defocus_blur/3@imagenet) and albu:Transform(args) | albu:FILE.yaml."""
+    from robeval.corruptions import parse_name
+
+    spec = parse_name(name)
+    return None if spec is None else _corrupt_condition(spec, dataset)
+
 def split_names(spec: str) -> list[str]:
     """Split on commas that are not inside parentheses or brackets."""
     names, depth, current = [], 0, ""

@@ -1,0 +1,129 @@
+"""The corrupted-set cache: one ``.npz`` (uint8 images + labels) per (dataset, split, table,
+backend, condition) and a sidecar JSON that says how it was made and holds its sha256.
+
+A file is reused only when its sidecar asks for exactly the same thing (parameters, table, backend,
+seed, the sha256 of the clean images) and the file's bytes still hash to the recorded sha256;
+anything else (truncated, edited, other parameters) is rebuilt. Both files are written atomically,
+the npz first, so a crash between them leaves an npz without a sidecar, which is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from robeval.corruptions.albu import AlbuSpec
+from robeval.corruptions.core import Spec, as_rgb_uint8, corrupt
+from robeval.environment import git_sha, library_versions
+from robeval.fileio import read_json, write_json, write_npz
+
+FORMAT = 1
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x"
+
+
+def source_sha256(images: np.ndarray, labels: np.ndarray) -> str:
+    h = hashlib.sha256()
+    h.update(str(images.shape).encode())
+    h.update(np.ascontiguousarray(images).data)
+    h.update(np.ascontiguousarray(labels, dtype=np.int64).data)
+    return h.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_path(root: str | Path, dataset: str, split: str, spec: Spec, image_size: int,
+               backend: str) -> Path:
+    """``<root>/corruptions/<dataset>/<split>/<table>/<backend>/<family>-<severity>.npz``
+    (albumentations conditions: ``.../albu/<name>-<digest>.npz``)."""
+    base = Path(root) / "corruptions" / _safe(dataset) / _safe(split)
+    if isinstance(spec, AlbuSpec):
+        return base / "albu" / f"{_safe(spec.name[len('albu:'):])[:60]}-{spec.digest()}.npz"
+    table, _ = spec.resolve(image_size)
+    return base / table / backend / f"{spec.family}-{spec.severity}.npz"
+
+
+def sidecar_path(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def _request(spec: Spec, image_size: int, backend: str, seed: int, source: str, n: int) -> dict:
+    if isinstance(spec, AlbuSpec):
+        table, params, backend = None, spec.params(), "albumentations"
+    else:
+        table, params = spec.resolve(image_size)
+    return {"format": FORMAT, "family": spec.family, "severity": spec.severity, "table": table,
+            "params": params, "backend": backend, "seed": int(seed), "source_sha256": source, "n": n}
+
+
+def check(path: Path, request: dict) -> str | None:
+    """None if ``path`` is a valid cache entry for ``request``, else why it is not."""
+    side = sidecar_path(path)
+    if not path.exists():
+        return "missing"
+    if not side.exists():
+        return "no sidecar"
+    try:
+        meta = read_json(side)
+    except (OSError, ValueError):
+        return "unreadable sidecar"
+    if json.loads(json.dumps(request)) != meta.get("request"):
+        return "made with other parameters"
+    if file_sha256(path) != meta.get("sha256"):
+        return "sha256 mismatch (truncated or changed)"
+    return None
+
+
+def load(path: Path) -> tuple[np.ndarray, np.ndarray, dict]:
+    with np.load(path, allow_pickle=False) as z:
+        return z["images"], z["labels"], read_json(sidecar_path(path))
+
+
+def build_cached(spec: Spec, images: np.ndarray, labels: np.ndarray, *, root: str | Path,
+                 dataset: str, split: str, backend: str = "reference", seed: int = 0,
+                 workers: int = 1, device: str = "cpu", progress: bool = False,
+                 source: str | None = None) -> tuple[np.ndarray, np.ndarray, dict, str]:
+    """The corrupted set from the cache, built (or rebuilt) when it is missing or invalid.
+
+    Returns (images, labels, sidecar, status) with status ``cached``, ``built`` or ``rebuilt: why``.
+    """
+    images = as_rgb_uint8(images)
+    size = min(images.shape[1:3])
+    source = source or source_sha256(images, labels)
+    request = _request(spec, size, backend, seed, source, len(images))
+    path = cache_path(root, dataset, split, spec, size, backend)
+    problem = check(path, request)
+    if problem is None:
+        try:
+            out, out_labels, meta = load(path)
+            return out, out_labels, meta, "cached"
+        except (OSError, ValueError, KeyError):
+            problem = "unreadable npz"
+    t0 = time.time()
+    out, info = corrupt(images, spec, backend=backend, seed=seed, workers=workers, device=device,
+                        progress=progress)
+    write_npz(path, images=out, labels=np.asarray(labels, dtype=np.int64))
+    meta = {
+        **info, "request": request, "dataset": dataset, "split": split, "n": len(out),
+        "image_shape": list(out.shape[1:]), "file": path.name, "sha256": file_sha256(path),
+        "bytes": path.stat().st_size, "seconds": round(time.time() - t0, 3),
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "git_sha": git_sha(), "python": sys.version.split()[0], "libraries": library_versions(),
+    }
+    write_json(sidecar_path(path), meta)
+    return out, np.asarray(labels, dtype=np.int64), meta, "built" if problem == "missing" else f"rebuilt: {problem}"

@@ -1,0 +1,205 @@
+"""Corrupt uint8 image arrays: names, input checks, backends, workers.
+
+``corrupt(images, "defocus_blur/3", table="auto", backend="reference")`` is the one entry point;
+the cache, the CLI and the evaluation conditions all go through it.
+"""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from robeval.corruptions import albu, reference
+from robeval.corruptions.tables import FAMILY_KEYS, TABLE_CHOICES, check_severity, pick_table
+from robeval.errors import RobevalError
+
+FAMILIES = tuple(FAMILY_KEYS)
+BACKENDS = ("reference", "fast")
+FAST_FAMILIES = ("impulse_noise", "defocus_blur")  # the rest run per image in both backends
+SEEDING = ("per (seed, condition, image index): reference impulse noise uses numpy PCG64 seeded "
+           "with SeedSequence([seed, crc32(condition), index]); fast impulse noise a counter-based "
+           "hash of a key from the same triple")
+ROUNDING = "np.uint8(np.clip(x, 0, 1) * 255): truncation, as make_cifar_c.py and imagecorruptions"
+_NAME = re.compile(r"^(?P<family>[A-Za-z_]+)/(?P<severity>[^@]+)(@(?P<table>\w+))?$")
+
+
+@dataclass(frozen=True)
+class CorruptionSpec:
+    """One Hendrycks corruption at one severity; ``table='auto'`` picks by image size."""
+
+    family: str
+    severity: int
+    table: str = "auto"
+    kind: str = field(default="corruption", init=False)
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise RobevalError(f"unknown corruption {self.family!r}; choose one of: {', '.join(FAMILIES)} "
+                               "(or albu:Transform(args) for an albumentations transform)")
+        check_severity(self.severity)
+        if self.table not in TABLE_CHOICES:
+            raise RobevalError(f"unknown table {self.table!r}; choose one of: {', '.join(TABLE_CHOICES)}")
+
+    @property
+    def name(self) -> str:
+        suffix = "" if self.table == "auto" else f"@{self.table}"
+        return f"{self.family}/{self.severity}{suffix}"
+
+    @property
+    def seed_name(self) -> str:
+        """The name random streams derive from: the same for every table."""
+        return f"{self.family}/{self.severity}"
+
+    def resolve(self, image_size: int) -> tuple[str, dict]:
+        table = pick_table(self.table, image_size)
+        return table.name, table.params(self.family, self.severity)
+
+
+Spec = CorruptionSpec | albu.AlbuSpec
+
+
+def parse_name(name: str, table: str = "auto") -> Spec | None:
+    """``defocus_blur/3``, ``defocus_blur/3@imagenet`` or ``albu:...`` -> a spec; other names None.
+
+    A name that looks like ours but is wrong (``defocus_blur/7``, ``defocus/3``) is a RobevalError.
+    """
+    if name.startswith(albu.PREFIX):
+        return albu.parse(name)
+    m = _NAME.match(name)
+    if not m:
+        return None
+    try:
+        severity = int(m["severity"])
+    except ValueError:
+        raise RobevalError(f"{name}: severity must be an integer 1-5, got {m['severity']!r}") from None
+    return CorruptionSpec(m["family"], severity, m["table"] or table)
+
+
+def parse_severities(text: str) -> list[int]:
+    """'1-5', '3', '1,3,5' -> severities, each checked."""
+    out: list[int] = []
+    try:
+        for part in str(text).split(","):
+            lo, _, hi = part.strip().partition("-")
+            out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    except ValueError:
+        raise RobevalError(f"severities {text!r}: give 1-5, 3 or 1,3,5") from None
+    return [check_severity(s) for s in out]
+
+
+def as_rgb_uint8(images: np.ndarray) -> np.ndarray:
+    """uint8 (N,H,W,3); grayscale (N,H,W) or (N,H,W,1) is repeated to 3 channels (as
+    imagecorruptions does). Anything else, including non-uint8 data, is a RobevalError."""
+    if not isinstance(images, np.ndarray):
+        raise RobevalError(f"images must be a numpy array, got {type(images).__name__}")
+    if images.dtype != np.uint8:
+        raise RobevalError(f"images must be uint8 (0-255), got {images.dtype}; convert first, e.g. "
+                           "(x * 255).round().clip(0, 255).astype(np.uint8) for floats in [0, 1]")
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise RobevalError(f"images must be (N, H, W, 3) RGB or (N, H, W) grayscale, got {images.shape}")
+    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
+
+
+def pick_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RobevalError(f"--device {device}: CUDA is not available here; use --device cpu")
+    return device
+
+
+def _chunks(n: int, size: int) -> list[slice]:
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _run_chunk(args: tuple) -> np.ndarray:
+    spec, images, indices, params, seed = args
+    if isinstance(spec, albu.AlbuSpec):
+        return albu.apply(spec, images, indices, seed)
+    return reference.apply_chunk(images, indices, spec.family, params, seed, spec.seed_name)
+
+
+def _per_image(spec: Spec, images: np.ndarray, indices: np.ndarray, params: dict, seed: int,
+               workers: int, bar: tqdm) -> np.ndarray:
+    out = np.empty_like(images)
+    parts = _chunks(len(images), 64)
+    jobs = ((spec, images[s], indices[s], params, seed) for s in parts)
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for s, res in zip(parts, pool.map(_run_chunk, jobs), strict=True):
+                out[s] = res
+                bar.update(s.stop - s.start)
+    else:
+        for s, job in zip(parts, jobs, strict=True):
+            out[s] = _run_chunk(job)
+            bar.update(s.stop - s.start)
+    return out
+
+
+def _batched(spec: CorruptionSpec, images: np.ndarray, indices: np.ndarray, params: dict, seed: int,
+             device: str, batch_size: int, bar: tqdm) -> np.ndarray:
+    import torch
+
+    from robeval.corruptions import fast
+    from robeval.corruptions.seeding import image_keys
+
+    fn = fast.BATCHED[spec.family]
+    keys = torch.from_numpy(image_keys(seed, spec.seed_name, indices))
+    out = np.empty_like(images)
+    for s in _chunks(len(images), batch_size):
+        x = torch.from_numpy(images[s]).to(device)
+        out[s] = fn(x, params, keys[s]).cpu().numpy()
+        bar.update(s.stop - s.start)
+    return out
+
+
+def corrupt(images: np.ndarray, spec: Spec | str, *, table: str = "auto", backend: str = "reference",
+            seed: int = 0,
+            indices: np.ndarray | None = None, workers: int = 1, device: str = "cpu",
+            batch_size: int = 512, progress: bool = False) -> tuple[np.ndarray, dict]:
+    """Corrupt ``images`` and say exactly how: returns (uint8 images, description for a sidecar).
+
+    ``table`` applies to names without ``@TABLE``. ``indices`` are the images' positions in the whole dataset (default 0..N-1): image i's random
+    stream depends only on (seed, condition, indices[i]), never on the batch or worker it is in.
+    """
+    if isinstance(spec, str):
+        parsed = parse_name(spec, table)
+        if parsed is None:
+            raise RobevalError(f"unknown corruption {spec!r}; write FAMILY/SEVERITY (families: "
+                               f"{', '.join(FAMILIES)}) or albu:Transform(args)")
+        spec = parsed
+    if backend not in BACKENDS:
+        raise RobevalError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    if not isinstance(workers, int) or workers < 1:
+        raise RobevalError(f"workers must be a positive integer, got {workers!r}")
+    images = as_rgb_uint8(images)
+    indices = np.arange(len(images)) if indices is None else np.asarray(indices, dtype=np.int64)
+    if indices.shape != (len(images),):
+        raise RobevalError(f"indices must have one entry per image ({len(images)}), got {indices.shape}")
+    info = {"condition": spec.name, "family": spec.family, "severity": spec.severity,
+            "kind": spec.kind, "seed": int(seed), "seeding": SEEDING}
+    bar = tqdm(total=len(images), desc=f"corrupt {spec.name}", disable=not progress, leave=False)
+    with bar:
+        if isinstance(spec, albu.AlbuSpec):
+            info.update(table=None, params=spec.params(), backend="albumentations", canonical=True)
+            return _per_image(spec, images, indices, {}, seed, workers, bar), info
+        table, params = spec.resolve(min(images.shape[1:3]))
+        batched = backend == "fast" and spec.family in FAST_FAMILIES
+        info.update(table=table, table_requested=spec.table,
+                    table_source=pick_table(table, min(images.shape[1:3])).source, params=params,
+                    backend=backend, rounding=ROUNDING, canonical=True,
+                    implementation="torch batched" if batched else "per image (PIL/OpenCV/skimage)")
+        if batched:
+            device = pick_device(device)
+            info["device"] = device
+            return _batched(spec, images, indices, params, seed, device, batch_size, bar), info
+        return _per_image(spec, images, indices, params, seed, workers, bar), info
+
