@@ -71,6 +71,16 @@ def clean_conditions(dataset: str) -> list[Condition]:
 BUILTIN_GENSETS: dict[str, list[tuple[str, str]]] = {"shapes": [("shapes-shift", "shapes-shift")]}
 
 
+def _manifest_genset(name: str, target: str) -> Condition:
+    """A manifest-built set; built on first use. Its classes are matched to the model's by name
+    (evaluate.check_classes): a set covering a subset of the classes is scored on its images only."""
+    from robeval.data import gensets
+
+    return Condition(f"genset:{name}", "generalisation",
+                     lambda ctx: gensets.load_built(name, ctx.data_dir), family="genset",
+                     params={"manifest": name, "target": target})
+
+
 @register_provider("genset")
 def genset_conditions(dataset: str) -> list[Condition]:
     out = []
@@ -79,7 +89,27 @@ def genset_conditions(dataset: str) -> list[Condition]:
             f"genset:{name}", "generalisation",
             lambda ctx, source=source: load_split(source, "test", ctx.data_dir), family="genset",
         ))
+    from robeval.data.gensets import list_sets
+
+    for row in list_sets():  # built sets only, so `all` never starts a download
+        if (row.get("target") == dataset and row.get("built")
+                and f"genset:{row['name']}" not in {c.name for c in out}):
+            out.append(_manifest_genset(row["name"], dataset))
     return out
+
+
+@register_parser
+def parse_genset(name: str, dataset: str) -> Condition | None:
+    """genset:NAME for any known manifest or built set, whatever its target (classes decide)."""
+    if not name.startswith("genset:"):
+        return None
+    from robeval.data.gensets import list_sets
+
+    rows = {r["name"]: r for r in list_sets()}
+    set_name = name.split(":", 1)[1]
+    if set_name not in rows:
+        return None
+    return _manifest_genset(set_name, rows[set_name].get("target") or "")
 
 
 def split_names(spec: str) -> list[str]:
