@@ -28,7 +28,6 @@ from robeval.data.download import (
     fetch_url,
     file_digest,
     find_local,
-    offline_message,
 )
 from robeval.data.images import DEFAULT_MARGIN, BadImage, crop_resize, open_image
 from robeval.data.manifest import Manifest, arrays_sha256, find_manifest, safe_relpath
@@ -70,6 +69,19 @@ def _check(where: str, data: bytes, sha256: str | None, md5: str | None) -> str 
 def build_npy(m: Manifest, root: Path, opts: dict) -> Built:
     """Data (N, H, W, 3) uint8 and labels (N,) from two official .npy files (CIFAR-10.1)."""
     arrays, pinned = {}, 0
+    missing = [m.data["source"][r] for r in ("data", "labels")
+               if find_local(root, m.data["source"][r]["filename"]) is None]
+    for spec in missing:
+        try:
+            _npy_file(spec, root, opts)
+        except _NoNetwork as exc:
+            dest = (root / "downloads").resolve()
+            lines = [f"  {s['url']}\n    -> {dest / s['filename']} ({_remote(s).describe()})"
+                     for s in missing]
+            raise RobevalError(
+                f"{m.name}: cannot download {len(missing)} source file(s) ({exc}). On a machine "
+                f"with internet access download:\n" + "\n".join(lines) +
+                f"\nthen run `robeval genset build {m.name}` again; the hashes are checked") from None
     for role in ("data", "labels"):
         spec = m.data["source"][role]
         path = _npy_file(spec, root, opts)
@@ -98,19 +110,26 @@ def build_npy(m: Manifest, root: Path, opts: dict) -> Built:
     return Built(images, labels, [str(i) for i in range(len(labels))], pinned=pinned)
 
 
+def _remote(spec: dict) -> RemoteFile:
+    return RemoteFile(spec["filename"], spec["url"], spec["filename"], spec.get("sha256"), spec.get("md5"))
+
+
 def _npy_file(spec: dict, root: Path, opts: dict) -> Path:
     found = find_local(root, spec["filename"])
     if found is not None:
         return found
     dest = root / "downloads" / spec["filename"]
-    rf = RemoteFile(spec["filename"], spec["url"], spec["filename"], spec.get("sha256"), spec.get("md5"))
     if os.environ.get("ROBEVAL_OFFLINE") == "1":
-        raise RobevalError(offline_message(rf, dest, "ROBEVAL_OFFLINE=1"))
+        raise _NoNetwork("ROBEVAL_OFFLINE=1")
     try:
         return fetch_url(spec["url"], dest, sha256=spec.get("sha256"), md5=spec.get("md5"),
                          progress=opts.get("progress", True))
     except (OSError, urllib.error.URLError) as exc:
-        raise RobevalError(offline_message(rf, dest, f"no network: {getattr(exc, 'reason', exc)}")) from None
+        raise _NoNetwork(f"no network: {getattr(exc, 'reason', exc)}") from None
+
+
+class _NoNetwork(Exception):
+    pass
 
 
 def files_root(m: Manifest, opts: dict) -> Path:
