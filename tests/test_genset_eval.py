@@ -82,7 +82,8 @@ def test_genset_with_unknown_class_is_an_error(run_and_manifests):
         evaluate_run(tmp / "run", "genset:bad-classes", progress=False)
 
 
-def test_unknown_genset_name_lists_choices(run_and_manifests):
+def test_unknown_genset_name_lists_choices(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROBEVAL_MANIFESTS", str(tmp_path))
     with pytest.raises(RobevalError, match="unknown condition 'genset:nope'"):
         resolve("genset:nope", "shapes")
     assert [c.name for c in resolve("genset:all", "shapes")] == ["genset:shapes-shift"]

@@ -138,7 +138,8 @@ def fetch_url(url: str, dest: Path, *, sha256: str | None = None, md5: str | Non
                 raise
         except (OSError, urllib.error.URLError) as exc:
             last = exc
-        time.sleep(min(2**attempt, 8) * 0.5)
+        if attempt + 1 < retries:
+            time.sleep(min(2**attempt, 8) * 0.5)
     else:
         assert last is not None
         raise last

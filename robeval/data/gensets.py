@@ -193,7 +193,8 @@ def build_items(m: Manifest, root: Path, opts: dict) -> Built:
             box = [box[0] * img.width, box[1] * img.height, box[2] * img.width, box[3] * img.height]
         return "ok", crop_resize(img, size, box, margin), None, digest
 
-    workers = opts.get("workers", 8) if kind == "openimages" else 1
+    # Pillow and hashlib release the GIL: threads help local files too, downloads most
+    workers = opts.get("workers", 8) if kind == "openimages" else min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(tqdm(pool.map(one, m.items), total=len(m.items), desc=f"build {m.name}",
                             leave=False, disable=not opts.get("progress", True), unit="img"))
