@@ -270,3 +270,14 @@ def test_openimages_csv_missing_column(tmp_path, manifests):
     code, msg = run("genset", "make-manifest", "openimages", "--target", "stl10", "--annotations",
                     str(ann), "--per-class", "1", "--out", str(tmp_path / "z.json"))
     assert code == 1 and "missing column(s)" in msg and "Traceback" not in msg
+
+
+def test_built_sets_join_genset_all_for_their_target(tmp_path, data_dir, manifests):
+    from robeval.conditions import resolve
+
+    path = files_manifest(tmp_path, manifests)
+    assert [c.name for c in resolve("genset:all", "cifar10")] == []  # not built: no download starts
+    assert [c.name for c in resolve("genset:mine", "cifar10")] == ["genset:mine"]  # named: allowed
+    run("genset", "build", str(path), "--quiet")
+    assert [c.name for c in resolve("genset:all", "cifar10")] == ["genset:mine"]
+    assert "genset:mine" not in [c.name for c in resolve("genset:all", "shapes")]
