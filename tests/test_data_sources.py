@@ -188,3 +188,24 @@ def test_real_tinyimagenet_val_copy(data_dir):
     assert test.classes[0] == "goldfish"  # n01443537, first in sorted wnid order
     with pytest.raises(RobevalError, match="tiny-imagenet-200.zip"):
         load_split("tinyimagenet", "train")  # the copy has no train split
+
+
+def test_extracted_official_folders_are_read(data_dir):
+    """torchvision-style extracted folders (cifar-10-batches-py/, tiny-imagenet-200/) work too."""
+    import shutil
+
+    tmp = data_dir.parent / "made"
+    tmp.mkdir()
+    made = make_cifar10_tarball(tmp / "c10.tar.gz")
+    download.safe_extract(tmp / "c10.tar.gz", data_dir / "downloads")
+    np.testing.assert_array_equal(load_split("cifar10", "test").images, made["test"])
+    zmade = make_tinyimagenet_zip(tmp / "t.zip", ["n05", "n04"])
+    download.safe_extract(tmp / "t.zip", data_dir)
+    test = load_split("tinyimagenet", "test")
+    assert test.classes == ["name of n04", "name of n05"]
+    np.testing.assert_array_equal(test.images[0], zmade["val"][0][1])
+    shutil.rmtree(data_dir / "downloads" / "cifar-10-batches-py")
+    (data_dir / "downloads" / "cifar-10-batches-py").mkdir()
+    shutil.rmtree(data_dir / "cache")
+    with pytest.raises(RobevalError, match="missing"):
+        load_split("cifar10", "test")

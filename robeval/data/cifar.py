@@ -4,7 +4,8 @@ Read straight from the tarball (no extraction); the pickles are opened with an u
 accepts only the numpy types the official files contain, so a hostile file cannot run code.
 CIFAR-10 also loads from ``cifar10-jpeg.tar.xz`` (an ImageFolder tree ``cifar10/{train,test}/
 <class>/NNNN.jpg``, JPEG q75 re-encodings) when the official tarball is absent: put either in
-``<data root>/downloads/``.
+``<data root>/downloads/``. An extracted ``cifar-10-batches-py/`` / ``cifar-100-python/`` folder
+(torchvision's layout) in ``downloads/`` or the data root is read when no tarball is there.
 """
 
 from __future__ import annotations
@@ -67,6 +68,19 @@ def read_members(archive: Path, names: set[str]) -> dict[str, dict]:
     return out
 
 
+def read_folder(folder: Path, names: set[str]) -> dict[str, dict]:
+    """The same batches from an already extracted folder (torchvision's layout)."""
+    missing = sorted(n for n in names if not (folder / n).is_file())
+    if missing:
+        raise RobevalError(f"{folder}: missing {missing}; is this an extracted official archive?")
+    return {n: unpickle((folder / n).read_bytes(), str(folder / n)) for n in names}
+
+
+def extracted(root: Path, dirname: str) -> Path | None:
+    """``<root>/downloads/<dirname>`` or ``<root>/<dirname>``: an extracted copy (not hash-checked)."""
+    return next((d for d in (root / "downloads" / dirname, root / dirname) if d.is_dir()), None)
+
+
 def batches_to_set(batches: list[dict], label_key: str, classes: list[str], name: str) -> ImageSet:
     try:
         data = np.concatenate([np.asarray(b["data"], np.uint8) for b in batches])
@@ -92,16 +106,22 @@ def load_cifar10(name: str, split: str, root: Path) -> ImageSet:
         data = load_tar_split(alt, split, CIFAR10_CLASSES, f"cifar10/{split}", total=total)
         data.meta["source"] = "cifar10-jpeg"
         return data
-    archive = require("cifar10-python", root)
     files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
-    got = read_members(archive, set(files) | {"batches.meta"})
+    wanted = set(files) | {"batches.meta"}
+    if find_local(root, official.filename) is None and (folder := extracted(root, "cifar-10-batches-py")):
+        got = read_folder(folder, wanted)
+    else:
+        got = read_members(require("cifar10-python", root), wanted)
     classes = _names(got["batches.meta"], "label_names")
     return batches_to_set([got[f] for f in files], "labels", classes, f"cifar10/{split}")
 
 
 def load_cifar100(name: str, split: str, root: Path) -> ImageSet:
-    archive = require("cifar100-python", root)
-    got = read_members(archive, {split, "meta"})
+    if find_local(root, remote("cifar100-python").filename) is None and (
+            folder := extracted(root, "cifar-100-python")):
+        got = read_folder(folder, {split, "meta"})
+    else:
+        got = read_members(require("cifar100-python", root), {split, "meta"})
     classes = _names(got["meta"], "fine_label_names")
     return batches_to_set([got[split]], "fine_labels", classes, f"cifar100/{split}")
 

@@ -23,7 +23,8 @@ FILES = ["train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin", "class_names.
 
 
 def binary_folder(root: Path) -> Path:
-    for d in (root / "downloads" / "stl10_binary", root / "extracted" / "stl10" / "stl10_binary"):
+    for d in (root / "downloads" / "stl10_binary", root / "stl10_binary",
+              root / "extracted" / "stl10" / "stl10_binary"):
         if all((d / f).exists() for f in FILES[:4]):
             return d
     archive = require("stl10-binary", root)

@@ -4,7 +4,8 @@ Layout: ``train/<wnid>/images/*.JPEG`` (train, 100,000), ``val/images`` with
 ``val/val_annotations.txt`` (our ``test``, 10,000: the official test set has no labels),
 ``wnids.txt`` and ``words.txt``. Classes are the sorted wnids (torchvision's ImageFolder
 order); their names are the first name in ``words.txt`` (a repeated name gets its wnid added).
-When the zip is absent, ``tinyimagenet200-val-jpeg.tar.xz`` (the offline copy of val, see
+An extracted ``tiny-imagenet-200/`` folder (in ``downloads/`` or the data root) is read as is.
+When neither is there, ``tinyimagenet200-val-jpeg.tar.xz`` (the offline copy of val, see
 shared/data/README.md) gives the test split only.
 """
 
@@ -41,9 +42,32 @@ def parse_annotations(text: str) -> dict[str, str]:
     return out
 
 
-def _zip_pairs(zf: zipfile.ZipFile, top: str, split: str) -> Iterator[tuple[str, str, bytes]]:
+class _DirReader:
+    """zipfile-like access to an extracted ``tiny-imagenet-200/`` folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def namelist(self) -> list[str]:
+        base = self.folder.parent
+        return [p.relative_to(base).as_posix() for p in self.folder.rglob("*") if p.is_file()]
+
+    def read(self, name: str) -> bytes:
+        try:
+            return (self.folder.parent / name).read_bytes()
+        except FileNotFoundError:
+            raise KeyError(name) from None
+
+    def __enter__(self) -> _DirReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def _pairs(zf, names: list[str], top: str, split: str) -> Iterator[tuple[str, str, bytes]]:
     if split == "train":
-        for name in sorted(zf.namelist()):
+        for name in sorted(names):
             parts = PurePosixPath(name).parts[len(PurePosixPath(top).parts):]
             if len(parts) == 4 and parts[0] == "train" and parts[2] == "images" and is_image(name):
                 yield name, parts[1], zf.read(name)
@@ -53,17 +77,18 @@ def _zip_pairs(zf: zipfile.ZipFile, top: str, split: str) -> Iterator[tuple[str,
             yield fname, ann[fname], zf.read(f"{top}val/images/{fname}")
 
 
-def load_from_zip(archive: Path, split: str) -> ImageSet:
+def load_official(archive: Path, split: str) -> ImageSet:
+    """From ``tiny-imagenet-200.zip`` or its extracted ``tiny-imagenet-200/`` folder."""
     try:
-        with zipfile.ZipFile(archive) as zf:
-            names = set(zf.namelist())
+        with (_DirReader(archive) if archive.is_dir() else zipfile.ZipFile(archive)) as zf:
+            names = zf.namelist()
             top = next((n[: -len("wnids.txt")] for n in names if n.endswith("wnids.txt")), None)
             if top is None:
                 raise RobevalError(f"{archive}: no wnids.txt; is this tiny-imagenet-200.zip?")
             wnids = sorted(w.strip() for w in zf.read(f"{top}wnids.txt").decode().split() if w.strip())
             classes = class_names(wnids, zf.read(f"{top}words.txt").decode())
             by_wnid = dict(zip(wnids, classes, strict=True))
-            pairs = ((f, by_wnid.get(w, w), d) for f, w, d in _zip_pairs(zf, top, split))
+            pairs = ((f, by_wnid.get(w, w), d) for f, w, d in _pairs(zf, names, top, split))
             total = 500 * len(wnids) if split == "train" else 50 * len(wnids)
             data = assemble(pairs, classes, f"tinyimagenet/{split}", shuffle=split == "train",
                             total=total)
@@ -98,11 +123,14 @@ def load_val_tarball(archive: Path) -> ImageSet:
 def load_tinyimagenet(name: str, split: str, root: Path) -> ImageSet:
     official = remote("tinyimagenet")
     val_copy = remote("tinyimagenet-val-jpeg")
-    if split == "test" and find_local(root, official.filename) is None:
-        if (alt := find_local(root, val_copy.filename)) is not None:
+    if find_local(root, official.filename) is None:
+        for folder in (root / "downloads" / "tiny-imagenet-200", root / "tiny-imagenet-200"):
+            if (folder / "wnids.txt").exists():
+                return load_official(folder, split)  # extracted by hand: not hash-checked
+        if split == "test" and (alt := find_local(root, val_copy.filename)) is not None:
             verify_file(alt, val_copy)
             return load_val_tarball(alt)
-    return load_from_zip(require("tinyimagenet", root), split)
+    return load_official(require("tinyimagenet", root), split)
 
 
 register_dataset(DatasetSpec(
