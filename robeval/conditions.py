@@ -100,16 +100,12 @@ def genset_conditions(dataset: str) -> list[Condition]:
 
 @register_parser
 def parse_genset(name: str, dataset: str) -> Condition | None:
-    """genset:NAME for any known manifest or built set, whatever its target (classes decide)."""
-    if not name.startswith("genset:"):
+    """genset:NAME for any manifest or built set, whatever its target (classes decide). Whether
+    NAME exists is checked when it is loaded, under the eval's --data-dir (a clear error)."""
+    set_name = name.split(":", 1)[1] if name.startswith("genset:") else ""
+    if not set_name or set(set_name) - set("abcdefghijklmnopqrstuvwxyz0123456789.-_"):
         return None
-    from robeval.data.gensets import list_sets
-
-    rows = {r["name"]: r for r in list_sets()}
-    set_name = name.split(":", 1)[1]
-    if set_name not in rows:
-        return None
-    return _manifest_genset(set_name, rows[set_name].get("target") or "")
+    return _manifest_genset(set_name, "")
 
 
 def split_names(spec: str) -> list[str]:

@@ -112,6 +112,8 @@ def test_files_manifest_relabels_and_builds(tmp_path, data_dir, manifests):
     assert m["classes"] == ["airplane", "cat"]  # target order, only the classes present
     assert {(it["id"], it["label"], it["class"]) for it in m["items"]} >= {("kitty/0.png", 1, "cat")}
     assert len(m["items"]) == 5  # 'other' mapped to nothing: left out
+    m["items"][0]["sha256"] = m["items"][0]["sha256"].upper()  # hand-written: either case works
+    path.write_text(json.dumps(m))
     code, out = run("genset", "build", "mine", "--quiet")
     assert code == 0, out
     built = gensets.load_built("mine", build_missing=False)

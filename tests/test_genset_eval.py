@@ -82,8 +82,13 @@ def test_genset_with_unknown_class_is_an_error(run_and_manifests):
         evaluate_run(tmp / "run", "genset:bad-classes", progress=False)
 
 
-def test_unknown_genset_name_lists_choices(tmp_path, monkeypatch):
+def test_unknown_genset_name_is_a_clear_error(tmp_path, data_dir, monkeypatch):
     monkeypatch.setenv("ROBEVAL_MANIFESTS", str(tmp_path))
-    with pytest.raises(RobevalError, match="unknown condition 'genset:nope'"):
-        resolve("genset:nope", "shapes")
+    (cond,) = resolve("genset:nope", "shapes")  # existence is checked under the eval's data root
+    from robeval.conditions import ConditionContext
+
+    with pytest.raises(RobevalError, match="genset:nope is not built.*no generalisation set 'nope'"):
+        cond.build(ConditionContext("shapes", data_dir))
+    with pytest.raises(RobevalError, match="unknown condition 'genset:Bad Name'"):
+        resolve("genset:Bad Name", "shapes")
     assert [c.name for c in resolve("genset:all", "shapes")] == ["genset:shapes-shift"]

@@ -283,7 +283,11 @@ def load_built(name: str, data_dir: str | Path | None = None, build_missing: boo
     if not npz.exists():
         if not build_missing:
             raise RobevalError(f"generalisation set {name!r} is not built; run `robeval genset build {name}`")
-        build(name, data_dir, progress=False)
+        try:
+            build(name, data_dir, progress=False)
+        except RobevalError as exc:
+            raise RobevalError(f"genset:{name} is not built under {npz.parent} and cannot be built "
+                               f"now: {exc}") from None
     with np.load(npz, allow_pickle=False) as z:
         data = ImageSet(z["images"], z["labels"], [str(c) for c in z["classes"]], f"genset:{name}")
     if sidecar.exists():

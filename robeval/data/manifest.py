@@ -83,6 +83,8 @@ def _fields(where: str, obj: dict, required: set[str], optional: set[str]) -> No
 
 
 def _check_hash(where: str, value: object, length: int = 64) -> None:
+    if isinstance(value, str):
+        value = value.lower()
     if value is not None and (not isinstance(value, str) or len(value) != length
                               or set(value) - HEX64):
         raise RobevalError(f"{where}: {value!r} is not a lowercase hex digest of {length} characters")
@@ -119,6 +121,8 @@ def validate(data: dict, where: str = "manifest") -> Manifest:
     if kind not in SOURCE_FIELDS:
         raise RobevalError(f"{where}: source.kind must be one of {sorted(SOURCE_FIELDS)}, got {kind!r}")
     _fields(f"{where}: source", source, *SOURCE_FIELDS[kind])
+    if isinstance(data.get("items"), list) or kind == "npy":
+        _lower_hashes(data)
     if kind == "npy":
         for role in ("data", "labels"):
             _fields(f"{where}: source.{role}", source[role], *FILE_FIELDS)
@@ -130,6 +134,17 @@ def validate(data: dict, where: str = "manifest") -> Manifest:
     else:
         _validate_items(data, kind, where)
     return Manifest(data)
+
+
+def _lower_hashes(data: dict) -> None:
+    """Hex digests are compared in lowercase; hand-written manifests may use either case."""
+    entries = [data["source"].get(r) for r in ("data", "labels")] + list(data.get("items") or [])
+    for entry in entries:
+        for key in ("sha256", "md5"):
+            if isinstance(entry, dict) and isinstance(entry.get(key), str):
+                entry[key] = entry[key].lower()
+    if isinstance(data.get("built_sha256"), str):
+        data["built_sha256"] = data["built_sha256"].lower()
 
 
 def _validate_items(data: dict, kind: str, where: str) -> None:
