@@ -209,3 +209,15 @@ def test_extracted_official_folders_are_read(data_dir):
     shutil.rmtree(data_dir / "cache")
     with pytest.raises(RobevalError, match="missing"):
         load_split("cifar10", "test")
+
+
+def test_imagefolder_mixed_sizes_are_brought_to_the_common_side(tmp_path, data_dir):
+    root = tmp_path / "mixed"
+    for split in ("train", "test"):
+        for i, size in enumerate([24, 24, 24, 40]):
+            d = root / split / ("a" if i % 2 else "b")
+            d.mkdir(parents=True, exist_ok=True)
+            img = random_images(1, size, i)[0][:, : size - (i == 3) * 8]  # one is not square
+            (d / f"{i}.png").write_bytes(png_bytes(np.ascontiguousarray(img)))
+    train = load_split(f"imagefolder:{root}", "train")
+    assert train.images.shape == (4, 24, 24, 3) and train.classes == ["a", "b"]

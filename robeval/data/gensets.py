@@ -263,6 +263,8 @@ def build(name_or_path: str, data_dir: str | Path | None = None, **opts) -> dict
     npz, sidecar = out_paths(m.name, root)
     write_npz(npz, images=built.images, labels=built.labels, classes=np.array(m.classes),
               ids=np.array(built.ids))
+    if built.pinned and m.path is not None:
+        m.save()  # before hashing it, so the sidecar names the manifest as it now is
     info = {
         "name": m.name, "target": m.target, "classes": m.classes, "n": int(len(built.labels)),
         "image_size": m.image_size, "manifest": str(m.path), "kind": m.kind,
@@ -270,10 +272,9 @@ def build(name_or_path: str, data_dir: str | Path | None = None, **opts) -> dict
         "built_sha256": digest, "declared_sha256": declared, "matches_manifest": matches,
         "skipped": built.skipped, "pillow": PIL.__version__, "environment": environment("cpu"),
     }
-    write_json(sidecar, info)
     if built.pinned and m.path is not None:
-        m.save()
         info["pinned"] = built.pinned
+    write_json(sidecar, info)
     return info
 
 
