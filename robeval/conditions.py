@@ -78,7 +78,7 @@ def _manifest_genset(name: str, target: str) -> Condition:
 
     return Condition(f"genset:{name}", "generalisation",
                      lambda ctx: gensets.load_built(name, ctx.data_dir), family="genset",
-                     params={"manifest": name, "target": target})
+                     params={"manifest": name, **({"target": target} if target else {})})
 
 
 @register_provider("genset")
