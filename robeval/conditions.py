@@ -71,6 +71,16 @@ def clean_conditions(dataset: str) -> list[Condition]:
 BUILTIN_GENSETS: dict[str, list[tuple[str, str]]] = {"shapes": [("shapes-shift", "shapes-shift")]}
 
 
+def _manifest_genset(name: str, target: str) -> Condition:
+    """A manifest-built set; built on first use. Its classes are matched to the model's by name
+    (evaluate.check_classes): a set covering a subset of the classes is scored on its images only."""
+    from robeval.data import gensets
+
+    return Condition(f"genset:{name}", "generalisation",
+                     lambda ctx: gensets.load_built(name, ctx.data_dir), family="genset",
+                     params={"manifest": name, **({"target": target} if target else {})})
+
+
 @register_provider("genset")
 def genset_conditions(dataset: str) -> list[Condition]:
     out = []
@@ -79,8 +89,13 @@ def genset_conditions(dataset: str) -> list[Condition]:
             f"genset:{name}", "generalisation",
             lambda ctx, source=source: load_split(source, "test", ctx.data_dir), family="genset",
         ))
-    return out
+    from robeval.data.gensets import list_sets
 
+    for row in list_sets():  # built sets only, so `all` never starts a download
+        if (row.get("target") == dataset and row.get("built")
+                and f"genset:{row['name']}" not in {c.name for c in out}):
+            out.append(_manifest_genset(row["name"], dataset))
+    return out
 
 
 def _corrupt_condition(spec, dataset: str) -> Condition:
@@ -122,6 +137,17 @@ def corrupt_parser(name: str, dataset: str) -> Condition | None:
 
     spec = parse_name(name)
     return None if spec is None else _corrupt_condition(spec, dataset)
+
+
+@register_parser
+def parse_genset(name: str, dataset: str) -> Condition | None:
+    """genset:NAME for any manifest or built set, whatever its target (classes decide). Whether
+    NAME exists is checked when it is loaded, under the eval's --data-dir (a clear error)."""
+    set_name = name.split(":", 1)[1] if name.startswith("genset:") else ""
+    if not set_name or set(set_name) - set("abcdefghijklmnopqrstuvwxyz0123456789.-_"):
+        return None
+    return _manifest_genset(set_name, "")
+
 
 def split_names(spec: str) -> list[str]:
     """Split on commas that are not inside parentheses or brackets."""

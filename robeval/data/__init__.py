@@ -1,6 +1,7 @@
 """Image data: sources -> uint8 (N, H, W, 3) arrays + labels + class names, behind one registry."""
 
-from robeval.data import shapes  # noqa: F401  (registers the embedded datasets)
+# importing a source module registers its datasets
+from robeval.data import cifar, imagefolder, shapes, stl10, tinyimagenet  # noqa: F401
 from robeval.data.base import ImageSet, split_train_val
 from robeval.data.registry import DATASETS, DatasetSpec, data_root, load_split, register_dataset
 
