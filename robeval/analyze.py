@@ -25,12 +25,32 @@ from robeval.analysis import (
     weights_vs_centres,
 )
 from robeval.analysis.geometry import check_inputs, sample_cosines, spearman_pairs
-from robeval.environment import environment
+from robeval.environment import git_sha, library_versions
 from robeval.errors import RobevalError
 from robeval.fileio import read_json, write_json
 
 ANALYSIS_JSON = "analysis.json"
 PLOTS_DIR = "plots"
+
+
+def light_environment() -> dict:
+    """Git SHA and versions without importing torch (analysis needs numpy, scipy, matplotlib)."""
+    import platform
+    import sys
+    from datetime import datetime, timezone
+
+    return {"time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git_sha": git_sha(),
+            "python": sys.version.split()[0], "platform": platform.platform(),
+            "libraries": {**library_versions(), "matplotlib": _version("matplotlib")}}
+
+
+def _version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def load_head(path: Path) -> dict:
@@ -187,7 +207,7 @@ def analyze_run(run_dir: str | Path, *, plots: bool = True, tsne: bool = False) 
         "conditions": results,
         "plots": plot_files,
         "definitions": DEFINITIONS,
-        "environment": environment(),
+        "environment": light_environment(),
     }
     write_json(path / ANALYSIS_JSON, out)
     return out

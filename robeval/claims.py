@@ -147,10 +147,11 @@ def build_claims(records: list[dict], paired: list[dict], geo_sum: list[dict]) -
     chance = {(g["dataset"], g["arch"]): 1 / g["num_classes"] for g in geo_sum}
     for g in geo_sum:
         if g["variant"] in ("learned-cosine-S1", "fixed-cosine-S1"):
-            acc = g["accuracy"]
+            acc, ch = g["accuracy"], chance[g["dataset"], g["arch"]]
+            near = acc["mean"] is not None and acc["mean"] < 1.2 * ch
             lines.append(f"{g['dataset']}/{g['arch']} {g['variant']}: clean accuracy "
-                         f"{verdict(acc, '%').replace(' %', '%')} vs chance "
-                         f"{100 * chance[g['dataset'], g['arch']]:.1f}%")
+                         f"{verdict(acc, '%', signed=False)} vs chance {100 * ch:.1f}%"
+                         f"{' (at chance: did not learn)' if near else ''}")
     for ds, arch in {(r["config"]["dataset"], r["config"]["arch"]) for r in records}:
         a = _seed_acc(records, "fixed-cosine-S1", ds, arch)
         b = _seed_acc(records, "learned-dot", ds, arch)
@@ -170,7 +171,7 @@ def build_claims(records: list[dict], paired: list[dict], geo_sum: list[dict]) -
         comp, ceil = g["compactness_pred"], g["ceiling_pred"]
         if comp["mean"] is None:
             continue
-        s = f"{g['dataset']}/{g['arch']} {g['variant']}: mean cos(h, w_pred) {verdict(comp, '', 1)}"
+        s = f"{g['dataset']}/{g['arch']} {g['variant']}: mean cos(h, w_pred) {verdict(comp, '', 1, False, 3)}"
         if ceil["mean"] is not None:
             s += (f"; ReLU ceiling ||w+||/||w|| = {ceil['mean']:.3f} (the encoder ends with ReLU, so 0.95 "
                   f"is {'unreachable' if ceil['mean'] < 0.95 else 'reachable'}); "
@@ -187,7 +188,7 @@ def build_claims(records: list[dict], paired: list[dict], geo_sum: list[dict]) -
     for g in learned_cos:
         if g["compactness_pred"]["mean"] is not None:
             lines.append(f"{g['dataset']}/{g['arch']} {g['variant']}: mean cos(h, w_pred) "
-                         f"{verdict(g['compactness_pred'], '', 1)} (the paper: it falls as S rises)")
+                         f"{verdict(g['compactness_pred'], '', 1, False, 3)} (the paper: it falls as S rises)")
     claims.append({"claim": "Fixed cosine models at S = 1 are compact: mean cosine between image features "
                             "and their predicted class vectors ≈ 0.95",
                    "paper": "≈ 0.95 in all experiments (Table 4 setting)", "evidence": lines,
@@ -203,10 +204,7 @@ def build_claims(records: list[dict], paired: list[dict], geo_sum: list[dict]) -
         line = (f"{g['dataset']}/{g['arch']} {g['variant']}: Spearman ρ {verdict(rho, '', 1)}"
                 f"{' (within the paper range)' if inside else ''}")
         if g["variant"] in ("learned-dot", "learned-cosine-S1"):
-            if rho["ci_low"] is None:
-                v.append("one seed: sign only, not established")
-            else:
-                v.append("supported" if rho["ci_low"] > 0 else "not supported")
+            v.append(gain_verdict(rho).replace("contradicted", "contradicted (negative correlation)"))
         lines.append(line)
     claims.append({"claim": "Learned class vectors of classes that are often confused are close in angle "
                             "(Spearman correlation between cos(w_i, w_j) and confusions i→j)",
@@ -231,7 +229,7 @@ def build_claims(records: list[dict], paired: list[dict], geo_sum: list[dict]) -
             lines.append(f"{g['dataset']}/{g['arch']} {g['variant']}: mean pairwise cos(w_i, w_j) "
                          f"{g['class_vector_mean_cos']['mean']:+.3f} (simplex ETF: {-1 / (c - 1):+.3f}; "
                          f"random in d = {d}: 0 ± {d ** -0.5:.3f}); ETF distance of W "
-                         f"{verdict(g['nc2_etf_weights'], '', 1)}")
+                         f"{verdict(g['nc2_etf_weights'], '', 1, False, 3)}")
     claims.append({"claim": "(context, STUDY.md) Random class vectors in high d are nearly orthogonal, "
                             "not a simplex ETF", "paper": "not discussed in the paper",
                    "evidence": lines, "verdict": "measured" if lines else "not measured"})

@@ -106,7 +106,7 @@ def scatter_2d(xy: np.ndarray, labels: np.ndarray, classes: list[str], path: str
         for c, (x, y) in enumerate(class_xy):
             ax.scatter([x], [y], marker="*", s=160, color=cmap(c % cmap.N), edgecolor="k")
     if len(classes) <= 20:
-        ax.legend(fontsize=6, markerscale=2, loc="best")
+        ax.legend(fontsize=6, markerscale=2, loc="upper right")
     ax.set_title(title, fontsize=10)
     return _save(fig, path)
 

@@ -218,17 +218,27 @@ def feature_norms(features: np.ndarray, labels: np.ndarray, predictions: np.ndar
 
 def pca_2d(features: np.ndarray, max_points: int = 2000, seed: int = 0
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(2-D coordinates of a seeded subsample, its indices, the 2 x d components, the mean)."""
-    n = len(features)
+    """(2-D coordinates of a seeded subsample, its indices, the 2 x d components, the mean).
+
+    The top two directions come from the smaller Gram matrix (n x n or d x d), so d = 4608
+    features cost no more than a 2000 x 2000 eigenproblem.
+    """
+    from scipy.linalg import eigh
+
+    n, d = features.shape
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(n, size=min(n, max_points), replace=False)) if n else np.zeros(0, int)
     x = features[idx].astype(np.float64)
-    mean = x.mean(0) if len(x) else np.zeros(features.shape[1])
+    mean = x.mean(0) if len(x) else np.zeros(d)
     xc = x - mean
-    if len(x) < 2:
-        comps = np.eye(2, features.shape[1])
-    else:
-        _, _, vt = np.linalg.svd(xc, full_matrices=False)
-        comps = np.zeros((2, features.shape[1]))
-        comps[: min(2, len(vt))] = vt[:2]
+    comps = np.zeros((2, d))
+    k = min(2, len(x) - 1, d)
+    if k >= 1:
+        if d <= len(x):
+            _, vecs = eigh(xc.T @ xc, subset_by_index=[d - k, d - 1])
+            comps[:k] = vecs[:, ::-1].T
+        else:
+            vals, u = eigh(xc @ xc.T, subset_by_index=[len(x) - k, len(x) - 1])
+            v = xc.T @ u[:, ::-1]
+            comps[:k] = (v / np.maximum(np.linalg.norm(v, axis=0), 1e-300)).T
     return xc @ comps.T, idx, comps, mean

@@ -47,12 +47,14 @@ def paired_differences(a: dict, b: dict, level: float = 0.95) -> dict:
     return out
 
 
-def verdict(interval: dict, unit: str = "pp", scale: float = 100.0) -> str:
-    """'+1.2 pp [0.4, 2.0], n = 3' or '+1.2 pp (n = 1: no interval)'."""
+def verdict(interval: dict, unit: str = "pp", scale: float = 100.0, signed: bool = True,
+            digits: int = 2) -> str:
+    """'+1.20 pp [+0.40, +2.00], n = 3' or '+1.20 pp (n = 1: no interval)'."""
     if interval.get("mean") is None:
         return interval.get("note") or "no values"
-    s = f"{scale * interval['mean']:+.2f} {unit}".strip()
+    spec = f"{'+' if signed else ''}.{digits}f"
+    s = f"{format(scale * interval['mean'], spec)} {unit}".strip()
     if interval.get("ci_low") is None:
         return f"{s} (n = {interval['n']}: no interval)"
-    return (f"{s} [{scale * interval['ci_low']:+.2f}, {scale * interval['ci_high']:+.2f}], "
-            f"n = {interval['n']}")
+    return (f"{s} [{format(scale * interval['ci_low'], spec)}, {format(scale * interval['ci_high'], spec)}]"
+            f", n = {interval['n']}")
