@@ -46,7 +46,9 @@ def collect(run_dirs: list[str | Path]) -> list[dict]:
             "config": {k: (cfg.get(k, False) if not (k == "scale" and cfg["logits"] == "dot") else None)
                        for k in GROUP_KEYS},
             "best_val_acc": summary.get("best_val_acc"),
-            "accuracy": {name: r["accuracy"] for name, r in ev["conditions"].items()},
+            # an empty condition has no accuracy (NaN in eval.json): left out, shown as "–"
+            "accuracy": {name: r["accuracy"] for name, r in ev["conditions"].items()
+                         if r.get("accuracy") is not None and math.isfinite(r["accuracy"])},
             "conditions": ev["conditions"],
             "train_config": cfg,
         })
@@ -199,11 +201,13 @@ def pivot_markdown(rows: list[dict]) -> str:
 
 
 def terminal_table(rows: list[dict]) -> str:
-    out = [f"{'condition':<26} {'head':<24} {'accuracy % (mean ± std)':>26} {'n':>3}"]
+    out = [f"{'condition':<26} {'head':<30} {'accuracy % (mean ± std)':>24} {'95% t-interval':>17} {'n':>3}"]
     for cond in dict.fromkeys(r["condition"] for r in rows):
         for r in (r for r in rows if r["condition"] == cond):
             m = f"{100 * r['mean']:.2f}" + (f" ± {100 * r['std']:.2f}" if r["std"] is not None else "")
-            out.append(f"{cond:<26} {r['variant']:<24} {m:>26} {r['n']:>3}")
+            ci = (f"[{100 * r['ci_low']:.2f}, {100 * r['ci_high']:.2f}]" if r.get("ci_low") is not None
+                  else "–")
+            out.append(f"{cond:<26} {r['variant']:<30} {m:>24} {ci:>17} {r['n']:>3}")
     return "\n".join(out)
 
 

@@ -222,3 +222,25 @@ def test_t_interval_and_paired_differences():
     assert d["seeds"] == [0, 1] and d["unmatched"] == [2, 3]
     assert d["mean"] == pytest.approx(0.075) and d["n"] == 2
     assert d["ci_low"] < d["mean"] < d["ci_high"]
+
+
+def test_class_absent_from_predictions_and_pca():
+    from robeval.analysis import pca_2d
+
+    rng = np.random.default_rng(0)
+    h = np.abs(rng.standard_normal((30, 6)))
+    w = rng.standard_normal((3, 6))
+    labels = np.repeat(np.arange(3), 10)
+    preds = np.where(labels == 2, 0, labels)  # class 2 is never predicted
+    comp = compactness(h, w, labels, preds, nonnegative=True)
+    assert comp["predicted"]["per_class"][2] is None and no_nan(comp)
+    assert spearman_confusion(w, confusion_matrix(labels, preds, 3))["rho"] is not None
+    # two dominant directions: PCA finds them, in order
+    x = rng.standard_normal((500, 40)) * 0.1
+    x[:, 3] += 10 * rng.standard_normal(500)
+    x[:, 7] += 5 * rng.standard_normal(500)
+    xy, idx, comps, _ = pca_2d(x, max_points=300)
+    assert xy.shape == (300, 2) and len(idx) == 300
+    assert np.abs(comps[0]).argmax() == 3 and np.abs(comps[1]).argmax() == 7
+    xy_wide, _, comps_wide, _ = pca_2d(x[:20], max_points=300)  # fewer points than dimensions
+    assert np.abs(comps_wide[0]).argmax() == 3 and xy_wide.shape == (20, 2)

@@ -106,3 +106,33 @@ def test_intervals_and_paired_differences_over_seeds():
     assert p["mean"] == pytest.approx(diffs.mean())
     half = sstats.t.ppf(0.975, 2) * diffs.std(ddof=1) / np.sqrt(3)
     assert p["ci_high"] - p["mean"] == pytest.approx(half)
+
+
+def test_extra_heads_add_etf_and_hadamard_variants():
+    from robeval.reproduce import ReproducePlan, run_name
+
+    base = ReproducePlan(seeds=(0, 1)).configs()
+    extra = ReproducePlan(seeds=(0, 1), extra_heads=True).configs()
+    assert len(extra) == len(base) + 3 * 2
+    added = {(c.head, c.logits, c.init, c.learn_scale) for c in extra[len(base):]}
+    assert added == {("fixed", "dot", "simplex-etf", False), ("fixed", "cosine", "simplex-etf", False),
+                     ("fixed", "cosine", "hadamard", True)}
+    names = [run_name(c) for c in extra]
+    assert len(set(names)) == len(names)  # learned-scale runs get their own folder
+    assert any(n.endswith("hadamard-learnS-seed1") for n in names)
+
+
+def test_severity_curves_and_html_are_self_contained(tmp_path):
+    from robeval import plots
+    from robeval.document import to_html, to_markdown
+
+    series = {"defocus_blur": {"learned-dot": [(0, 0.9, 0.88, 0.92), (1, 0.8, 0.77, 0.83)],
+                               "fixed-dot": [(0, 0.91, None, None), (1, 0.82, None, None)]}}
+    f = plots.severity_curves(series, tmp_path / "plots" / "sev.png", "t")
+    assert f.stat().st_size > 1000
+    blocks = [("h", 1, "a <b>"), ("p", "**Claim 1: x.** `code`"), ("table", ["h"], [["1 | 2"]]),
+              ("img", "plots/sev.png", "severity")]
+    page = to_html(blocks, tmp_path, "t")
+    assert "a &lt;b&gt;" in page and "<strong>Claim 1: x.</strong>" in page and "<code>code</code>" in page
+    assert page.count("data:image/png;base64,") == 1
+    assert "1 \\| 2" in to_markdown(blocks)
