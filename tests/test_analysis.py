@@ -244,3 +244,22 @@ def test_class_absent_from_predictions_and_pca():
     assert np.abs(comps[0]).argmax() == 3 and np.abs(comps[1]).argmax() == 7
     xy_wide, _, comps_wide, _ = pca_2d(x[:20], max_points=300)  # fewer points than dimensions
     assert np.abs(comps_wide[0]).argmax() == 3 and xy_wide.shape == (20, 2)
+
+
+def test_nc1_ignores_round_off_direction_of_centred_means():
+    # sum_c n_c (mu_c - mu_G) = 0, so the centred means span K - 1 directions; with a large common
+    # offset, round-off leaves a K-th singular value above any eps tolerance, and its 1/s^2 would
+    # make NC1 ~1e13 (measured) instead of ~0.007
+    rng = np.random.default_rng(2)
+    c, d = 4, 10
+    labels = np.repeat(np.arange(c), [5, 9, 13, 30])
+    centres = 1e-3 * rng.standard_normal((c, d)) + 1e4
+    h = centres[labels] + 1e-4 * rng.standard_normal((len(labels), d))
+    nc = neural_collapse(h, labels, h @ centres.T, centres)
+    assert nc["sigma_b_rank"] == c - 1
+    means = np.stack([h[labels == k].mean(0) for k in range(c)])
+    _, s, vt = np.linalg.svd(means - h.mean(0), full_matrices=False)
+    sb_pinv = vt[: c - 1].T @ np.diag(c / s[: c - 1] ** 2) @ vt[: c - 1]
+    sw = (h - means[labels]).T @ (h - means[labels]) / len(h)
+    assert nc["nc1"] == pytest.approx(np.trace(sw @ sb_pinv) / c, rel=1e-6)
+    assert nc["nc1"] < 1

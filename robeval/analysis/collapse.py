@@ -6,7 +6,8 @@ K x d matrix of CENTRED class means mu_c - mu_G, W the K x d class vectors of th
 - NC1 = Tr(Sigma_W Sigma_B^+) / K with Sigma_W = (1/N) sum (h - mu_y)(h - mu_y)^T and
   Sigma_B = (1/K) M^T M. Sigma_B has rank <= min(K - 1, d) (always singular when d >= K), so its
   Moore-Penrose pseudo-inverse is taken over the directions with non-negligible eigenvalues
-  (the SVD of M): Tr(Sigma_W Sigma_B^+) = sum_k (K / s_k^2) v_k^T Sigma_W v_k.
+  (the SVD of M, at most K - 1 of them, as in Papyan et al.'s code): Tr(Sigma_W Sigma_B^+) =
+  sum_k (K / s_k^2) v_k^T Sigma_W v_k.
 - NC2 for M and for W: coefficient of variation of row norms; std of pairwise cosines;
   mean |cos + 1/(K-1)|; ETF distance ||G G^T/||G G^T||_F - (I - 11^T/K)/sqrt(K-1)||_F.
 - NC3 = ||W/||W||_F - M/||M||_F||_F with centred M (``nc3_uncentred`` uses raw means, as one
@@ -94,6 +95,10 @@ def neural_collapse(features: np.ndarray, labels: np.ndarray, logits: np.ndarray
     _, s, vt = np.linalg.svd(m, full_matrices=False)
     tol = (s.max() * max(k, d) * np.finfo(np.float64).eps) if rtol is None else s.max() * rtol
     keep = s > tol
+    # at most K - 1 directions (Papyan et al.'s code: svds, k = C - 1): sum_c n_c (mu_c - mu_G) = 0,
+    # so a K-th singular value is round-off (large with a big common offset) and its 1/s^2 would
+    # swamp NC1
+    keep[min(k - 1, d):] = False
     out["sigma_b_rank"] = int(keep.sum())
     if not keep.any():
         notes.append("all class means coincide (Sigma_B = 0): NC1 is undefined")
