@@ -31,6 +31,7 @@ from robeval.fileio import read_json, write_json
 
 ANALYSIS_JSON = "analysis.json"
 PLOTS_DIR = "plots"
+ANALYSIS_VERSION = 1  # bump when a metric changes: reports then re-analyse older analysis.json
 
 
 def light_environment() -> dict:
@@ -88,10 +89,15 @@ def has_features(run_dir: str | Path) -> bool:
 
 
 def is_stale(run_dir: str | Path) -> bool:
-    """analysis.json missing or older than eval.json."""
+    """analysis.json missing, older than eval.json, or written by another metric version."""
     path = Path(run_dir)
     a, e = path / ANALYSIS_JSON, path / runs.EVAL_JSON
-    return not a.exists() or (e.exists() and e.stat().st_mtime > a.stat().st_mtime)
+    if not a.exists() or (e.exists() and e.stat().st_mtime > a.stat().st_mtime):
+        return True
+    try:
+        return read_json(a).get("analysis_version") != ANALYSIS_VERSION
+    except ValueError:
+        return True
 
 
 def measure(arrays: dict, head: dict, full: bool) -> dict:
@@ -197,7 +203,7 @@ def analyze_run(run_dir: str | Path, *, plots: bool = True, tsne: bool = False) 
         if plots and name == primary:
             plot_files = make_plots(path, arrays, head, results[name], name, f"{variant} ({path.name})", tsne)
     out = {
-        "run": str(path), "variant": variant, "seed": config["config"].get("seed"),
+        "analysis_version": ANALYSIS_VERSION, "run": str(path), "variant": variant, "seed": config["config"].get("seed"),
         "config": config["config"], "primary_condition": primary,
         "head": {"train": head["train"], "logits": head["logits"], "scale": head["scale"],
                  "classes": head["classes"], "num_classes": c, "dim": d,

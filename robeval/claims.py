@@ -152,7 +152,7 @@ def build_claims(records: list[dict], paired: list[dict], geo_sum: list[dict]) -
             lines.append(f"{g['dataset']}/{g['arch']} {g['variant']}: clean accuracy "
                          f"{verdict(acc, '%', signed=False)} vs chance {100 * ch:.1f}%"
                          f"{' (at chance: did not learn)' if near else ''}")
-    for ds, arch in {(r["config"]["dataset"], r["config"]["arch"]) for r in records}:
+    for ds, arch in sorted({(r["config"]["dataset"], r["config"]["arch"]) for r in records}):
         a = _seed_acc(records, "fixed-cosine-S1", ds, arch)
         b = _seed_acc(records, "learned-dot", ds, arch)
         if a and b:

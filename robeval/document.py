@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
 
 Block = tuple
@@ -18,8 +19,8 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:12
 padding:0 1em;color:#222;line-height:1.45}
 h1,h2,h3{line-height:1.2} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
 table{border-collapse:collapse;margin:1em 0;font-size:.85em;display:block;overflow-x:auto}
-th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right;white-space:nowrap}
-th{background:#f3f3f3} td:first-child,th:first-child{text-align:left}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;white-space:nowrap}
+th{background:#f3f3f3} td.num{text-align:right}
 figure{display:inline-block;margin:.5em;vertical-align:top;max-width:48%}
 figure img{max-width:100%;border:1px solid #eee} figcaption{font-size:.8em;color:#555}
 pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.8em}
@@ -82,7 +83,7 @@ def to_html(blocks: list[Block], root: str | Path, title: str) -> str:
             body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in b[1]) + "</ul>")
         elif kind == "table":
             head = "".join(f"<th>{e(str(h))}</th>" for h in b[1])
-            rows = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in r) + "</tr>" for r in b[2])
+            rows = "".join("<tr>" + "".join(_td(c) for c in r) + "</tr>" for r in b[2])
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif kind == "img":
             body.append(_img_tag(root, b[1], b[2]))
@@ -93,6 +94,12 @@ def to_html(blocks: list[Block], root: str | Path, title: str) -> str:
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{e(title)}</title><style>{CSS}</style></head><body>\n"
             + "\n".join(body) + "\n</body></html>\n")
+
+
+def _td(cell) -> str:
+    text = str(cell)
+    num = bool(re.match(r"^[+\-]?[0-9.]", text)) or text == "–"
+    return f'<td class="num">{html.escape(text)}</td>' if num else f"<td>{html.escape(text)}</td>"
 
 
 def _inline(text: str) -> str:

@@ -153,6 +153,6 @@ def accuracy_bars(groups: list[tuple[str, float, float | None, float | None]], p
         ax.text(i, m / 2, f"{m:.1f}", ha="center", color="white", fontsize=8)
     ax.set_xticks(range(len(groups)), names, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("accuracy %")
-    ax.set_title(title + " (whiskers: 95% t-interval; none when n = 1)", fontsize=9)
+    ax.set_title(title + "\n(whiskers: 95% t-interval; none when n = 1)", fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)

@@ -85,7 +85,7 @@ def aggregate(records: list[dict]) -> list[dict]:
     for r in records:
         groups[tuple(r["config"][k] for k in GROUP_KEYS)].append(r)
     rows = []
-    for key, members in groups.items():
+    for key, members in sorted(groups.items(), key=lambda kv: variant_order(kv[1][0]["config"])):
         seeds = [m["seed"] for m in members]
         if len(set(seeds)) != len(seeds):
             raise RobevalError(
@@ -113,6 +113,14 @@ def aggregate(records: list[dict]) -> list[dict]:
 CI_KEYS = ("ci_low", "ci_high", "half_width", "note")
 
 
+def variant_order(cfg: dict) -> tuple:
+    """The paper's order: per dataset/arch, dot before cosine, S ascending, learned before fixed,
+    the paper's random init before the extra heads."""
+    return (str(cfg["dataset"]), str(cfg["arch"]), cfg["logits"] != "dot", cfg["scale"] or 0.0,
+            cfg["head"] != "learned", cfg["init"] not in ("sphere", "authors"), str(cfg["init"]),
+            bool(cfg["learn_scale"]))
+
+
 def group_key(record: dict) -> tuple:
     return tuple(record["config"][k] for k in GROUP_KEYS)
 
@@ -138,7 +146,7 @@ def paired_rows(records: list[dict]) -> list[dict]:
         groups[group_key(r)].append(r)
     learned = {k: m for k, m in groups.items() if m[0]["config"]["head"] == "learned"}
     rows = []
-    for members in groups.values():
+    for members in sorted(groups.values(), key=lambda m: variant_order(m[0]["config"])):
         if members[0]["config"]["head"] != "fixed":
             continue
         partner = find_partner(members[0], learned)

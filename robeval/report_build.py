@@ -111,9 +111,10 @@ def variant_plots(records: list[dict], out: Path) -> dict[str, list[tuple[str, s
 
 def build_report(records: list[dict], rows: list[dict], paired: list[dict], out: Path, env: dict,
                  *, analyze: bool = True, plots: bool = True) -> dict:
-    from robeval.report import CSV_FIELDS, PAIRED_FIELDS, pivot_table, to_csv
+    from robeval.report import CSV_FIELDS, PAIRED_FIELDS, pivot_table, to_csv, variant_order
 
     out.mkdir(parents=True, exist_ok=True)
+    records = sorted(records, key=lambda r: (variant_order(r["config"]), r["seed"]))
     notes = ensure_analysis(records, analyze, plots)
     geo = geometry_rows(records)
     geo_sum = geometry_summary(geo)
