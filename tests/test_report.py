@@ -21,7 +21,8 @@ from robeval.train import train
 
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory):
-    """Two real runs (learned and fixed dot, seed 0), evaluated on clean and the shifted set."""
+    """Two real runs (learned and fixed dot, seed 0), evaluated on clean and the shifted set: the
+    first through `robeval eval` (which analyses it), the second without analysis."""
     root = tmp_path_factory.mktemp("tiny")
     data = root / "data"
     dirs = []
@@ -29,8 +30,13 @@ def tiny_runs(tmp_path_factory):
         cfg = TrainConfig(head=head, epochs=1, max_train=1000, seed=0)
         run = root / "runs" / f"{head}-dot"
         train(cfg, run, device="cpu", data_dir=str(data), progress=False)
-        evaluate_run(run, "clean,genset:shapes-shift", device="cpu", data_dir=str(data), progress=False)
         dirs.append(run)
+    res = CliRunner().invoke(cli, ["eval", str(dirs[0]), "--conditions", "clean,genset:shapes-shift",
+                                   "--data-dir", str(data), "--device", "cpu", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "geometry: clean: acc" in res.output and (dirs[0] / "analysis.json").is_file()
+    evaluate_run(dirs[1], "clean,genset:shapes-shift", device="cpu", data_dir=str(data), progress=False)
+    assert not (dirs[1] / "analysis.json").exists()
     return root, dirs
 
 
