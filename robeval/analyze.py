@@ -240,7 +240,8 @@ DEFINITIONS = {
 def summary_line(result: dict) -> str:
     """A one-line terminal summary of the primary condition."""
     p = result["conditions"][result["primary_condition"]]
-    parts = [f"{result['primary_condition']}: acc {100 * p['accuracy']:.2f}%"]
+    acc = "–" if p["accuracy"] is None else f"{100 * p['accuracy']:.2f}%"
+    parts = [f"{result['primary_condition']}: acc {acc}"]
     rho = p["spearman"]["rho"]
     parts.append(f"Spearman {rho:.2f}" if rho is not None else "Spearman undefined")
     if "compactness" in p:

@@ -27,7 +27,7 @@ def tiny_runs(tmp_path_factory):
     data = root / "data"
     dirs = []
     for head in ("learned", "fixed"):
-        cfg = TrainConfig(head=head, epochs=1, max_train=1000, seed=0)
+        cfg = TrainConfig(head=head, epochs=1, max_train=600, val_fraction=0.05, seed=0)
         run = root / "runs" / f"{head}-dot"
         train(cfg, run, device="cpu", data_dir=str(data), progress=False)
         dirs.append(run)
@@ -142,3 +142,12 @@ def test_severity_curves_and_html_are_self_contained(tmp_path):
     assert "a &lt;b&gt;" in page and "<strong>Claim 1: x.</strong>" in page and "<code>code</code>" in page
     assert page.count("data:image/png;base64,") == 1
     assert "1 \\| 2" in to_markdown(blocks)
+
+
+def test_analyze_and_report_errors_are_one_line(tmp_path):
+    res = CliRunner().invoke(cli, ["analyze", str(tmp_path / "nope")])
+    assert res.exit_code == 1 and "no run folder" in res.output and "Traceback" not in res.output
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps({"config": {"seed": 0}, "model": {}}))
+    res = CliRunner().invoke(cli, ["analyze", str(tmp_path / "run")])
+    assert res.exit_code == 1 and "robeval eval" in res.output
