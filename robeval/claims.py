@@ -233,4 +233,34 @@ def build_claims(records: list[dict], paired: list[dict], geo_sum: list[dict]) -
     claims.append({"claim": "(context, STUDY.md) Random class vectors in high d are nearly orthogonal, "
                             "not a simplex ETF", "paper": "not discussed in the paper",
                    "evidence": lines, "verdict": "measured" if lines else "not measured"})
+    lines, v = extra_head_lines(records)
+    claims.append({"claim": "(context) Fixed simplex-ETF and fixed Hadamard (learned scale) heads "
+                            "against the paper's fixed random vectors",
+                   "paper": "not compared in the paper (Hoffer et al. 2018; neural-collapse theory)",
+                   "evidence": lines,
+                   "verdict": _overall(v) if lines else "not measured (robeval reproduce --extra-heads)"})
     return claims
+
+
+def extra_head_lines(records: list[dict]) -> tuple[list[str], list[str]]:
+    """Clean accuracy of each extra fixed head minus the fixed random head with the same logits
+    and S, paired over seeds."""
+    lines, verdicts = [], []
+    extra = {}
+    for r in records:
+        c = r["config"]
+        if c["head"] == "fixed" and c["init"] not in RANDOM_INITS:
+            extra.setdefault((c["dataset"], c["arch"], r["variant"]), r)
+    for (ds, arch, variant), r in extra.items():
+        c = r["config"]
+        base = next((o for o in records if o["config"]["head"] == "fixed"
+                     and o["config"]["init"] in RANDOM_INITS and not o["config"]["learn_scale"]
+                     and all(o["config"][k] == c[k] for k in ("dataset", "arch", "logits", "scale"))), None)
+        if base is None or "clean" not in r["accuracy"]:
+            continue
+        d = paired_differences(_seed_acc(records, variant, ds, arch),
+                               _seed_acc(records, base["variant"], ds, arch))
+        g = gain_verdict(d).replace("supported", "better").replace("contradicted", "worse")
+        verdicts.append(g)
+        lines.append(f"{ds}/{arch}: {variant} − {base['variant']} on clean: {verdict(d)} → {g}")
+    return lines, verdicts
