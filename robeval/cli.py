@@ -206,6 +206,8 @@ def expand_runs(paths: tuple[str, ...]) -> list[Path]:
               help="best: chosen on validation accuracy; last: after the final epoch.")
 @click.option("--features/--no-features", default=True, show_default=True,
               help="Store penultimate features (needed for geometry and browse).")
+@click.option("--analyze/--no-analyze", "analyze", default=True, show_default=True,
+              help="Measure the geometry afterwards (robeval analyze) when features were stored.")
 @click.option("--list-conditions", is_flag=True, help="List the conditions for each run's dataset and exit.")
 @click.option("--import-checkpoint", type=click.Path(dir_okay=False), default=None,
               help="Evaluate a model trained elsewhere: the authors' .ckpt or a plain state dict.")
@@ -224,7 +226,7 @@ def expand_runs(paths: tuple[str, ...]) -> list[Path]:
 @device_option
 @data_dir_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def eval_cmd(run_dirs, conditions, checkpoint, features, list_conditions, import_checkpoint,
+def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_conditions, import_checkpoint,
              embedding, bias_file, dataset, arch, head, logits, scale, out, device, data_dir, quiet):
     """Evaluate runs on conditions; write eval/<condition>.npz and eval.json per run.
 
@@ -261,22 +263,55 @@ def eval_cmd(run_dirs, conditions, checkpoint, features, list_conditions, import
                               features=features, progress=not quiet)
         click.echo(f"\n{d} ({result['variant']}, {checkpoint} checkpoint)")
         click.echo(accuracy_table(result["conditions"]))
+        if features and analyze:
+            from robeval.analyze import analyze_run, summary_line
+
+            click.echo("geometry: " + summary_line(analyze_run(d)))
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, type=click.Path())
+@click.option("--plots/--no-plots", default=True, show_default=True, help="Write PNG plots to RUN/plots/.")
+@click.option("--tsne", is_flag=True, help="Also a t-SNE view of the features (slower; scikit-learn).")
+def analyze(run_dirs, plots, tsne) -> None:
+    """Measure the geometry of evaluated runs: analysis.json and plots/ in each run folder.
+
+    \b
+    Class-vector cosines and their Spearman correlation with confusions, compactness (with the
+    ReLU ceiling), separability and margins, neural collapse NC1-NC4, class weights vs class
+    centres, feature norms and a 2-D view, from eval/*.npz alone (see docs/analysis.md).
+    """
+    from robeval.analyze import analyze_run, summary_line
+
+    dirs = expand_runs(run_dirs)
+    if not dirs:
+        raise click.UsageError("give at least one evaluated run folder")
+    for d in dirs:
+        result = analyze_run(d, plots=plots, tsne=tsne)
+        click.echo(f"{d} ({result['variant']}): {summary_line(result)}")
+        click.echo(f"  wrote {d}/analysis.json" + (f" and {len(result['plots'])} plots in {d}/plots/"
+                                                     if result["plots"] else ""))
 
 
 @cli.command()
 @click.argument("run_dirs", nargs=-1, type=click.Path())
 @click.option("--out", type=click.Path(file_okay=False), default="report", show_default=True,
-              help="Folder for report.md, results.csv, results.json.")
-def report(run_dirs, out) -> None:
-    """Aggregate evaluated runs over seeds (mean ± std, n) per configuration and condition.
+              help="Folder for report.md, report.html, CSV/JSON files and plots/.")
+@click.option("--analyze/--no-analyze", "analyze", default=True, show_default=True,
+              help="Analyse runs whose analysis.json is missing or older than their eval.")
+@click.option("--plots/--no-plots", default=True, show_default=True, help="Write PNG plots.")
+def report(run_dirs, out, analyze, plots) -> None:
+    """Aggregate evaluated runs over seeds (mean ± std, 95% t-interval, n) per configuration and
+    condition; paired fixed − learned differences; geometry; the paper's claims checked.
 
     RUN_DIRS may be run folders or folders that contain run folders (e.g. reproduce/runs).
     """
     from robeval.report import terminal_table, write_report
 
-    rows = write_report(expand_runs(run_dirs), out)
+    rows = write_report(expand_runs(run_dirs), out, analyze=analyze, plots=plots)
     click.echo(terminal_table(rows))
-    click.echo(f"\nwrote {out}/report.md, results.csv, results.json")
+    click.echo(f"\nwrote {out}/report.md, report.html, results.csv, paired.csv, geometry.csv, "
+               "results.json")
 
 
 @cli.command()
@@ -290,14 +325,17 @@ def report(run_dirs, out) -> None:
 @click.option("--max-train", type=int, default=4000, show_default=True,
               help="Training images per run (0 = all); the default keeps the CPU demo short.")
 @click.option("--conditions", default="all", show_default=True, help="Conditions to evaluate.")
+@click.option("--extra-heads", is_flag=True,
+              help="Also fixed simplex-ETF heads (dot and cosine) and a fixed Hadamard cosine head "
+                   "with a learned scale (Hoffer et al. 2018).")
 @click.option("--out", type=click.Path(file_okay=False), default="reproduce", show_default=True)
 @device_option
 @click.option("--devices", default=None,
               help="Run grid cells in parallel, one worker per device, e.g. cuda:0,cuda:1 (or 0,1).")
 @data_dir_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def reproduce(dataset, arch, preset, seeds, scales, epochs, batch_size, max_train, conditions, out,
-              device, devices, data_dir, quiet) -> None:
+def reproduce(dataset, arch, preset, seeds, scales, epochs, batch_size, max_train, conditions,
+              extra_heads, out, device, devices, data_dir, quiet) -> None:
     """The whole study in one command: {learned, fixed} x {dot, cosine} over seeds, every
     condition, a report. With no arguments it runs offline on the embedded `shapes` dataset.
 
@@ -316,7 +354,7 @@ def reproduce(dataset, arch, preset, seeds, scales, epochs, batch_size, max_trai
         raise click.BadParameter("every S must be > 0", param_hint="--scales")
     plan = ReproducePlan(dataset=dataset, arch=arch, preset=preset, seeds=tuple(parse_seeds(seeds)),
                          scales=scale_list, epochs=epochs, batch_size=batch_size,
-                         max_train=max_train or None, conditions=conditions)
+                         max_train=max_train or None, conditions=conditions, extra_heads=extra_heads)
     device_list = [d if not d.isdigit() else f"cuda:{d}" for d in devices.split(",")] if devices else None
     t0 = time.time()
     result = run(plan, out, device=device, devices=device_list, data_dir=data_dir, progress=not quiet)

@@ -24,6 +24,10 @@ from robeval.train import train
 
 # (head, logits): the paper's 2 x 2 grid
 PAPER_GRID = (("learned", "dot"), ("fixed", "dot"), ("learned", "cosine"), ("fixed", "cosine"))
+# (head, logits, init, learn_scale): the geometry neural-collapse theory predicts (simplex ETF) and
+# Hoffer et al. 2018's fixed Hadamard head with a learned scale; added with --extra-heads
+EXTRA_HEADS = (("fixed", "dot", "simplex-etf", False), ("fixed", "cosine", "simplex-etf", False),
+               ("fixed", "cosine", "hadamard", True))
 
 
 @dataclass
@@ -38,16 +42,20 @@ class ReproducePlan:
     max_train: int | None = None
     conditions: str = "all"
     init: str = "sphere"
+    extra_heads: bool = False
 
     def configs(self) -> list[TrainConfig]:
+        grid = [(h, lg, self.init, False) for h, lg in PAPER_GRID]
+        if self.extra_heads:
+            grid += list(EXTRA_HEADS)
         out = []
-        for head, logits in PAPER_GRID:
+        for head, logits, init, learn_scale in grid:
             for scale in (self.scales if logits == "cosine" else (None,)):
                 for seed in self.seeds:
                     out.append(TrainConfig(
                         dataset=self.dataset, arch=self.arch, head=head, logits=logits, scale=scale,
-                        init=self.init, seed=seed, preset=self.preset, epochs=self.epochs,
-                        batch_size=self.batch_size, max_train=self.max_train,
+                        init=init, learn_scale=learn_scale, seed=seed, preset=self.preset,
+                        epochs=self.epochs, batch_size=self.batch_size, max_train=self.max_train,
                     ))
         return out
 
@@ -55,6 +63,7 @@ class ReproducePlan:
 def run_name(cfg: TrainConfig) -> str:
     scale = cfg.scale if cfg.scale is not None else 1.0
     variant = TrainConfig.from_dict({**cfg.to_dict(), "scale": scale}).variant
+    variant += "-learnS" if cfg.learn_scale else ""
     return f"{cfg.dataset.replace(':', '_').replace('/', '_')}-{cfg.arch}-{variant}-seed{cfg.seed}"
 
 

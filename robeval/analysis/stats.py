@@ -1,0 +1,60 @@
+"""Seed statistics: mean, sample std and a Student-t confidence interval; paired differences.
+
+With n = 1 there is no spread and no interval: the fields are None and ``note`` says so, so a
+report prints "n = 1: no interval" instead of NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats as sstats
+
+from robeval.analysis.common import num
+
+
+def t_interval(values, level: float = 0.95) -> dict:
+    """mean, sample std (ddof 1), n and the two-sided ``level`` t-interval of the mean."""
+    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
+    n = len(x)
+    out = {"n": n, "mean": None, "std": None, "ci_low": None, "ci_high": None,
+           "half_width": None, "level": level, "note": None}
+    if n == 0:
+        out["note"] = "no values"
+        return out
+    out["mean"] = num(x.mean())
+    if n == 1:
+        out["note"] = "n = 1: no interval"
+        return out
+    sd = float(x.std(ddof=1))
+    half = float(sstats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
+    out.update(std=num(sd), half_width=num(half), ci_low=num(x.mean() - half),
+               ci_high=num(x.mean() + half))
+    return out
+
+
+def paired_differences(a: dict, b: dict, level: float = 0.95) -> dict:
+    """a - b over the keys (seeds) both have, with its t-interval; unmatched keys are listed."""
+    common = sorted(set(a) & set(b), key=str)
+    diffs = [a[k] - b[k] for k in common if a[k] is not None and b[k] is not None]
+    out = t_interval(diffs, level)
+    out["seeds"] = common
+    out["values"] = [num(v) for v in diffs]
+    out["unmatched"] = sorted(set(a) ^ set(b), key=str)
+    if not common:
+        out["note"] = "no seed appears in both: no paired difference"
+    return out
+
+
+def verdict(interval: dict, unit: str = "pp", scale: float = 100.0, signed: bool = True,
+            digits: int = 2) -> str:
+    """'+1.20 pp [+0.40, +2.00], n = 3' or '+1.20 pp (n = 1: no interval)'."""
+    if interval.get("mean") is None:
+        return interval.get("note") or "no values"
+    spec = f"{'+' if signed else ''}.{digits}f"
+    s = f"{format(scale * interval['mean'], spec)} {unit}".strip()
+    if interval.get("ci_low") is None:
+        return f"{s} (n = {interval['n']}: no interval)"
+    return (f"{s} [{format(scale * interval['ci_low'], spec)}, {format(scale * interval['ci_high'], spec)}]"
+            f", n = {interval['n']}")

@@ -1,0 +1,257 @@
+"""One run's geometry from its eval files: ``robeval analyze RUN`` -> analysis.json + plots/.
+
+Reads only ``eval/head.npz`` (class vectors) and ``eval/<condition>.npz`` (labels, predictions,
+logits, features) -- the files ``robeval eval`` writes -- so every number can be recomputed from
+them. The first condition (``clean`` when evaluated) gets full matrices and plots; every other
+condition gets the same scalar summaries.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from robeval import runs
+from robeval.analysis import (
+    compactness,
+    confusion_matrix,
+    cosine_matrix,
+    feature_norms,
+    neural_collapse,
+    pca_2d,
+    separability,
+    spearman_confusion,
+    weights_vs_centres,
+)
+from robeval.analysis.geometry import check_inputs, sample_cosines, spearman_pairs
+from robeval.environment import git_sha, library_versions
+from robeval.errors import RobevalError
+from robeval.fileio import read_json, write_json
+
+ANALYSIS_JSON = "analysis.json"
+PLOTS_DIR = "plots"
+ANALYSIS_VERSION = 1  # bump when a metric changes: reports then re-analyse older analysis.json
+
+
+def light_environment() -> dict:
+    """Git SHA and versions without importing torch (analysis needs numpy, scipy, matplotlib)."""
+    import platform
+    import sys
+    from datetime import datetime, timezone
+
+    return {"time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git_sha": git_sha(),
+            "python": sys.version.split()[0], "platform": platform.platform(),
+            "libraries": {**library_versions(), "matplotlib": _version("matplotlib")}}
+
+
+def _version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def load_head(path: Path) -> dict:
+    head_file = path / runs.EVAL_DIR / "head.npz"
+    if not head_file.exists():
+        raise RobevalError(f"{path} has no {runs.EVAL_DIR}/head.npz; run: robeval eval {path}")
+    with np.load(head_file) as z:
+        return {
+            "weight": z["weight"].astype(np.float64), "bias": z["bias"].astype(np.float64),
+            "scale": float(z["scale"]), "logits": str(z["logits"]), "train": str(z["train"]),
+            "nonnegative": bool(z["nonnegative_features"]), "classes": [str(c) for c in z["classes"]],
+        }
+
+
+def load_condition(path: Path, info: dict) -> dict:
+    f = path / info["file"]
+    if not f.exists():
+        raise RobevalError(f"{f} is missing though eval.json lists it; re-run: robeval eval {path}")
+    with np.load(f) as z:
+        return {k: z[k] for k in z.files}
+
+
+def has_features(run_dir: str | Path) -> bool:
+    """True when the run was evaluated with features (analysis has something to measure)."""
+    path = Path(run_dir)
+    if not (path / runs.EVAL_JSON).exists() or not (path / runs.EVAL_DIR / "head.npz").exists():
+        return False
+    conds = read_json(path / runs.EVAL_JSON).get("conditions", {})
+    for info in conds.values():
+        f = path / info.get("file", "")
+        if f.is_file():
+            with np.load(f) as z:
+                return "features" in z.files
+    return False
+
+
+def is_stale(run_dir: str | Path) -> bool:
+    """analysis.json missing, older than eval.json, or written by another metric version."""
+    path = Path(run_dir)
+    a, e = path / ANALYSIS_JSON, path / runs.EVAL_JSON
+    if not a.exists() or (e.exists() and e.stat().st_mtime > a.stat().st_mtime):
+        return True
+    try:
+        return read_json(a).get("analysis_version") != ANALYSIS_VERSION
+    except ValueError:
+        return True
+
+
+def measure(arrays: dict, head: dict, full: bool) -> dict:
+    """Every metric for one condition; ``full`` adds per-class lists and C x C matrices."""
+    w = head["weight"]
+    c = w.shape[0]
+    labels, preds = arrays["labels"].astype(np.int64), arrays["predictions"].astype(np.int64)
+    logits = arrays["logits"].astype(np.float64)
+    feats = arrays.get("features")
+    check_inputs(feats, labels, w, logits)
+    conf = confusion_matrix(labels, preds, c)
+    out: dict = {"n": int(len(labels)), "accuracy": float((labels == preds).mean()) if len(labels) else None,
+                 "spearman": spearman_confusion(w, conf),
+                 "predicted_classes_never_used": [int(i) for i in np.flatnonzero(conf.sum(0) == 0)]}
+    if full:
+        out["confusion"] = conf.tolist()
+    if feats is None:
+        out["note"] = "evaluated with --no-features: feature geometry not measured"
+        return out
+    feats = feats.astype(np.float64)
+    comp = compactness(feats, w, labels, preds, head["nonnegative"])
+    out["compactness"] = comp
+    out["separability"] = separability(feats, labels, w, logits)
+    out["neural_collapse"] = neural_collapse(feats, labels, logits, w)
+    out["weights_vs_centres"] = weights_vs_centres(w, feats, labels)
+    out["feature_norms"] = feature_norms(feats, labels, preds)
+    if not full:
+        for key in ("per_class", ):
+            comp["predicted"].pop(key, None)
+            comp["true"].pop(key, None)
+        comp.pop("ceiling_per_class", None)
+        out["weights_vs_centres"].pop("angle_deg", None)
+        out["weights_vs_centres"].pop("angle_centred_deg", None)
+    return out
+
+
+def make_plots(path: Path, arrays: dict, head: dict, result: dict, cond: str, title: str,
+               tsne: bool = False) -> dict[str, str]:
+    from robeval import plots
+
+    out_dir = path / PLOTS_DIR
+    w, classes = head["weight"], head["classes"]
+    labels, preds = arrays["labels"].astype(np.int64), arrays["predictions"].astype(np.int64)
+    files = {}
+    files["class_cosines"] = plots.heatmap(cosine_matrix(w), classes, out_dir / "class_cosines.png",
+                                           f"cos(w_i, w_j): {title}", -1, 1, label="cosine")
+    conf = confusion_matrix(labels, preds, len(classes))
+    files["confusion"] = plots.heatmap(conf, classes, out_dir / "confusion.png",
+                                       f"confusion ({cond}): {title}", cmap="Blues",
+                                       label="images (row: true, column: predicted)")
+    x, y = spearman_pairs(w, conf)
+    files["spearman"] = plots.spearman_scatter(x, y, out_dir / "spearman.png", title,
+                                               result["spearman"]["rho"])
+    feats = arrays.get("features")
+    if feats is not None:
+        feats = feats.astype(np.float64)
+        cos = sample_cosines(feats, w)
+        idx = np.arange(len(labels))
+        comp = result["compactness"]
+        files["compactness"] = plots.compactness_hist(
+            cos[idx, preds], cos[idx, labels], out_dir / "compactness.png", f"compactness ({cond}): {title}",
+            comp["ceiling_mean_predicted"] if comp["ceiling_applies"] else None)
+        norms = np.linalg.norm(feats, axis=1)
+        ok = labels == preds
+        files["feature_norms"] = plots.norms_hist(norms[ok], norms[~ok], out_dir / "feature_norms.png",
+                                                  f"feature norms ({cond}): {title}")
+        xy, sub, comps, mean = pca_2d(feats, seed=0)
+        # class vectors drawn in the same plane, scaled to the features' spread
+        wn = w / np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-12)
+        wxy = wn @ comps.T
+        spread = np.abs(xy).max() if len(xy) else 1.0
+        wxy = wxy / max(np.abs(wxy).max(), 1e-12) * spread
+        files["pca"] = plots.scatter_2d(xy, labels[sub], classes, out_dir / "features_pca.png",
+                                        f"features, PCA ({cond}): {title}", wxy)
+        if tsne:
+            from sklearn.manifold import TSNE
+
+            sub2 = sub[:1000]
+            emb = TSNE(n_components=2, random_state=0, init="pca").fit_transform(feats[sub2])
+            files["tsne"] = plots.scatter_2d(emb, labels[sub2], classes, out_dir / "features_tsne.png",
+                                             f"features, t-SNE ({cond}): {title}")
+    return {k: str(Path(v).relative_to(path)) for k, v in files.items()}
+
+
+def analyze_run(run_dir: str | Path, *, plots: bool = True, tsne: bool = False) -> dict:
+    """Measure every evaluated condition of one run; write analysis.json (+ plots/); return it."""
+    path, config = runs.open_run(run_dir)
+    if not (path / runs.EVAL_JSON).exists():
+        raise RobevalError(f"{path} has no eval results yet; run: robeval eval {path}")
+    head = load_head(path)
+    conds = read_json(path / runs.EVAL_JSON).get("conditions", {})
+    if not conds:
+        raise RobevalError(f"{path}/{runs.EVAL_JSON} lists no conditions; run: robeval eval {path}")
+    primary = "clean" if "clean" in conds else next(iter(conds))
+    w = head["weight"]
+    c, d = w.shape
+    cos = cosine_matrix(w)
+    results, plot_files = {}, {}
+    variant = config.get("variant", "")
+    for name in [primary, *(n for n in conds if n != primary)]:
+        arrays = load_condition(path, conds[name])
+        results[name] = measure(arrays, head, full=name == primary)
+        if plots and name == primary:
+            plot_files = make_plots(path, arrays, head, results[name], name, f"{variant} ({path.name})", tsne)
+    out = {
+        "analysis_version": ANALYSIS_VERSION, "run": str(path), "variant": variant, "seed": config["config"].get("seed"),
+        "config": config["config"], "primary_condition": primary,
+        "head": {"train": head["train"], "logits": head["logits"], "scale": head["scale"],
+                 "classes": head["classes"], "num_classes": c, "dim": d,
+                 "encoder_nonnegative": head["nonnegative"],
+                 "bias_mean": float(head["bias"].mean()) if len(head["bias"]) else None},
+        "class_vectors": {"cosine_matrix": cos.tolist()},
+        "conditions": results,
+        "plots": plot_files,
+        "definitions": DEFINITIONS,
+        "environment": light_environment(),
+    }
+    write_json(path / ANALYSIS_JSON, out)
+    return out
+
+
+DEFINITIONS = {
+    "spearman": "Spearman rho between cos(w_i, w_j) and the count of class-i images predicted as j, "
+                "over all ordered pairs i != j whose class i occurs",
+    "compactness": "mean cos(h, w_pred) (paper Table 4) and mean cos(h, w_true); ceiling = "
+                   "||w+||/||w|| of the class vector, the maximum for non-negative features",
+    "separability": "pairwise cosines (i < j) of class means (raw and centred on the global mean) "
+                    "and of class vectors; margins = true score minus best other score",
+    "nc1": "Tr(Sigma_W Sigma_B^+)/K, K classes present, pseudo-inverse over the SVD of centred means",
+    "nc2": "for centred means M and class vectors W: norm CV, std of pairwise cos, mean |cos + 1/(K-1)|,"
+           " ETF distance ||GG^T/||GG^T||_F - (I - 11^T/K)/sqrt(K-1)||_F",
+    "nc3": "||W/||W||_F - M/||M||_F||_F with centred M; nc3_uncentred uses raw class means",
+    "nc4": "share of images whose argmax logit differs from the nearest class mean (Euclidean)",
+    "weights_vs_centres": "angle between w_c and mu_c (raw and centred), ||sum w_c||/sum ||w_c||, "
+                          "coplanarity = share of ||W||_F^2 in the top two singular values",
+    "class_means_from": "the same condition's features (the test set for clean): no training data",
+}
+
+
+def summary_line(result: dict) -> str:
+    """A one-line terminal summary of the primary condition."""
+    p = result["conditions"][result["primary_condition"]]
+    acc = "–" if p["accuracy"] is None else f"{100 * p['accuracy']:.2f}%"
+    parts = [f"{result['primary_condition']}: acc {acc}"]
+    rho = p["spearman"]["rho"]
+    parts.append(f"Spearman {rho:.2f}" if rho is not None else "Spearman undefined")
+    if "compactness" in p:
+        comp = p["compactness"]
+        s = f"compactness {comp['predicted']['mean']:.3f}"
+        if comp["ceiling_mean_predicted"] is not None:
+            s += f" (ceiling {comp['ceiling_mean_predicted']:.3f})"
+        parts.append(s)
+        nc = p["neural_collapse"]
+        for key in ("nc1", "nc3", "nc4"):
+            if nc[key] is not None:
+                parts.append(f"{key.upper()} {nc[key]:.3g}")
+    return ", ".join(parts)
