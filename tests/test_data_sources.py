@@ -9,7 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from official_formats import (
+
+from robeval.data import download, load_split
+from robeval.data.registry import cache_file
+from robeval.errors import RobevalError
+from tests.official_formats import (
     CIFAR10_NAMES,
     jpeg_bytes,
     make_cifar10_tarball,
@@ -20,10 +24,6 @@ from official_formats import (
     random_images,
     sha256,
 )
-
-from robeval.data import download, load_split
-from robeval.data.registry import cache_file
-from robeval.errors import RobevalError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if not SHARED.exists():

@@ -9,7 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from official_formats import (
+
+from robeval.cli import cli
+from robeval.data import gensets
+from robeval.data.images import square_box
+from robeval.data.manifest import arrays_sha256, validate
+from robeval.errors import RobevalError
+from tests.official_formats import (
     jpeg_bytes,
     make_cifar101,
     make_openimages_csvs,
@@ -17,12 +23,6 @@ from official_formats import (
     random_images,
     sha256,
 )
-
-from robeval.cli import cli
-from robeval.data import gensets
-from robeval.data.images import square_box
-from robeval.data.manifest import arrays_sha256, validate
-from robeval.errors import RobevalError
 
 REPO_MANIFESTS = Path(__file__).resolve().parents[1] / "manifests" / "gensets"
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from official_formats import png_bytes
 
 from robeval.conditions import resolve
 from robeval.config import TrainConfig
@@ -15,6 +14,7 @@ from robeval.data.shapes import generate_shapes
 from robeval.errors import RobevalError
 from robeval.evaluate import evaluate_run
 from robeval.train import train
+from tests.official_formats import png_bytes
 
 CLASSES = ["circle", "square", "triangle"]
 
