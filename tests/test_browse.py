@@ -24,26 +24,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 from robeval.cli import cli
-from robeval.conditions import Condition, register_parser
-from robeval.data import ImageSet
 
 pytestmark = pytest.mark.slow
 
 N = 40  # images per condition: enough for every check, quick to build
 REPO = Path(__file__).resolve().parent.parent
-
-
-@register_parser
-def _invert(name: str, dataset: str) -> Condition | None:
-    """A corruption built from the clean test set (as corruptions are), so it shares its groups."""
-    if name != "invert/3":
-        return None
-
-    def build(ctx):
-        t = ctx.clean_test
-        return ImageSet(255 - t.images, t.labels, t.classes, "invert")
-
-    return Condition("invert/3", "corruption", build, family="invert", severity=3)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +67,7 @@ def small_run(tmp_path_factory):
     r = runner.invoke(cli, ["train", "--epochs", "1", "--max-train", "1000", "--out", str(run),
                             "--device", "cpu", "--data-dir", str(data_dir), "--quiet"])
     assert r.exit_code == 0, r.output
-    r = runner.invoke(cli, ["eval", str(run), "--conditions", "clean,genset:shapes-shift,invert/3",
+    r = runner.invoke(cli, ["eval", str(run), "--conditions", "clean,genset:shapes-shift,defocus_blur/3",
                             "--device", "cpu", "--data-dir", str(data_dir), "--quiet"])
     assert r.exit_code == 0, r.output
     return run, data_dir
@@ -99,7 +84,7 @@ def browse_ds(fo_db, small_run):
 
 def test_dataset_is_grouped_by_source_image(browse_ds, small_run):
     ds = browse_ds
-    assert set(ds.group_slices) == {"clean", "invert-3", "genset_shapes-shift"}
+    assert set(ds.group_slices) == {"clean", "defocus_blur-3", "genset_shapes-shift"}
     assert ds.default_group_slice == "clean"
     flat = ds.select_group_slices()
     assert len(flat) == 3 * N
@@ -107,7 +92,7 @@ def test_dataset_is_grouped_by_source_image(browse_ds, small_run):
     by_group: dict[str, set[str]] = {}
     for gid, cond in zip(flat.values("group.id"), flat.values("condition"), strict=True):
         by_group.setdefault(gid, set()).add(cond)
-    shared = [c for c in by_group.values() if c == {"clean", "invert/3"}]
+    shared = [c for c in by_group.values() if c == {"clean", "defocus_blur/3"}]
     alone = [c for c in by_group.values() if c == {"genset:shapes-shift"}]
     assert len(shared) == N and len(alone) == N and len(by_group) == 2 * N
     for gid in list(by_group)[:3]:
@@ -118,14 +103,15 @@ def test_dataset_is_grouped_by_source_image(browse_ds, small_run):
 
 def test_fields_match_the_eval_outputs(browse_ds, small_run):
     run, data_dir = small_run
-    from robeval.data import load_split
+    from robeval.corrupted import corrupted_set
+    from robeval.corruptions import parse_name
 
-    z = np.load(run / "eval" / "invert-3.npz")
+    z = np.load(run / "eval" / "defocus_blur-3.npz")
     head = np.load(run / "eval" / "head.npz")
     classes = [str(c) for c in head["classes"]]
     w = head["weight"]
-    clean_test = load_split("shapes", "test", data_dir)
-    view = browse_ds.select_group_slices("invert-3").sort_by("source_index")
+    corrupted, _ = corrupted_set(parse_name("defocus_blur/3"), "shapes", "test", data_dir)
+    view = browse_ds.select_group_slices("defocus_blur-3").sort_by("source_index")
     assert view.values("source_index") == list(range(N))
     for s in view.limit(10):
         i = s.source_index
@@ -138,14 +124,14 @@ def test_fields_match_the_eval_outputs(browse_ds, small_run):
         assert s.prediction.confidence == pytest.approx(p.max(), rel=1e-6)
         assert s.correct == (z["labels"][i] == z["predictions"][i])
         assert ("failure" in s.tags) == (not s.correct)
-        assert (s.condition, s.corruption, s.severity, s.kind) == ("invert/3", "invert", 3, "corruption")
+        assert (s.condition, s.corruption, s.severity, s.kind) == ("defocus_blur/3", "defocus_blur", 3, "corruption")
         h = z["features"][i]
         cos = w @ h / (np.linalg.norm(w, axis=1) * np.linalg.norm(h))
         assert s.cos_to_pred == pytest.approx(cos[z["predictions"][i]], abs=1e-5)
         assert s.cos_to_true == pytest.approx(cos[z["labels"][i]], abs=1e-5)
         assert s.feature_norm == pytest.approx(np.linalg.norm(h), rel=1e-5)
-        # the PNG holds the pixels the model saw: the inverted clean test image
-        assert np.array_equal(np.asarray(Image.open(s.filepath)), 255 - clean_test.images[i])
+        # the PNG holds the pixels the model saw: the cached corrupted test image
+        assert np.array_equal(np.asarray(Image.open(s.filepath)), corrupted.images[i])
         assert s.hardness == pytest.approx(-(p * np.log(p)).sum(), rel=1e-5)  # Brain, from logits
         assert 0.0 <= s.mistakenness <= 1.0
     clean = browse_ds.select_group_slices("clean").first()
@@ -175,7 +161,7 @@ def test_embeddings_map_comes_from_stored_features(browse_ds, small_run):
     flat = browse_ds.select_group_slices()
     assert res.points.shape == (len(flat), 2)
     feats = {}
-    for name in ("clean", "invert-3", "genset_shapes-shift"):
+    for name in ("clean", "defocus_blur-3", "genset_shapes-shift"):
         z = np.load(run / "eval" / f"{name}.npz")
         feats[name] = z["features"]
     order = {sid: k for k, sid in enumerate(res.sample_ids)}
@@ -199,7 +185,7 @@ def test_saved_views(browse_ds):
     sev = ds.load_saved_view("failures-severity-3-plus")
     assert len(sev) == sum(1 for c, s in zip(flat.values("correct"), flat.values("severity"), strict=True)
                            if not c and s is not None and s >= 3)
-    assert set(sev.values("condition")) <= {"invert/3"}
+    assert set(sev.values("condition")) <= {"defocus_blur/3"}
     assert all(c >= 0.9 for c in ds.load_saved_view("confident-mistakes").values("prediction.confidence"))
     m = ds.load_saved_view("most-mistaken").values("mistakenness")
     assert m == sorted(m, reverse=True)
@@ -218,7 +204,7 @@ def test_update_in_place_overwrite_and_only_failures(fo_db, small_run, tmp_path)
     # the same run again with one condition: that slice is replaced, the others stay
     ds = build_dataset(run, name="robeval-test-update", conditions="clean", limit=8, brain=False, **kw)
     assert len(ds.select_group_slices("clean")) == 8
-    assert len(ds.select_group_slices("invert-3")) == 5
+    assert len(ds.select_group_slices("defocus_blur-3")) == 5
     assert set(groups) <= set(ds.select_group_slices("clean").values("group.id"))  # stable groups
     assert "mistakenness" not in ds.list_brain_runs()  # stale Brain results are dropped
     # another run under the same name: refused without --overwrite
@@ -308,7 +294,6 @@ def test_app_in_headless_chromium_then_ctrl_c_leaves_nothing(fo_db, browse_ds, s
     run, data_dir = small_run
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    # the invert/3 PNGs exist already, so the child never needs this module's test condition
     proc = subprocess.Popen(
         [sys.executable, "-m", "robeval.cli", "browse", str(run), "--name", browse_ds.name,
          "--limit", str(N), "--port", str(port), "--data-dir", str(data_dir), "--quiet"],

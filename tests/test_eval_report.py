@@ -66,7 +66,11 @@ def test_report_groups_seeds(evaluated_runs, tmp_path):
     assert clean[0]["std"] == pytest.approx(np.std(accs, ddof=1))
     with open(tmp_path / "rep" / "results.csv") as fh:
         table = list(csv.DictReader(fh))
-    assert {r["condition"] for r in table} == {"clean", "genset:shapes-shift"}
+    by_condition = {r["condition"]: r for r in table}
+    assert set(by_condition) == {"clean", "genset:shapes-shift", "generalisation (mean)"}
+    # the summary row averages the (single) generalisation set per seed: the same numbers
+    assert float(by_condition["generalisation (mean)"]["mean"]) == pytest.approx(
+        float(by_condition["genset:shapes-shift"]["mean"]))
     md = (tmp_path / "rep" / "report.md").read_text()
     assert f"{100 * np.mean(accs):.2f}" in md and "(n=2)" in md
 
