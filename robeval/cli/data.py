@@ -1,0 +1,189 @@
+"""Data commands: corrupt (cached corrupted copies) and genset (generalisation sets)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from robeval.cli import cli
+from robeval.cli.options import DATASET, data_dir_option, device_option
+
+
+@cli.command()
+@click.option("--dataset", type=DATASET, default="shapes", show_default=True)
+@click.option("--split", default="test", show_default=True)
+@click.option("--conditions", default="all", show_default=True,
+              help="all, families (impulse_noise,jpeg_compression,defocus_blur), FAMILY/S[@TABLE] "
+                   "names, albu:Transform(args) or albu:FILE.yaml; commas separate.")
+@click.option("--severities", default="1-5", show_default=True, help="e.g. 1-5, 3 or 1,3,5.")
+@click.option("--table", type=click.Choice(["auto", "cifar", "tinyimagenet", "imagenet"]), default="auto",
+              show_default=True, help="Parameter table; auto: nearest native size on a log scale "
+                                      "(32->cifar, 64/96->tinyimagenet, >=128->imagenet).")
+@click.option("--backend", type=click.Choice(["reference", "fast"]), default="reference", show_default=True,
+              help="reference: Hendrycks' formulas per image; fast: batched torch (impulse, defocus).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes for per-image work; the pixels do not depend on it.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Base seed of the noise.")
+@click.option("--preview", type=click.IntRange(min=1), default=None,
+              help="Instead of building the cache, draw N sample images per condition and severity.")
+@click.option("--out", type=click.Path(dir_okay=False), default="preview.png", show_default=True,
+              help="With --preview: the PNG to write.")
+@device_option
+@data_dir_option
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def corrupt(dataset, split, conditions, severities, table, backend, workers, seed, preview, out,
+            device, data_dir, quiet) -> None:
+    """Build cached corrupted copies of a split (one .npz + sidecar JSON per condition and severity
+    under <data root>/corruptions/), or draw a preview grid. Re-runs skip valid files and rebuild
+    damaged or outdated ones; `robeval eval` builds missing ones on demand.
+    """
+    from robeval.corrupted import corrupt_dataset
+    from robeval.corrupted import preview as draw_preview
+    from robeval.corruptions import parse_severities
+
+    if device == "auto":
+        device = "cpu" if backend == "reference" else device
+    if preview:
+        path = draw_preview(dataset, split, conditions, preview, out, table=table, backend=backend,
+                            seed=seed, data_dir=data_dir, device=device)
+        click.echo(f"wrote {path}")
+        return
+    rows = corrupt_dataset(dataset, split, conditions, parse_severities(severities), table=table,
+                           backend=backend, workers=workers, seed=seed, data_dir=data_dir,
+                           device=device, progress=not quiet)
+    for r in rows:
+        params = ", ".join(f"{k}={v}" for k, v in (r["params"] or {}).items() if k != "albumentations_version")
+        click.echo(f"{r['condition']:<28} {r['table'] or '-':<13} {params:<34} {r['status']:<10} {r['path']}")
+
+@cli.group()
+def genset() -> None:
+    """Generalisation sets built from manifests (CIFAR-10.1, Open Images-derived, your own files).
+
+    \b
+      robeval genset list
+      robeval genset build cifar10.1-v6          # -> <data root>/gensets/cifar10.1-v6.npz
+      robeval genset verify cifar10.1-v6
+      robeval genset make-manifest openimages --target stl10 --annotations DIR --per-class 200
+      robeval genset make-manifest files --root DIR --target cifar10 --map map.csv --name mine
+    Evaluate with: robeval eval RUN --conditions genset:NAME (docs/datasets.md).
+    """
+
+
+@genset.command(name="list")
+@data_dir_option
+def genset_list(data_dir) -> None:
+    """Known manifests and built sets."""
+    from robeval.data.gensets import list_sets
+
+    rows = list_sets(data_dir)
+    click.echo(f"{'name':<24} {'target':<10} {'classes':>7} {'items':>6} {'kind':<11} {'built':<5} pinned")
+    for r in rows:
+        if "error" in r:
+            click.echo(f"{r['name']:<24} invalid manifest: {r['error']}")
+            continue
+        items = "-" if r["items"] is None else r["items"]
+        click.echo(f"{r['name']:<24} {r['target'] or '?':<10} {r['classes']:>7} {items:>6} "
+                   f"{r['kind'] or '?':<11} {'yes' if r['built'] else 'no':<5} "
+                   f"{'yes' if r['pinned'] else 'no'}")
+
+
+def genset_source_options(f):
+    f = click.option("--root", type=click.Path(file_okay=False), default=None,
+                     help="Image root of a 'files' manifest (overrides its source.root).")(f)
+    f = click.option("--images", type=click.Path(file_okay=False), default=None,
+                     help="Folder with Open Images originals as <ImageID>.jpg (default "
+                          "<data root>/downloads/openimages).")(f)
+    return data_dir_option(f)
+
+
+@genset.command(name="build")
+@click.argument("name")
+@genset_source_options
+@click.option("--pin", is_flag=True, help="Record missing sha256s (items and built arrays) in the manifest.")
+@click.option("--skip-bad", is_flag=True, help="Leave out undecodable/truncated images (listed) instead of failing.")
+@click.option("--workers", type=int, default=8, show_default=True, help="Parallel downloads.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def genset_build(name, root, images, data_dir, pin, skip_bad, workers, quiet) -> None:
+    """Build set NAME (or a manifest .json path) into <data root>/gensets/."""
+    from robeval.data.gensets import build, out_paths
+    from robeval.data.registry import data_root
+
+    info = build(name, data_dir, root=root, images=images, pin=pin, skip_bad=skip_bad,
+                 workers=workers, progress=not quiet)
+    npz, _ = out_paths(info["name"], data_root(data_dir))
+    match = {True: "matches the manifest", False: "DIFFERS from the manifest",
+             None: "no built_sha256 in the manifest (run with --pin to record it)"}[info["matches_manifest"]]
+    click.echo(f"built {info['name']}: {info['n']} images, {len(info['classes'])} classes -> {npz}")
+    click.echo(f"sha256 {info['built_sha256']}: {match}")
+    if info["skipped"]:
+        click.echo(f"skipped {len(info['skipped'])} undecodable image(s): {'; '.join(info['skipped'][:10])}")
+    if info.get("pinned"):
+        click.echo(f"recorded {info['pinned']} hash(es) in {info['manifest']}")
+
+
+@genset.command(name="verify")
+@click.argument("name")
+@genset_source_options
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def genset_verify(name, root, images, data_dir, quiet) -> None:
+    """Re-check every source hash, rebuild in memory, compare with the manifest and the built file."""
+    from robeval.data.gensets import verify
+    from robeval.errors import RobevalError
+
+    r = verify(name, data_dir, root=root, images=images, progress=not quiet)
+    click.echo(f"{r['name']}: {r['n']} images, every source file matches its hash")
+    for label, ok in (("manifest built_sha256", r["matches_manifest"]),
+                      ("built file", r["built_file_matches"])):
+        click.echo(f"  {label}: " + {True: "matches", False: "MISMATCH", None: "not available"}[ok])
+    if r["skipped"]:
+        click.echo(f"  undecodable: {'; '.join(r['skipped'][:10])}")
+    if r["matches_manifest"] is False or r["built_file_matches"] is False or r["skipped"]:
+        raise RobevalError(f"{r['name']}: verification failed (rebuilt sha256 {r['rebuilt_sha256']})")
+
+
+@genset.command(name="make-manifest")
+@click.argument("kind", type=click.Choice(["openimages", "files"]))
+@click.option("--target", required=True, help="Dataset whose classes the set uses (stl10, cifar100, cifar10, ...).")
+@click.option("--name", default=None, help="Set name (default openimages-TARGET; required for files).")
+@click.option("--annotations", type=click.Path(file_okay=False), default=None,
+              help="openimages: folder with the official *-annotations-bbox.csv and *images*.csv.")
+@click.option("--per-class", type=int, default=None, help="openimages: images per class (200 for stl10, 60 for cifar100).")
+@click.option("--seed", type=int, default=0, show_default=True, help="openimages: seed of the draw.")
+@click.option("--min-side", type=float, default=0.2, show_default=True,
+              help="openimages: smallest box side, as a fraction of the image.")
+@click.option("--classmap", type=click.Path(dir_okay=False), default=None,
+              help="openimages: class map CSV (default manifests/openimages-classmap.csv).")
+@click.option("--root", type=click.Path(file_okay=False), default=None, help="files: the image tree ROOT/<folder>/<image>.")
+@click.option("--map", "mapping", type=click.Path(dir_okay=False), default=None,
+              help="files: CSV folder,class mapping folders onto target classes.")
+@click.option("--classes", default=None, help="files: the target's classes in label order, comma-separated.")
+@click.option("--image-size", type=int, default=None, help="files: side of the built images.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Manifest to write (default manifests/gensets/NAME.json).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing manifest.")
+def genset_make_manifest(kind, target, name, annotations, per_class, seed, min_side, classmap, root,
+                         mapping, classes, image_size, out, overwrite) -> None:
+    """Write a manifest: drawn from Open Images' annotation CSVs, or over a local image tree."""
+    import json
+
+    from robeval.fileio import write_text
+
+    if kind == "openimages":
+        from robeval.data.openimages import make_manifest
+
+        if not annotations or not per_class:
+            raise click.UsageError("openimages needs --annotations DIR and --per-class N")
+        data = make_manifest(target, annotations, per_class, seed, name, min_side, classmap)
+    else:
+        from robeval.data.localsets import make_files_manifest
+
+        if not root or not name:
+            raise click.UsageError("files needs --root DIR and --name NAME")
+        data = make_files_manifest(root, target, name, mapping,
+                                   classes.split(",") if classes else None, image_size)
+    path = Path(out or Path("manifests") / "gensets" / f"{data['name']}.json")
+    if path.exists() and not overwrite:
+        raise click.UsageError(f"{path} exists; pass --overwrite to replace it")
+    write_text(path, json.dumps(data, indent=1) + "\n")
+    click.echo(f"wrote {path}: {len(data['items'])} items, {len(data['classes'])} classes")

@@ -1,0 +1,110 @@
+"""Shared CLI pieces: registry-backed choices (looked up lazily, so --help stays fast), seed
+parsing, common options and the group that turns RobevalError into a one-line error."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+
+def _registry_names(module: str, attr: str) -> Callable[[], list[str]]:
+    def names() -> list[str]:
+        import importlib
+
+        obj = getattr(importlib.import_module(module), attr)
+        return list(obj.names() if hasattr(obj, "names") else obj)
+
+    return names
+
+
+class RegistryName(click.ParamType):
+    """A name from a registry, looked up only when needed (so --help stays fast).
+
+    With ``allow_arg``, ``name:ARG`` is accepted when ``name`` is registered (e.g. imagefolder:PATH).
+    """
+
+    name = "name"
+
+    def __init__(self, names: Callable[[], list[str]], allow_arg: bool = False) -> None:
+        self.names = names
+        self.allow_arg = allow_arg
+
+    def get_metavar(self, *args, **kwargs) -> str:
+        return "[" + "|".join(self.names()) + "]"
+
+    def convert(self, value, param, ctx):
+        base = value.split(":", 1)[0] if self.allow_arg else value
+        choices = self.names()
+        if base not in choices:
+            self.fail(f"unknown {param.name if param else 'value'} {value!r}; choose one of: "
+                      f"{', '.join(choices)}", param, ctx)
+        return value
+
+
+DATASET = RegistryName(_registry_names("robeval.data", "DATASETS"), allow_arg=True)
+ARCH = RegistryName(_registry_names("robeval.models", "ENCODERS"))
+INIT = RegistryName(_registry_names("robeval.models", "INITS"))
+PRESET = RegistryName(_registry_names("robeval.config", "PRESETS"))
+HEAD = click.Choice(["learned", "fixed"])
+LOGITS = click.Choice(["dot", "cosine"])
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0,1,2' or '0-4' or '3' -> list of ints."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            if "-" in part.strip()[1:]:
+                lo, hi = part.split("-", 1)
+                seeds += list(range(int(lo), int(hi) + 1))
+            else:
+                seeds.append(int(part))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: give seeds as 0,1,2 or 0-4") from None
+    if not seeds:
+        raise click.BadParameter("no seeds given")
+    return seeds
+
+
+class RobevalGroup(click.Group):
+    """Turns RobevalError into a one-line message and exit 1; Ctrl-C into exit 130."""
+
+    def invoke(self, ctx: click.Context):
+        from robeval.errors import RobevalError
+
+        try:
+            return super().invoke(ctx)
+        except RobevalError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: finished files are complete, nothing half-written was left; "
+                       "re-run with --resume (train) or the same command (reproduce) to continue",
+                       err=True)
+            sys.exit(130)
+
+
+def data_dir_option(f):
+    return click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                        help="Data root (default: $ROBEVAL_DATA, else ./datasets).")(f)
+
+
+def device_option(f):
+    return click.option("--device", default="auto", show_default=True,
+                        help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N.")(f)
+
+
+def expand_runs(paths: tuple[str, ...]) -> list[Path]:
+    """Run folders as given, and the run folders directly inside any folder that is not one."""
+    from robeval import runs
+
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir() and not runs.is_run(p):
+            inside = sorted(q for q in p.iterdir() if runs.is_run(q))
+            out += inside or [p]
+        else:
+            out.append(p)
+    return out

@@ -1,0 +1,258 @@
+"""Study commands: train, eval, analyze, report, reproduce."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from robeval.cli import cli
+from robeval.cli.options import (
+    ARCH,
+    DATASET,
+    HEAD,
+    INIT,
+    LOGITS,
+    PRESET,
+    data_dir_option,
+    device_option,
+    expand_runs,
+    parse_seeds,
+)
+
+
+@cli.command()
+@click.option("--dataset", type=DATASET, default="shapes", show_default=True,
+              help="Dataset to train on (imagefolder:PATH for your own).")
+@click.option("--arch", type=ARCH, default="smallcnn", show_default=True, help="Encoder.")
+@click.option("--head", type=HEAD, default="learned", show_default=True,
+              help="learned: class vectors are trained; fixed: drawn from the seed and frozen.")
+@click.option("--logits", type=LOGITS, default="dot", show_default=True,
+              help="dot: h.w_c + b_c; cosine: S*cos(h, w_c) + b_c.")
+@click.option("--scale", "-S", type=float, default=None,
+              help="Cosine scale S (default 1). Cosine logits only: an error with --logits dot.")
+@click.option("--init", type=INIT, default="sphere", show_default=True, help="How class vectors are drawn.")
+@click.option("--bias/--no-bias", default=True, show_default=True, help="Per-class bias b_c.")
+@click.option("--learn-scale", is_flag=True, help="Learn S (Hoffer et al.'s fixed Hadamard head).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of one run.")
+@click.option("--seeds", default=None, help="Several runs, e.g. 0,1,2 or 0-4: --out is then their parent folder.")
+@click.option("--preset", type=PRESET, default="quick", show_default=True,
+              help="fast: GPU, 16 epochs, batch 512, bf16, one-cycle LR 0.2. quick: 6 epochs, batch 64, LR 0.1 cosine-annealed (CPU demos). authors: the "
+                   "paper's protocol (SGD Nesterov 0.9; LR 0.001 learned-dot, else 0.1; wd 5e-4 dot "
+                   "only; ReduceLROnPlateau x0.2 patience 3 on validation accuracy; 80 epochs; batch 32).")
+@click.option("--epochs", type=int, default=None, help="Override the preset's epochs.")
+@click.option("--batch-size", type=int, default=None, help="Override the preset's batch size.")
+@click.option("--lr", type=float, default=None, help="Override the preset's learning rate.")
+@click.option("--weight-decay", type=float, default=None, help="Override the preset's weight decay.")
+@click.option("--scheduler", type=click.Choice(["plateau", "cosine", "none"]), default=None,
+              help="Override the preset's LR schedule.")
+@click.option("--val-fraction", type=float, default=0.1, show_default=True,
+              help="Share of train held out for validation (datasets without a val split).")
+@click.option("--max-train", type=int, default=None, help="Use only the first N training images.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
+              help="bf16 autocast (default: the preset's; fast uses bf16, others fp32).")
+@click.option("--channels-last/--no-channels-last", default=True, show_default=True,
+              help="NHWC memory layout for convolutions.")
+@click.option("--compile", is_flag=True, help="torch.compile the model (GPU; first epoch pays for compiling).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Run folder (default runs/<dataset>-<arch>-<head variant>-seed<k>).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
+@click.option("--overwrite", is_flag=True, help="Replace the run in --out.")
+@device_option
+@data_dir_option
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train(seeds, out, resume, overwrite, device, data_dir, quiet, **options) -> None:
+    """Train one model (or one per seed) and write its run folder.
+
+    \b
+    Several GPUs: torchrun --nproc-per-node N -m robeval train ... (--batch-size is the global
+    batch; every rank sees the single-process batch order; see robeval/distributed.py).
+
+    A validation split carved from train (or the dataset's own) drives the LR schedule and the
+    checkpoint choice; the test set is never read here. Fixed class vectors are drawn from the
+    seed, stored in the checkpoint and never touched by the optimizer.
+    """
+    from robeval.config import TrainConfig
+    from robeval.reproduce import run_name
+    from robeval.train import train as train_run
+
+    seed_list = parse_seeds(seeds) if seeds else [options["seed"]]
+    for seed in seed_list:
+        cfg = TrainConfig(**{**options, "seed": seed})
+        if not out:
+            run_dir = Path("runs") / run_name(cfg)
+        else:
+            run_dir = Path(out) / f"seed{seed}" if seeds else Path(out)
+        click.echo(f"training {run_dir}")
+        summary = train_run(cfg, run_dir, device=device, resume=resume, overwrite=overwrite,
+                            data_dir=data_dir, progress=not quiet)
+        click.echo(f"{run_dir}: best val {100 * summary['best_val_acc']:.2f}% (epoch "
+                   f"{summary['best_epoch']}), last val {100 * summary['last_val_acc']:.2f}% "
+                   f"in {summary['train_wall_s']:.0f} s")
+
+
+@cli.command(name="eval")
+@click.argument("run_dirs", nargs=-1, type=click.Path())
+@click.option("--conditions", default="all", show_default=True,
+              help="all, GROUP:all (clean, genset, ...), or names separated by commas.")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="best: chosen on validation accuracy; last: after the final epoch.")
+@click.option("--features/--no-features", default=True, show_default=True,
+              help="Store penultimate features (needed for geometry and browse).")
+@click.option("--analyze/--no-analyze", "analyze", default=True, show_default=True,
+              help="Measure the geometry afterwards (robeval analyze) when features were stored.")
+@click.option("--list-conditions", is_flag=True, help="List the conditions for each run's dataset and exit.")
+@click.option("--import-checkpoint", type=click.Path(dir_okay=False), default=None,
+              help="Evaluate a model trained elsewhere: the authors' .ckpt or a plain state dict.")
+@click.option("--embedding", type=click.Path(dir_okay=False), default=None,
+              help="With --import-checkpoint: the authors' separate embedding (d x C) file.")
+@click.option("--bias-file", type=click.Path(dir_okay=False), default=None,
+              help="With --import-checkpoint: the authors' separate bias file.")
+@click.option("--dataset", type=DATASET, default=None, help="With --import-checkpoint: its dataset.")
+@click.option("--arch", type=ARCH, default="resnet18-authors", show_default=True,
+              help="With --import-checkpoint: its encoder.")
+@click.option("--head", type=HEAD, default="fixed", show_default=True, help="With --import-checkpoint.")
+@click.option("--logits", type=LOGITS, default="dot", show_default=True, help="With --import-checkpoint.")
+@click.option("--scale", "-S", type=float, default=None, help="With --import-checkpoint: cosine S.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="With --import-checkpoint: the run folder to create.")
+@device_option
+@data_dir_option
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_conditions, import_checkpoint,
+             embedding, bias_file, dataset, arch, head, logits, scale, out, device, data_dir, quiet):
+    """Evaluate runs on conditions; write eval/<condition>.npz and eval.json per run.
+
+    \b
+    Models made elsewhere (a run folder is created from them, then evaluated):
+      authors' format: --import-checkpoint run.ckpt --embedding embedding --bias-file bias
+                       --dataset stl10 --arch resnet18-authors --head fixed --logits cosine -S 1
+      plain state dict (torchvision/timm style, class layer as fc./linear./classifier./head.):
+                       --import-checkpoint model.pt --dataset cifar10 --arch resnet18 --head learned
+    """
+    from robeval import runs
+    from robeval.evaluate import accuracy_table, evaluate_run
+
+    dirs = expand_runs(run_dirs)
+    if import_checkpoint:
+        from robeval.importer import import_run
+
+        if not dataset or not out:
+            raise click.UsageError("--import-checkpoint needs --dataset and --out")
+        dirs.append(import_run(import_checkpoint, Path(out), dataset=dataset, arch=arch, head=head,
+                               logits=logits, scale=scale, embedding=embedding, bias=bias_file))
+    if not dirs:
+        raise click.UsageError("give at least one run folder (or --import-checkpoint)")
+    if list_conditions:
+        from robeval.conditions import available
+
+        for d in dirs:
+            _, config = runs.open_run(d)
+            names = [c.name for c in available(config["config"]["dataset"])]
+            click.echo(f"{d}: {', '.join(names)}")
+        return
+    for d in dirs:
+        result = evaluate_run(d, conditions, checkpoint=checkpoint, device=device, data_dir=data_dir,
+                              features=features, progress=not quiet)
+        click.echo(f"\n{d} ({result['variant']}, {checkpoint} checkpoint)")
+        click.echo(accuracy_table(result["conditions"]))
+        if features and analyze:
+            from robeval.analyze import analyze_run, summary_line
+
+            click.echo("geometry: " + summary_line(analyze_run(d)))
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, type=click.Path())
+@click.option("--plots/--no-plots", default=True, show_default=True, help="Write PNG plots to RUN/plots/.")
+@click.option("--tsne", is_flag=True, help="Also a t-SNE view of the features (slower; scikit-learn).")
+def analyze(run_dirs, plots, tsne) -> None:
+    """Measure the geometry of evaluated runs: analysis.json and plots/ in each run folder.
+
+    \b
+    Class-vector cosines and their Spearman correlation with confusions, compactness (with the
+    ReLU ceiling), separability and margins, neural collapse NC1-NC4, class weights vs class
+    centres, feature norms and a 2-D view, from eval/*.npz alone (see docs/analysis.md).
+    """
+    from robeval.analyze import analyze_run, summary_line
+
+    dirs = expand_runs(run_dirs)
+    if not dirs:
+        raise click.UsageError("give at least one evaluated run folder")
+    for d in dirs:
+        result = analyze_run(d, plots=plots, tsne=tsne)
+        click.echo(f"{d} ({result['variant']}): {summary_line(result)}")
+        click.echo(f"  wrote {d}/analysis.json" + (f" and {len(result['plots'])} plots in {d}/plots/"
+                                                     if result["plots"] else ""))
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, type=click.Path())
+@click.option("--out", type=click.Path(file_okay=False), default="report", show_default=True,
+              help="Folder for report.md, report.html, CSV/JSON files and plots/.")
+@click.option("--analyze/--no-analyze", "analyze", default=True, show_default=True,
+              help="Analyse runs whose analysis.json is missing or older than their eval.")
+@click.option("--plots/--no-plots", default=True, show_default=True, help="Write PNG plots.")
+def report(run_dirs, out, analyze, plots) -> None:
+    """Aggregate evaluated runs over seeds (mean ± std, 95% t-interval, n) per configuration and
+    condition; paired fixed − learned differences; geometry; the paper's claims checked.
+
+    RUN_DIRS may be run folders or folders that contain run folders (e.g. reproduce/runs).
+    """
+    from robeval.report import terminal_table, write_report
+
+    rows = write_report(expand_runs(run_dirs), out, analyze=analyze, plots=plots)
+    click.echo(terminal_table(rows))
+    click.echo(f"\nwrote {out}/report.md, report.html, results.csv, paired.csv, geometry.csv, "
+               "results.json")
+
+
+@cli.command()
+@click.option("--dataset", type=DATASET, default="shapes", show_default=True)
+@click.option("--arch", type=ARCH, default="smallcnn", show_default=True)
+@click.option("--preset", type=PRESET, default="quick", show_default=True)
+@click.option("--seeds", default="0,1", show_default=True, help="Seeds per head variant, e.g. 0,1,2 or 0-4.")
+@click.option("--scales", default="1", show_default=True, help="Cosine S values, e.g. 1,5,10,20,40.")
+@click.option("--epochs", type=int, default=None, help="Override the preset's epochs.")
+@click.option("--batch-size", type=int, default=None, help="Override the preset's batch size.")
+@click.option("--max-train", type=int, default=4000, show_default=True,
+              help="Training images per run (0 = all); the default keeps the CPU demo short.")
+@click.option("--conditions", default="all", show_default=True, help="Conditions to evaluate.")
+@click.option("--extra-heads", is_flag=True,
+              help="Also fixed simplex-ETF heads (dot and cosine) and a fixed Hadamard cosine head "
+                   "with a learned scale (Hoffer et al. 2018).")
+@click.option("--out", type=click.Path(file_okay=False), default="reproduce", show_default=True)
+@device_option
+@click.option("--devices", default=None,
+              help="Run grid cells in parallel, one worker per device, e.g. cuda:0,cuda:1 (or 0,1).")
+@data_dir_option
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def reproduce(dataset, arch, preset, seeds, scales, epochs, batch_size, max_train, conditions,
+              extra_heads, out, device, devices, data_dir, quiet) -> None:
+    """The whole study in one command: {learned, fixed} x {dot, cosine} over seeds, every
+    condition, a report. With no arguments it runs offline on the embedded `shapes` dataset.
+
+    Re-running the same command continues an interrupted study (finished runs are skipped).
+    """
+    import time
+
+    from robeval.reproduce import ReproducePlan
+    from robeval.reproduce import reproduce as run
+
+    try:
+        scale_list = tuple(float(s) for s in scales.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{scales!r}: give S values as 1,5,10", param_hint="--scales") from None
+    if any(s <= 0 for s in scale_list):
+        raise click.BadParameter("every S must be > 0", param_hint="--scales")
+    plan = ReproducePlan(dataset=dataset, arch=arch, preset=preset, seeds=tuple(parse_seeds(seeds)),
+                         scales=scale_list, epochs=epochs, batch_size=batch_size,
+                         max_train=max_train or None, conditions=conditions, extra_heads=extra_heads)
+    device_list = [d if not d.isdigit() else f"cuda:{d}" for d in devices.split(",")] if devices else None
+    t0 = time.time()
+    result = run(plan, out, device=device, devices=device_list, data_dir=data_dir, progress=not quiet)
+    click.echo(result["table"])
+    t = result["timings"]
+    click.echo(f"\nreport: {result['report']}/report.md")
+    click.echo(f"wall time {time.time() - t0:.0f} s (train {t['train_s']:.0f} s, eval {t['eval_s']:.0f} s, "
+               f"report {t['report_s']:.0f} s)")
