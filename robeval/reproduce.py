@@ -8,6 +8,7 @@ command after an interruption continues where it stopped.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ EXTRA_HEADS = (("fixed", "dot", "simplex-etf", False), ("fixed", "cosine", "simp
 @dataclass
 class ReproducePlan:
     dataset: str = "shapes"
-    arch: str = "smallcnn"
+    archs: tuple[str, ...] = ("smallcnn",)
     preset: str = "quick"
     seeds: tuple[int, ...] = (0, 1)
     scales: tuple[float, ...] = (1.0,)
@@ -49,11 +50,11 @@ class ReproducePlan:
         if self.extra_heads:
             grid += list(EXTRA_HEADS)
         out = []
-        for head, logits, init, learn_scale in grid:
+        for arch, (head, logits, init, learn_scale) in itertools.product(self.archs, grid):
             for scale in (self.scales if logits == "cosine" else (None,)):
                 for seed in self.seeds:
                     out.append(TrainConfig(
-                        dataset=self.dataset, arch=self.arch, head=head, logits=logits, scale=scale,
+                        dataset=self.dataset, arch=arch, head=head, logits=logits, scale=scale,
                         init=init, learn_scale=learn_scale, seed=seed, preset=self.preset,
                         epochs=self.epochs, batch_size=self.batch_size, max_train=self.max_train,
                     ))

@@ -41,13 +41,25 @@ def assert_clean_error(code, output, *needles):
     (["train", "--logits", "cosine", "--scale", "0"], "must be > 0"),
     (["train", "--logits", "cosine", "--scale", "-2"], "must be > 0"),
     (["train", "--logits", "dot", "--scale", "5"], "--scale applies to cosine logits only"),
-    (["train", "--seeds", "a,b"], "give seeds as"),
+    (["train", "--seeds", "a,b"], "give a count"),
+    (["train", "--seeds", "0"], "at least 1"),
+    (["train", "--seeds", "1,1"], "a seed is repeated"),
+    (["reproduce", "--arch", "smallcnn,resnet99"], "unknown encoder resnet99"),
     (["reproduce", "--scales", "0"], "every S must be > 0"),
     (["reproduce", "--conditions", "nosuch"], "unknown condition 'nosuch'"),
 ])
 def test_bad_train_options(tmp_path, args, needle):
     code, out = invoke(*args, "--out", tmp_path / "x")
     assert_clean_error(code, out, needle)
+
+
+def test_seed_syntax():
+    from robeval.cli.options import parse_seeds
+
+    assert parse_seeds("3") == [0, 1, 2]  # a count, as in `reproduce --seeds 3`
+    assert parse_seeds("2-4") == [2, 3, 4]
+    assert parse_seeds("0,5") == [0, 5]
+    assert parse_seeds("7-7") == [7]
 
 
 def test_missing_and_foreign_run_folders(tmp_path):

@@ -1,7 +1,7 @@
 import json
 
 from robeval import runs
-from robeval.reproduce import PAPER_GRID, ReproducePlan, reproduce
+from robeval.reproduce import PAPER_GRID, ReproducePlan, reproduce, run_name
 
 
 def test_reproduce_grid_in_two_workers_then_skips_finished(tmp_path):
@@ -25,3 +25,14 @@ def test_reproduce_grid_in_two_workers_then_skips_finished(tmp_path):
     ev = json.loads((run_dirs[0] / runs.EVAL_JSON).read_text())
     assert set(ev["conditions"]) == {"clean", "genset:shapes-shift"}
     assert all((d / runs.BEST).stat().st_mtime_ns == stamps[d] for d in run_dirs)
+
+
+def test_plan_spans_encoders_scales_and_seeds():
+    plan = ReproducePlan(archs=("smallcnn", "resnet18"), seeds=(0, 1, 2), scales=(1.0, 10.0))
+    cfgs = plan.configs()
+    # per encoder: 2 dot variants + 2 cosine variants x 2 scales, each over 3 seeds
+    assert len(cfgs) == 2 * (2 + 2 * 2) * 3
+    names = {run_name(c) for c in cfgs}
+    assert len(names) == len(cfgs)  # every cell has its own run folder
+    assert {c.arch for c in cfgs} == {"smallcnn", "resnet18"}
+    assert {c.scale for c in cfgs if c.logits == "cosine"} == {1.0, 10.0}

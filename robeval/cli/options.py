@@ -53,9 +53,15 @@ LOGITS = click.Choice(["dot", "cosine"])
 
 
 def parse_seeds(text: str) -> list[int]:
-    """'0,1,2' or '0-4' or '3' -> list of ints."""
+    """'3' -> 3 seeds (0, 1, 2); '0-4' -> 0..4; '0,1,5' -> those seeds."""
     seeds: list[int] = []
     try:
+        if text.strip().isdigit():
+            count = int(text)
+            if count < 1:
+                raise click.BadParameter(f"{text!r}: a count of seeds must be at least 1 (one seed, "
+                                         "e.g. seed 0: give 0-0)")
+            return list(range(count))
         for part in text.split(","):
             if "-" in part.strip()[1:]:
                 lo, hi = part.split("-", 1)
@@ -63,10 +69,22 @@ def parse_seeds(text: str) -> list[int]:
             else:
                 seeds.append(int(part))
     except ValueError:
-        raise click.BadParameter(f"{text!r}: give seeds as 0,1,2 or 0-4") from None
+        raise click.BadParameter(f"{text!r}: give a count (3 = seeds 0,1,2), a range 0-4 or a list 0,1,5") from None
     if not seeds:
         raise click.BadParameter("no seeds given")
+    if len(set(seeds)) != len(seeds):
+        raise click.BadParameter(f"{text!r}: a seed is repeated")
     return seeds
+
+
+def parse_names(text: str, kind: RegistryName, what: str) -> list[str]:
+    """'a,b' -> ['a', 'b'], each checked against the registry behind ``kind``."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in kind.names()]
+    if unknown or not names:
+        raise click.BadParameter(f"unknown {what} {', '.join(unknown) or repr(text)}; choose from: "
+                                 f"{', '.join(kind.names())}")
+    return names
 
 
 class RobevalGroup(click.Group):

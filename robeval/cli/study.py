@@ -17,6 +17,7 @@ from robeval.cli.options import (
     data_dir_option,
     device_option,
     expand_runs,
+    parse_names,
     parse_seeds,
 )
 
@@ -35,7 +36,9 @@ from robeval.cli.options import (
 @click.option("--bias/--no-bias", default=True, show_default=True, help="Per-class bias b_c.")
 @click.option("--learn-scale", is_flag=True, help="Learn S (Hoffer et al.'s fixed Hadamard head).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of one run.")
-@click.option("--seeds", default=None, help="Several runs, e.g. 0,1,2 or 0-4: --out is then their parent folder.")
+@click.option("--seeds", default=None,
+              help="Several runs: a count (3 = seeds 0,1,2), a range 0-4 or a list 0,1,5; --out is then "
+                   "their parent folder (OUT/seed0, ...).")
 @click.option("--preset", type=PRESET, default="quick", show_default=True,
               help="fast: GPU, 16 epochs, batch 512, bf16, one-cycle LR 0.2. quick: 6 epochs, batch 64, LR 0.1 cosine-annealed (CPU demos). authors: the "
                    "paper's protocol (SGD Nesterov 0.9; LR 0.001 learned-dot, else 0.1; wd 5e-4 dot "
@@ -209,14 +212,18 @@ def report(run_dirs, out, analyze, plots) -> None:
 
 @cli.command()
 @click.option("--dataset", type=DATASET, default="shapes", show_default=True)
-@click.option("--arch", type=ARCH, default="smallcnn", show_default=True)
-@click.option("--preset", type=PRESET, default="quick", show_default=True)
-@click.option("--seeds", default="0,1", show_default=True, help="Seeds per head variant, e.g. 0,1,2 or 0-4.")
+@click.option("--arch", default="smallcnn", show_default=True, metavar="NAME[,NAME...]",
+              help="Encoder(s), comma-separated: the paper used resnet18,vgg16bn,mobilenetv2.")
+@click.option("--preset", type=PRESET, default="quick", show_default=True,
+              help="authors: the paper's protocol; fast: GPU; quick: the CPU demo.")
+@click.option("--seeds", default="2", show_default=True,
+              help="Seeds per cell: a count (3 = seeds 0,1,2), a range 0-4 or a list 0,1,5.")
 @click.option("--scales", default="1", show_default=True, help="Cosine S values, e.g. 1,5,10,20,40.")
 @click.option("--epochs", type=int, default=None, help="Override the preset's epochs.")
 @click.option("--batch-size", type=int, default=None, help="Override the preset's batch size.")
-@click.option("--max-train", type=int, default=4000, show_default=True,
-              help="Training images per run (0 = all); the default keeps the CPU demo short.")
+@click.option("--max-train", type=int, default=None,
+              help="Training images per run (0 = all). Default: 4,000 with the quick preset, which "
+                   "keeps the CPU demo short; all with the others.")
 @click.option("--conditions", default="all", show_default=True, help="Conditions to evaluate.")
 @click.option("--extra-heads", is_flag=True,
               help="Also fixed simplex-ETF heads (dot and cosine) and a fixed Hadamard cosine head "
@@ -229,8 +236,15 @@ def report(run_dirs, out, analyze, plots) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def reproduce(dataset, arch, preset, seeds, scales, epochs, batch_size, max_train, conditions,
               extra_heads, out, device, devices, data_dir, quiet) -> None:
-    """The whole study in one command: {learned, fixed} x {dot, cosine} over seeds, every
-    condition, a report. With no arguments it runs offline on the embedded `shapes` dataset.
+    """The whole study in one command: {learned, fixed} x {dot, cosine (each S)} x encoders x
+    seeds, every condition (clean, corruptions, generalisation sets), analysis and a report. With no
+    arguments it runs offline on the embedded `shapes` dataset in a few CPU minutes.
+
+    \b
+    The paper's CIFAR-10 grid on a GPU:
+      robeval reproduce --dataset cifar10 --preset fast --seeds 3 --scales 1,5,10,20,40
+    The authors' protocol, three encoders:
+      robeval reproduce --dataset stl10 --preset authors --arch resnet18,vgg16bn,mobilenetv2
 
     Re-running the same command continues an interrupted study (finished runs are skipped).
     """
@@ -245,7 +259,9 @@ def reproduce(dataset, arch, preset, seeds, scales, epochs, batch_size, max_trai
         raise click.BadParameter(f"{scales!r}: give S values as 1,5,10", param_hint="--scales") from None
     if any(s <= 0 for s in scale_list):
         raise click.BadParameter("every S must be > 0", param_hint="--scales")
-    plan = ReproducePlan(dataset=dataset, arch=arch, preset=preset, seeds=tuple(parse_seeds(seeds)),
+    if max_train is None:
+        max_train = 4000 if preset == "quick" else 0
+    plan = ReproducePlan(dataset=dataset, archs=tuple(parse_names(arch, ARCH, "encoder")), preset=preset, seeds=tuple(parse_seeds(seeds)),
                          scales=scale_list, epochs=epochs, batch_size=batch_size,
                          max_train=max_train or None, conditions=conditions, extra_heads=extra_heads)
     device_list = [d if not d.isdigit() else f"cuda:{d}" for d in devices.split(",")] if devices else None
