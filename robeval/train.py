@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -194,6 +195,12 @@ def train(
     t0 = time.time()
     train_set, val_set = load_train_val(cfg, data_dir)
     cfg = resolve(cfg, train_set.image_size)
+    if cfg.precision == "bf16" and not device.startswith("cuda") and main:
+        # bench/results/train-cpu-reduced-*.json: bf16 autocast ran 7-11x slower than fp32 on a CPU
+        # without bf16 units; the run still works, so warn rather than refuse.
+        warnings.warn("bf16 autocast on a CPU is usually far slower than fp32 (7-11x in "
+                      "bench/results); pass --precision fp32 unless this CPU has bf16 units",
+                      stacklevel=2)
     if cfg.batch_size % info.world:
         raise RobevalError(f"--batch-size {cfg.batch_size} (the global batch) must divide by the "
                            f"{info.world} processes")
