@@ -193,8 +193,13 @@ def train(
     if resuming:
         cfg = TrainConfig.from_dict(read_json(out / runs.CONFIG)["config"])
     t0 = time.time()
-    train_set, val_set = load_train_val(cfg, data_dir)
-    cfg = resolve(cfg, train_set.image_size)
+    try:
+        train_set, val_set = load_train_val(cfg, data_dir)
+        cfg = resolve(cfg, train_set.image_size)
+    except BaseException:
+        if main and not resuming and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # bad data or options: leave no empty run folder behind
+        raise
     if cfg.precision == "bf16" and not device.startswith("cuda") and main:
         # bench/results/train-cpu-reduced-*.json: bf16 autocast ran 7-11x slower than fp32 on a CPU
         # without bf16 units; the run still works, so warn rather than refuse.

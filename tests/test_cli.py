@@ -53,6 +53,13 @@ def test_bad_train_options(tmp_path, args, needle):
     assert_clean_error(code, out, needle)
 
 
+def test_failed_start_leaves_no_run_folder(tmp_path):
+    out = tmp_path / "run"
+    code, output = invoke("train", "--dataset", f"imagefolder:{tmp_path / 'missing'}", "--out", out)
+    assert_clean_error(code, output, "missing")
+    assert not out.exists()
+
+
 def test_seed_syntax():
     from robeval.cli.options import parse_seeds
 
