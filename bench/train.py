@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from robeval.config import TrainConfig, resolve  # noqa: E402
 from robeval.distributed import DistInfo  # noqa: E402
-from robeval.environment import environment  # noqa: E402
+from robeval.environment import environment, pick_device  # noqa: E402
 from robeval.models import ModelSpec, build_model  # noqa: E402
-from robeval.train import make_optimizer, make_scheduler, pick_device, predict, train_epoch  # noqa: E402
+from robeval.train import make_optimizer, make_scheduler, predict, train_epoch  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -25,7 +25,7 @@ from robeval.analysis import (
     weights_vs_centres,
 )
 from robeval.analysis.geometry import check_inputs, sample_cosines, spearman_pairs
-from robeval.environment import git_sha, library_versions
+from robeval.environment import git_sha, library_versions, package_version
 from robeval.errors import RobevalError
 from robeval.fileio import read_json, write_json
 
@@ -42,16 +42,7 @@ def light_environment() -> dict:
 
     return {"time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git_sha": git_sha(),
             "python": sys.version.split()[0], "platform": platform.platform(),
-            "libraries": {**library_versions(), "matplotlib": _version("matplotlib")}}
-
-
-def _version(name: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
+            "libraries": {**library_versions(), "matplotlib": package_version("matplotlib")}}
 
 
 def load_head(path: Path) -> dict:

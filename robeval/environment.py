@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from robeval.errors import RobevalError
+
 LIBRARIES = (
     "robeval", "torch", "torchvision", "numpy", "scipy", "pillow", "scikit-image",
     "opencv-python-headless", "imagecorruptions", "albumentations", "fiftyone", "click",
@@ -33,14 +35,28 @@ def git_sha() -> str | None:
         return None
 
 
+def package_version(name: str) -> str | None:
+    """The installed version of a distribution, None when it is not installed."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def library_versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for name in LIBRARIES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    return {name: package_version(name) for name in LIBRARIES}
+
+
+def pick_device(device: str = "auto") -> str:
+    """auto -> CUDA when present, else CPU; an explicit CUDA device must exist."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RobevalError(f"--device {device} asked for, but no CUDA device is available here; "
+                           "use --device cpu")
+    return device
 
 
 def describe_device(device: str) -> str:

@@ -19,10 +19,10 @@ from tqdm.auto import tqdm
 
 from robeval import runs
 from robeval.conditions import ConditionContext, resolve
-from robeval.environment import environment
+from robeval.environment import environment, pick_device
 from robeval.errors import RobevalError
 from robeval.fileio import read_json, write_json, write_npz
-from robeval.train import load_run_model, pick_device, predict
+from robeval.train import load_run_model, predict
 
 
 def condition_filename(name: str) -> str:
@@ -38,6 +38,7 @@ def check_classes(model_classes: list[str], set_classes: list[str], condition: s
             f"condition {condition}: classes {missing[:5]} are not among the model's classes"
         )
     return np.array([index[c] for c in set_classes], dtype=np.int64)
+
 
 def evaluate_run(
     run_dir: str | Path,
@@ -104,6 +105,7 @@ def evaluate_run(
     }
     write_json(path / runs.EVAL_JSON, out)
     return out
+
 
 def accuracy_table(results: dict[str, dict]) -> str:
     rows = [f"{'condition':<28} {'accuracy':>9} {'n':>7}"]

@@ -6,6 +6,7 @@ A crash, Ctrl-C or kill -9 therefore never leaves a half-written file that looks
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -14,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
+
+CHUNK = 1 << 20  # bytes read or copied at a time
 
 # mkstemp creates files readable by their owner only; finished files get the usual permissions.
 _UMASK = os.umask(0)
@@ -88,3 +92,16 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def file_digest(path: str | os.PathLike, algo: str = "sha256", progress: bool = False) -> str:
+    """Hex digest of a file read in chunks (a progress bar for large files when asked)."""
+    h = hashlib.new(algo)
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh, tqdm(total=size, unit="B", unit_scale=True, leave=False,
+                                      desc=f"{algo} {Path(path).name}",
+                                      disable=not progress or size < 64 * CHUNK) as bar:
+        while block := fh.read(CHUNK):
+            h.update(block)
+            bar.update(len(block))
+    return h.hexdigest()

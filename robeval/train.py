@@ -25,19 +25,11 @@ from robeval.augment import random_crop_flip, to_input
 from robeval.config import TrainConfig, resolve
 from robeval.data import ImageSet, load_split, split_train_val
 from robeval.data.registry import dataset_spec
-from robeval.environment import environment
+from robeval.environment import environment, pick_device
 from robeval.errors import RobevalError
 from robeval.fileio import append_jsonl, read_json, write_json, write_text
 from robeval.models import Classifier, ModelSpec, build_model
 from robeval.models.checkpoint import load_checkpoint, save_checkpoint
-
-
-def pick_device(device: str = "auto") -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RobevalError(f"--device {device} asked for, but no CUDA device is available")
-    return device
 
 
 def load_train_val(cfg: TrainConfig, data_dir: str | None) -> tuple[ImageSet, ImageSet]:

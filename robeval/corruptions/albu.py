@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from robeval.corruptions.seeding import condition_key
+from robeval.environment import package_version
 from robeval.errors import RobevalError
 
 PREFIX = "albu:"
@@ -48,20 +49,11 @@ class AlbuSpec:
 
     def params(self) -> dict:
         return {"albumentations": [{"transform": t, "args": a} for t, a in self.transforms],
-                "albumentations_version": _version(), "yaml": self.source or None}
+                "albumentations_version": package_version("albumentations"), "yaml": self.source or None}
 
     def digest(self) -> str:
         text = json.dumps([[t, a] for t, a in self.transforms], sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def _version() -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version("albumentations")
-    except Exception:  # noqa: BLE001 - not installed: reported when a transform is built
-        return None
 
 
 def parse_call(text: str) -> tuple[str, dict]:

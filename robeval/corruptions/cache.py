@@ -22,7 +22,7 @@ import numpy as np
 from robeval.corruptions.albu import AlbuSpec
 from robeval.corruptions.core import Spec, as_rgb_uint8, corrupt
 from robeval.environment import git_sha, library_versions
-from robeval.fileio import read_json, write_json, write_npz
+from robeval.fileio import file_digest, read_json, write_json, write_npz
 
 FORMAT = 1
 
@@ -36,14 +36,6 @@ def source_sha256(images: np.ndarray, labels: np.ndarray) -> str:
     h.update(str(images.shape).encode())
     h.update(np.ascontiguousarray(images).data)
     h.update(np.ascontiguousarray(labels, dtype=np.int64).data)
-    return h.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
     return h.hexdigest()
 
 
@@ -84,7 +76,7 @@ def check(path: Path, request: dict) -> str | None:
         return "unreadable sidecar"
     if json.loads(json.dumps(request)) != meta.get("request"):
         return "made with other parameters"
-    if file_sha256(path) != meta.get("sha256"):
+    if file_digest(path) != meta.get("sha256"):
         return "sha256 mismatch (truncated or changed)"
     return None
 
@@ -120,7 +112,7 @@ def build_cached(spec: Spec, images: np.ndarray, labels: np.ndarray, *, root: st
     write_npz(path, images=out, labels=np.asarray(labels, dtype=np.int64))
     meta = {
         **info, "request": request, "dataset": dataset, "split": split, "n": len(out),
-        "image_shape": list(out.shape[1:]), "file": path.name, "sha256": file_sha256(path),
+        "image_shape": list(out.shape[1:]), "file": path.name, "sha256": file_digest(path),
         "bytes": path.stat().st_size, "seconds": round(time.time() - t0, 3),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git_sha": git_sha(), "python": sys.version.split()[0], "libraries": library_versions(),

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from robeval.corruptions import albu, reference
 from robeval.corruptions.tables import FAMILY_KEYS, TABLE_CHOICES, check_severity, pick_table
+from robeval.environment import pick_device
 from robeval.errors import RobevalError
 
 FAMILIES = tuple(FAMILY_KEYS)
@@ -104,16 +105,6 @@ def as_rgb_uint8(images: np.ndarray) -> np.ndarray:
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
         raise RobevalError(f"images must be (N, H, W, 3) RGB or (N, H, W) grayscale, got {images.shape}")
     return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
-
-
-def pick_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RobevalError(f"--device {device}: CUDA is not available here; use --device cpu")
-    return device
 
 
 def _chunks(n: int, size: int) -> list[slice]:

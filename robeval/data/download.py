@@ -7,7 +7,6 @@ to place, where, and the hash it must have. ``ROBEVAL_OFFLINE=1`` skips the netw
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,8 +22,8 @@ from pathlib import Path, PurePosixPath
 from tqdm.auto import tqdm
 
 from robeval.errors import RobevalError
+from robeval.fileio import CHUNK, file_digest
 
-CHUNK = 1 << 20
 USER_AGENT = "robeval (+https://github.com/robeval)"
 
 
@@ -74,22 +73,6 @@ def remote(key: str) -> RemoteFile:
         raise RobevalError(f"no download declared as {key!r} in manifests/downloads.json "
                            f"(known: {', '.join(table) or 'none; is the manifests/ folder present?'})")
     return table[key]
-
-
-def file_digest(path: str | os.PathLike, algo: str = "sha256", progress: bool = False) -> str:
-    h = hashlib.new(algo)
-    size = os.path.getsize(path)
-    with open(path, "rb") as fh, tqdm(total=size, unit="B", unit_scale=True, leave=False,
-                                      desc=f"{algo} {Path(path).name}",
-                                      disable=not progress or size < 64 * CHUNK) as bar:
-        while block := fh.read(CHUNK):
-            h.update(block)
-            bar.update(len(block))
-    return h.hexdigest()
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def verify_file(path: Path, rf: RemoteFile, progress: bool = True) -> None:

@@ -26,14 +26,13 @@ from robeval.data.base import ImageSet
 from robeval.data.download import (
     RemoteFile,
     fetch_url,
-    file_digest,
     find_local,
 )
 from robeval.data.images import DEFAULT_MARGIN, BadImage, crop_resize, open_image
 from robeval.data.manifest import Manifest, arrays_sha256, find_manifest, safe_relpath
 from robeval.data.registry import data_root
 from robeval.errors import RobevalError
-from robeval.fileio import read_json, write_json, write_npz
+from robeval.fileio import file_digest, read_json, write_json, write_npz
 from robeval.registry import Registry
 
 

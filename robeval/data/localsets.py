@@ -16,10 +16,10 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from robeval.data import cifar, shapes, stl10
-from robeval.data.download import file_digest
 from robeval.data.imagefolder import is_image
 from robeval.data.manifest import FORMAT, validate
 from robeval.errors import RobevalError
+from robeval.fileio import file_digest
 
 KNOWN_CLASSES = {"cifar10": cifar.CIFAR10_CLASSES, "stl10": stl10.CLASSES, "shapes": shapes.CLASSES}
 KNOWN_SIZE = {"cifar10": 32, "cifar100": 32, "stl10": 96, "shapes": 32, "tinyimagenet": 64}
