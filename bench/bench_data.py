@@ -30,10 +30,10 @@ def main() -> None:
     args = ap.parse_args()
     shared = Path(args.shared).resolve()
     os.environ["ROBEVAL_OFFLINE"] = "1"
+    from robeval.core.environment import environment
+    from robeval.core.fileio import write_json
     from robeval.data import gensets, load_split
-    from robeval.data.localsets import make_files_manifest
-    from robeval.environment import environment
-    from robeval.fileio import write_json
+    from robeval.data.gensets.files import make_files_manifest
 
     figures: dict[str, float | int] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -27,9 +27,9 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from robeval.core.environment import environment  # noqa: E402
+from robeval.core.fileio import write_json  # noqa: E402
 from robeval.corruptions import corrupt  # noqa: E402
-from robeval.environment import environment  # noqa: E402
-from robeval.fileio import write_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = next((p for p in (ROOT.parent / "shared" / "data", ROOT / "shared" / "data",

@@ -5,9 +5,9 @@
                                                # 32/64/96 px, fp32/bf16, NCHW/channels_last, eager/compile
     python bench/train.py --tta cifar10 --preset fast   # time-to-accuracy on a real dataset
 
-Throughput runs the real training step (`robeval.train.train_epoch`: GPU-resident uint8 data,
+Throughput runs the real training step (`robeval.stages.train.train_epoch`: GPU-resident uint8 data,
 batched crop + flip, autocast, SGD) on synthetic images, after one warm-up epoch; eval runs
-`robeval.train.predict` with features. Figures are printed and written as JSON under
+`robeval.stages.train.predict` with features. Figures are printed and written as JSON under
 bench/results/, named by device, precision set and torch version. Never a pass/fail.
 """
 
@@ -26,11 +26,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from robeval.config import TrainConfig, resolve  # noqa: E402
-from robeval.distributed import DistInfo  # noqa: E402
-from robeval.environment import environment, pick_device  # noqa: E402
+from robeval.core.environment import environment, pick_device  # noqa: E402
 from robeval.models import ModelSpec, build_model  # noqa: E402
-from robeval.train import make_optimizer, make_scheduler, predict, train_epoch  # noqa: E402
+from robeval.models.inference import predict  # noqa: E402
+from robeval.runs.model import predict_kwargs  # noqa: E402
+from robeval.stages.train import train_epoch  # noqa: E402
+from robeval.training.config import TrainConfig, resolve  # noqa: E402
+from robeval.training.distributed import DistInfo  # noqa: E402
+from robeval.training.optim import make_optimizer, make_scheduler  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -51,7 +54,7 @@ def throughput(arch: str, size: int, precision: str, channels_last: bool, compil
     model = model.to(device)
     net = torch.compile(model) if compile_ else model
     opt = make_optimizer(model, cfg, device)
-    sched = make_scheduler(opt, cfg, n_train // batch)
+    _, sched = make_scheduler(opt, cfg, n_train // batch)
     rng = np.random.default_rng(0)
     x = torch.from_numpy(rng.integers(0, 256, (n_train, size, size, 3), dtype=np.uint8)).to(device)
     y = torch.from_numpy(rng.integers(0, 10, n_train)).to(device)
@@ -63,10 +66,10 @@ def throughput(arch: str, size: int, precision: str, channels_last: bool, compil
     sync(device)
     train_s = time.perf_counter() - t0
     images = x.cpu().numpy()
-    predict(model, images[: cfg.eval_batch_size], cfg, device, features=True)
+    predict(model, images[: cfg.eval_batch_size], device, features=True, **predict_kwargs(cfg))
     sync(device)
     t0 = time.perf_counter()
-    predict(model, images, cfg, device, features=True)
+    predict(model, images, device, features=True, **predict_kwargs(cfg))
     sync(device)
     eval_s = time.perf_counter() - t0
     steps = n_train // batch
@@ -78,8 +81,8 @@ def throughput(arch: str, size: int, precision: str, channels_last: bool, compil
 
 def time_to_accuracy(dataset: str, preset: str, arch: str, device: str, out: Path) -> dict:
     """Train a preset on a real dataset and report wall time and test accuracy (no test-set selection)."""
-    from robeval.evaluate import evaluate_run
-    from robeval.train import train
+    from robeval.stages.evaluate import evaluate_run
+    from robeval.stages.train import train
 
     cfg = TrainConfig(dataset=dataset, arch=arch, head="learned", logits="dot", preset=preset)
     t0 = time.perf_counter()

@@ -1,6 +1,6 @@
 """Small shared pieces for the tests: a tiny real training config on the embedded data."""
 
-from robeval.config import TrainConfig
+from robeval.training.config import TrainConfig
 
 
 def tiny_config(**overrides) -> TrainConfig:

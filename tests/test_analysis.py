@@ -22,7 +22,7 @@ from robeval.analysis import (
 )
 from robeval.analysis.collapse import etf_distance, nc2
 from robeval.analysis.geometry import cosine_ceiling
-from robeval.errors import RobevalError
+from robeval.core.errors import RobevalError
 
 
 def simplex_etf(c: int, d: int, seed: int = 0) -> np.ndarray:

@@ -3,7 +3,7 @@
 import torch
 from torchvision.transforms import v2
 
-from robeval.augment import random_crop_flip, to_input
+from robeval.training.augment import random_crop_flip, to_input
 
 
 def _ramp(n: int, size: int = 8) -> torch.Tensor:

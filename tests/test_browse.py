@@ -1,7 +1,7 @@
 """robeval browse on a real small run: grouped dataset, fields, Brain, saved views, bad input,
 and the App loaded in headless Chromium, then stopped with Ctrl-C with nothing left running.
 
-One module-wide private mongod (robeval.browse.fodb.LocalMongo) in a temporary folder: the tests
+One module-wide private mongod (robeval.stages.browse.fodb.LocalMongo) in a temporary folder: the tests
 never touch ~/.fiftyone, drop their datasets and stop their mongod at the end.
 """
 
@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def fo_db(tmp_path_factory):
     """fiftyone connected to a private mongod; every dataset dropped and mongod stopped after."""
-    from robeval.browse.fodb import LocalMongo, configure
+    from robeval.stages.browse.fodb import LocalMongo, configure
 
     mongo = LocalMongo(tmp_path_factory.mktemp("fodb")).start()
     saved = os.environ.get("FIFTYONE_DATABASE_URI")
@@ -75,7 +75,7 @@ def small_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browse_ds(fo_db, small_run):
-    from robeval.browse.build import build_dataset
+    from robeval.stages.browse.build import build_dataset
 
     run, data_dir = small_run
     return build_dataset(run, name="robeval-test", limit=N, data_dir=data_dir, progress=False,
@@ -103,7 +103,7 @@ def test_dataset_is_grouped_by_source_image(browse_ds, small_run):
 
 def test_fields_match_the_eval_outputs(browse_ds, small_run):
     run, data_dir = small_run
-    from robeval.corrupted import corrupted_set
+    from robeval.conditions.corrupt import corrupted_set
     from robeval.corruptions import parse_name
 
     z = np.load(run / "eval" / "defocus_blur-3.npz")
@@ -139,7 +139,8 @@ def test_fields_match_the_eval_outputs(browse_ds, small_run):
 
 
 def test_pngs_are_the_pixels_the_model_was_evaluated_on(browse_ds, small_run):
-    from robeval.train import load_run_model, predict
+    from robeval.models.inference import predict
+    from robeval.runs.model import load_run_model, predict_kwargs
 
     run, _ = small_run
     model, cfg, _ = load_run_model(run, "best", "cpu")
@@ -147,7 +148,7 @@ def test_pngs_are_the_pixels_the_model_was_evaluated_on(browse_ds, small_run):
         view = browse_ds.select_group_slices(slice_name)
         paths, rows = view.values("filepath"), view.values("source_index")
         images = np.stack([np.asarray(Image.open(p)) for p in paths])
-        logits, _ = predict(model, images, cfg, "cpu")
+        logits, _ = predict(model, images, "cpu", **predict_kwargs(cfg))
         stored = np.load(run / "eval" / f"{slice_name}.npz")["logits"][rows]
         assert np.allclose(logits, stored, atol=1e-4), slice_name
 
@@ -192,7 +193,7 @@ def test_saved_views(browse_ds):
 
 
 def test_update_in_place_overwrite_and_only_failures(fo_db, small_run, tmp_path):
-    from robeval.browse.build import build_dataset
+    from robeval.stages.browse.build import build_dataset
 
     run, data_dir = small_run
     kw = dict(data_dir=data_dir, progress=False, embeddings="none", echo=lambda *_: None)
@@ -210,7 +211,7 @@ def test_update_in_place_overwrite_and_only_failures(fo_db, small_run, tmp_path)
     # another run under the same name: refused without --overwrite
     other = tmp_path / "other-run"
     shutil.copytree(run, other)
-    from robeval.errors import RobevalError
+    from robeval.core.errors import RobevalError
 
     with pytest.raises(RobevalError, match="--overwrite"):
         build_dataset(other, name="robeval-test-update", limit=5, **kw)
@@ -226,7 +227,7 @@ def test_update_in_place_overwrite_and_only_failures(fo_db, small_run, tmp_path)
 
 def test_run_evaluated_without_features(fo_db, small_run, tmp_path):
     """eval --no-features: no cosines, no embeddings map, and the Brain never falls back to a model."""
-    from robeval.browse.build import build_dataset
+    from robeval.stages.browse.build import build_dataset
 
     run, data_dir = small_run
     bare = tmp_path / "nofeat"
@@ -289,7 +290,7 @@ def test_app_in_headless_chromium_then_ctrl_c_leaves_nothing(fo_db, browse_ds, s
         pytest.skip("Chromium is not installed here (apt-get install chromium; .ci/run installs it)")
     import psutil
 
-    from robeval.browse.fodb import free_port
+    from robeval.stages.browse.fodb import free_port
 
     run, data_dir = small_run
     port = free_port()

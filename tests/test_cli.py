@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from robeval import runs
 from robeval.cli import cli
-from robeval.train import train
+from robeval.stages.train import train
 from tests.helpers import tiny_config
 
 
@@ -36,7 +36,7 @@ def assert_clean_error(code, output, *needles):
 @pytest.mark.parametrize("args, needle", [
     (["train", "--dataset", "nosuch"], "unknown dataset 'nosuch'"),
     (["train", "--arch", "resnet99"], "unknown arch 'resnet99'"),
-    (["train", "--head", "frozen"], "'frozen' is not one of"),
+    (["train", "--head", "frozen"], "unknown head 'frozen'; choose one of: learned, fixed"),
     (["train", "--init", "zeros"], "unknown init 'zeros'"),
     (["train", "--logits", "cosine", "--scale", "0"], "must be > 0"),
     (["train", "--logits", "cosine", "--scale", "-2"], "must be > 0"),

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from robeval.cli import cli
+from robeval.core.errors import RobevalError
 from robeval.corruptions import as_rgb_uint8, auto_table, corrupt, parse_name, parse_severities
 from robeval.corruptions.cache import build_cached, cache_path
-from robeval.errors import RobevalError
 
 
 def images(n=24, size=32, seed=0):

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from robeval.core.errors import RobevalError
 from robeval.data import download
 from robeval.data.download import RemoteFile, fetch_url, offline_message, safe_extract
-from robeval.errors import RobevalError
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from robeval.core.errors import RobevalError
 from robeval.data import download, load_split
-from robeval.data.registry import cache_file
-from robeval.errors import RobevalError
+from robeval.data.loading import cache_file
 from tests.official_formats import (
     CIFAR10_NAMES,
     jpeg_bytes,

@@ -11,7 +11,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
-from robeval import distributed, runs
+from robeval import runs
+from robeval.training import distributed
 
 
 def _free_port() -> int:

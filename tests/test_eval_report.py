@@ -6,9 +6,11 @@ import pytest
 import torch
 
 from robeval import runs
-from robeval.evaluate import condition_filename, evaluate_run
-from robeval.report import aggregate, summarise, write_report
-from robeval.train import train
+from robeval.analysis.stats import t_interval
+from robeval.runs.outputs import condition_filename
+from robeval.stages.evaluate import evaluate_run
+from robeval.stages.report import aggregate, write_report
+from robeval.stages.train import train
 from tests.helpers import tiny_config
 
 
@@ -48,11 +50,11 @@ def test_eval_logits_match_the_saved_head(evaluated_runs):
         assert np.array_equal(h["weight"], state["head.weight"].numpy())
 
 
-def test_summarise_arithmetic():
-    s = summarise([0.5, 0.7, 0.9])
+def test_seed_summary_arithmetic():
+    s = t_interval([0.5, 0.7, 0.9])
     assert s["n"] == 3 and s["mean"] == pytest.approx(0.7)
     assert s["std"] == pytest.approx(0.2)  # sample std (ddof=1) of 0.5, 0.7, 0.9
-    one = summarise([0.42])
+    one = t_interval([0.42])
     assert one["n"] == 1 and one["mean"] == pytest.approx(0.42) and one["std"] is None
 
 
@@ -72,12 +74,12 @@ def test_report_groups_seeds(evaluated_runs, tmp_path):
     assert float(by_condition["generalisation (mean)"]["mean"]) == pytest.approx(
         float(by_condition["genset:shapes-shift"]["mean"]))
     md = (tmp_path / "rep" / "report.md").read_text()
-    assert f"{100 * np.mean(accs):.2f}" in md and "(n=2)" in md
+    assert f"{100 * np.mean(accs):.2f}" in md and ", n = 2" in md
 
 
 def test_report_refuses_duplicate_seeds(evaluated_runs):
-    from robeval.errors import RobevalError
-    from robeval.report import collect
+    from robeval.core.errors import RobevalError
+    from robeval.stages.report import collect
 
     records = collect([evaluated_runs[0], evaluated_runs[0]])
     with pytest.raises(RobevalError, match="share a seed"):

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from robeval.fileio import atomic_path, read_json, write_json, write_text
+from robeval.core.fileio import atomic_path, read_json, write_json, write_text
 
 
 def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -22,7 +22,7 @@ def test_finished_files_follow_the_umask(tmp_path):
     try:
         import importlib
 
-        import robeval.fileio as fileio
+        import robeval.core.fileio as fileio
 
         importlib.reload(fileio)  # the module reads the umask once
         fileio.write_text(tmp_path / "report.html", "<html></html>")

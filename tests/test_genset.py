@@ -11,10 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from robeval.cli import cli
+from robeval.core.errors import RobevalError
+from robeval.core.fileio import array_sha256
 from robeval.data import gensets
+from robeval.data.gensets.manifest import validate
 from robeval.data.images import square_box
-from robeval.data.manifest import arrays_sha256, validate
-from robeval.errors import RobevalError
 from tests.official_formats import (
     jpeg_bytes,
     make_cifar101,
@@ -62,7 +63,7 @@ def test_cifar101_build_pin_verify(data_dir, manifests):
     np.testing.assert_array_equal(built.images, images)
     assert built.labels.tolist() == [i % 10 for i in range(20)] and built.classes[0] == "airplane"
     pinned = json.loads(path.read_text())["built_sha256"]
-    assert pinned == arrays_sha256(built.images, built.labels)
+    assert pinned == array_sha256(built.images, built.labels)
     code, out = run("genset", "verify", "c101-fixture", "--quiet")
     assert code == 0 and "built file: matches" in out and "manifest built_sha256: matches" in out
     code, out = run("genset", "list")

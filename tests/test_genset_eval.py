@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from robeval.conditions import resolve
-from robeval.config import TrainConfig
+from robeval.core.errors import RobevalError
 from robeval.data.shapes import generate_shapes
-from robeval.errors import RobevalError
-from robeval.evaluate import evaluate_run
-from robeval.train import train
+from robeval.stages.evaluate import evaluate_run
+from robeval.stages.train import train
+from robeval.training.config import TrainConfig
 from tests.official_formats import png_bytes
 
 CLASSES = ["circle", "square", "triangle"]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from robeval.errors import RobevalError
+from robeval.core.errors import RobevalError
 from robeval.models import INITS, ClassifierHead, draw_class_vectors
 
 

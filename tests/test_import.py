@@ -3,11 +3,11 @@
 import torch
 import torch.nn.functional as F
 
-from robeval.augment import to_input
 from robeval.data.shapes import generate_shapes
-from robeval.importer import import_run
 from robeval.models.encoders import ResNet18
-from robeval.train import load_run_model
+from robeval.runs.model import load_run_model
+from robeval.stages.importer import import_run
+from robeval.training.augment import to_input
 
 
 def _authors_files(tmp_path, cosine_scale=None):
@@ -58,7 +58,7 @@ def test_plain_state_dict_with_fc(tmp_path):
 def test_mismatched_checkpoint_is_a_clear_error(tmp_path):
     import pytest
 
-    from robeval.errors import RobevalError
+    from robeval.core.errors import RobevalError
 
     torch.save({"conv1.weight": torch.zeros(3)}, tmp_path / "bad.pt")
     with pytest.raises(RobevalError, match="does not fit encoder"):

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from robeval.data import ImageSet
-from robeval.data.registry import DATASETS, DatasetSpec, register_dataset
+from robeval.data.loading import DATASETS, DatasetSpec, register_dataset
 
 ARCHIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-jpeg.tar.xz"
 PER_CLASS = {"train": 400, "test": 100}
@@ -45,9 +45,9 @@ def _read_subset(archive: Path) -> dict[str, ImageSet]:
 
 @pytest.mark.skipif(not ARCHIVE.exists(), reason=f"real CIFAR-10 copy not found at {ARCHIVE}")
 def test_real_cifar10_well_above_chance(tmp_path):
-    from robeval.config import TrainConfig
-    from robeval.evaluate import evaluate_run
-    from robeval.train import train
+    from robeval.stages.evaluate import evaluate_run
+    from robeval.stages.train import train
+    from robeval.training.config import TrainConfig
 
     subset = _read_subset(ARCHIVE)
     assert subset["train"].classes[:3] == ["airplane", "automobile", "bird"]

@@ -13,10 +13,10 @@ from scipy import stats as sstats
 
 from robeval.analysis.stats import t_interval
 from robeval.cli import cli
-from robeval.config import TrainConfig
-from robeval.evaluate import evaluate_run
-from robeval.report import aggregate, paired_rows
-from robeval.train import train
+from robeval.stages.evaluate import evaluate_run
+from robeval.stages.report import aggregate, paired_rows
+from robeval.stages.train import train
+from robeval.training.config import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,8 @@ def test_intervals_and_paired_differences_over_seeds():
 
 
 def test_extra_heads_add_etf_and_hadamard_variants():
-    from robeval.reproduce import ReproducePlan, run_name
+    from robeval.runs import run_name
+    from robeval.stages.reproduce import ReproducePlan
 
     base = ReproducePlan(seeds=(0, 1)).configs()
     extra = ReproducePlan(seeds=(0, 1), extra_heads=True).configs()
@@ -129,8 +130,8 @@ def test_extra_heads_add_etf_and_hadamard_variants():
 
 
 def test_severity_curves_and_html_are_self_contained(tmp_path):
-    from robeval import plots
-    from robeval.document import to_html, to_markdown
+    from robeval.render import plots
+    from robeval.render.document import to_html, to_markdown
 
     series = {"defocus_blur": {"learned-dot": [(0, 0.9, 0.88, 0.92), (1, 0.8, 0.77, 0.83)],
                                "fixed-dot": [(0, 0.91, None, None), (1, 0.82, None, None)]}}

@@ -1,7 +1,8 @@
 import json
 
 from robeval import runs
-from robeval.reproduce import PAPER_GRID, ReproducePlan, reproduce, run_name
+from robeval.runs import run_name
+from robeval.stages.reproduce import PAPER_GRID, ReproducePlan, reproduce
 
 
 def test_reproduce_grid_in_two_workers_then_skips_finished(tmp_path):

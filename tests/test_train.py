@@ -5,7 +5,9 @@ import torch
 
 from robeval import runs
 from robeval.models import draw_class_vectors
-from robeval.train import load_run_model, make_optimizer, train
+from robeval.runs.model import load_run_model
+from robeval.stages.train import train
+from robeval.training.optim import make_optimizer
 from tests.helpers import tiny_config
 
 
@@ -92,7 +94,7 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
     proc.wait()
     assert not (killed / runs.SUMMARY).exists() and (killed / runs.STATE).exists()
 
-    from robeval.config import TrainConfig
+    from robeval.training.config import TrainConfig
 
     train(TrainConfig(), killed, resume=True, progress=False)  # the config comes from the folder
     a = torch.load(straight / runs.LAST, weights_only=True)["model"]

@@ -12,7 +12,7 @@ import numpy as np
 from scipy import stats as sstats
 
 from robeval.analysis.common import num, offdiag, row_normalise, stats
-from robeval.errors import RobevalError
+from robeval.core.errors import RobevalError
 
 
 def check_inputs(features: np.ndarray | None, labels: np.ndarray, weight: np.ndarray,
@@ -83,7 +83,7 @@ def spearman_confusion(weight: np.ndarray, confusion: np.ndarray) -> dict:
 
 
 def cosine_ceiling(weight: np.ndarray) -> np.ndarray:
-    """Per class ||w+|| / ||w||: the largest cos(h, w) any non-negative h can reach (STUDY.md)."""
+    """Per class ||w+|| / ||w||: the largest cos(h, w) any non-negative h can reach (docs/analysis.md)."""
     w = np.asarray(weight, dtype=np.float64)
     norm = np.linalg.norm(w, axis=1)
     pos = np.linalg.norm(np.maximum(w, 0.0), axis=1)

@@ -11,7 +11,7 @@ import os
 
 import click
 
-# Settings these libraries read at import time (ENVIRONMENT.md): no network calls, no telemetry.
+# Settings these libraries read at import time (docs/install.md): no network calls, no telemetry.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
 

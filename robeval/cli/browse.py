@@ -1,4 +1,4 @@
-"""`robeval browse`: a run's eval outputs in the FiftyOne App (robeval/browse/)."""
+"""`robeval browse`: a run's eval outputs in the FiftyOne App (robeval/stages/browse/)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 import click
 
 from robeval.cli import cli
-from robeval.cli.options import data_dir_option
+from robeval.cli.options import EMBEDDING, data_dir_option
 
 
 @cli.command()
@@ -20,7 +20,7 @@ from robeval.cli.options import data_dir_option
 @click.option("--overwrite", is_flag=True,
               help="Replace a dataset of that name (by default this run's dataset is updated in place).")
 @click.option("--limit", type=int, default=None, help="Only the first N images of each condition.")
-@click.option("--embeddings", type=click.Choice(["pca", "tsne", "umap", "none"]), default="pca",
+@click.option("--embeddings", type=EMBEDDING, default="pca",
               show_default=True, help="Embeddings map of the stored features (umap needs umap-learn).")
 @click.option("--brain/--no-brain", default=True, show_default=True,
               help="Mistakenness, hardness and the embeddings map (FiftyOne Brain).")
@@ -38,8 +38,8 @@ def browse(run_dir, conditions, only_failures, name, overwrite, limit, embedding
     The dataset is persistent: a second call updates it in place. Ctrl-C or SIGTERM stops the App
     and leaves no process behind. See docs/browse.md.
     """
-    from robeval.browse.app import app_url, check_port, serve
-    from robeval.browse.build import build_dataset
+    from robeval.stages.browse.app import app_url, check_port, serve
+    from robeval.stages.browse.build import build_dataset
 
     if launch:
         check_port(address, port)  # before minutes of building, not after

@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 
 from robeval.cli import cli
-from robeval.cli.options import DATASET, data_dir_option, device_option
+from robeval.cli.options import (
+    BACKEND,
+    DATASET,
+    MANIFEST_MAKER,
+    TABLE,
+    data_dir_option,
+    device_option,
+)
 
 
 @cli.command()
@@ -17,10 +24,10 @@ from robeval.cli.options import DATASET, data_dir_option, device_option
               help="all, families (impulse_noise,jpeg_compression,defocus_blur), FAMILY/S[@TABLE] "
                    "names, albu:Transform(args) or albu:FILE.yaml; commas separate.")
 @click.option("--severities", default="1-5", show_default=True, help="e.g. 1-5, 3 or 1,3,5.")
-@click.option("--table", type=click.Choice(["auto", "cifar", "tinyimagenet", "imagenet"]), default="auto",
+@click.option("--table", type=TABLE, default="auto",
               show_default=True, help="Parameter table; auto: nearest native size on a log scale "
                                       "(32->cifar, 64/96->tinyimagenet, >=128->imagenet).")
-@click.option("--backend", type=click.Choice(["reference", "fast"]), default="reference", show_default=True,
+@click.option("--backend", type=BACKEND, default="reference", show_default=True,
               help="reference: Hendrycks' formulas per image; fast: batched torch (impulse, defocus).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes for per-image work; the pixels do not depend on it.")
@@ -38,8 +45,8 @@ def corrupt(dataset, split, conditions, severities, table, backend, workers, see
     under <data root>/corruptions/), or draw a preview grid. Re-runs skip valid files and rebuild
     damaged or outdated ones; `robeval eval` builds missing ones on demand.
     """
-    from robeval.corrupted import corrupt_dataset
-    from robeval.corrupted import preview as draw_preview
+    from robeval.conditions.corrupt import corrupt_dataset
+    from robeval.conditions.corrupt import preview as draw_preview
     from robeval.corruptions import parse_severities
 
     if device == "auto":
@@ -107,7 +114,7 @@ def genset_source_options(f):
 def genset_build(name, root, images, data_dir, pin, skip_bad, workers, quiet) -> None:
     """Build set NAME (or a manifest .json path) into <data root>/gensets/."""
     from robeval.data.gensets import build, out_paths
-    from robeval.data.registry import data_root
+    from robeval.data.loading import data_root
 
     info = build(name, data_dir, root=root, images=images, pin=pin, skip_bad=skip_bad,
                  workers=workers, progress=not quiet)
@@ -128,8 +135,8 @@ def genset_build(name, root, images, data_dir, pin, skip_bad, workers, quiet) ->
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def genset_verify(name, root, images, data_dir, quiet) -> None:
     """Re-check every source hash, rebuild in memory, compare with the manifest and the built file."""
+    from robeval.core.errors import RobevalError
     from robeval.data.gensets import verify
-    from robeval.errors import RobevalError
 
     r = verify(name, data_dir, root=root, images=images, progress=not quiet)
     click.echo(f"{r['name']}: {r['n']} images, every source file matches its hash")
@@ -143,7 +150,7 @@ def genset_verify(name, root, images, data_dir, quiet) -> None:
 
 
 @genset.command(name="make-manifest")
-@click.argument("kind", type=click.Choice(["openimages", "files"]))
+@click.argument("kind", type=MANIFEST_MAKER)
 @click.option("--target", required=True, help="Dataset whose classes the set uses (stl10, cifar100, cifar10, ...).")
 @click.option("--name", default=None, help="Set name (default openimages-TARGET; required for files).")
 @click.option("--annotations", type=click.Path(file_okay=False), default=None,
@@ -167,16 +174,16 @@ def genset_make_manifest(kind, target, name, annotations, per_class, seed, min_s
     """Write a manifest: drawn from Open Images' annotation CSVs, or over a local image tree."""
     import json
 
-    from robeval.fileio import write_text
+    from robeval.core.fileio import write_text
 
     if kind == "openimages":
-        from robeval.data.openimages import make_manifest
+        from robeval.data.gensets.openimages import make_manifest
 
         if not annotations or not per_class:
             raise click.UsageError("openimages needs --annotations DIR and --per-class N")
         data = make_manifest(target, annotations, per_class, seed, name, min_side, classmap)
     else:
-        from robeval.data.localsets import make_files_manifest
+        from robeval.data.gensets.files import make_files_manifest
 
         if not root or not name:
             raise click.UsageError("files needs --root DIR and --name NAME")

@@ -44,12 +44,23 @@ class RegistryName(click.ParamType):
         return value
 
 
+# Every choice the CLI offers comes from the registry (or constant) that owns it; the module path
+# strings are checked by tests/test_registries.py, so a rename cannot drift silently.
 DATASET = RegistryName(_registry_names("robeval.data", "DATASETS"), allow_arg=True)
 ARCH = RegistryName(_registry_names("robeval.models", "ENCODERS"))
 INIT = RegistryName(_registry_names("robeval.models", "INITS"))
-PRESET = RegistryName(_registry_names("robeval.config", "PRESETS"))
-HEAD = click.Choice(["learned", "fixed"])
-LOGITS = click.Choice(["dot", "cosine"])
+PRESET = RegistryName(_registry_names("robeval.training.presets", "PRESETS"))
+HEAD = RegistryName(_registry_names("robeval.models.heads", "HEAD_MODES"))
+LOGITS = RegistryName(_registry_names("robeval.models.heads", "LOGITS_KINDS"))
+SCHEDULER = RegistryName(_registry_names("robeval.training.optim", "SCHEDULERS"))
+PRECISION = RegistryName(_registry_names("robeval.training.config", "PRECISIONS"))
+CHECKPOINT = RegistryName(_registry_names("robeval.runs.layout", "CHECKPOINTS"))
+TABLE = RegistryName(_registry_names("robeval.corruptions.tables", "TABLE_CHOICES"))
+BACKEND = RegistryName(_registry_names("robeval.corruptions.core", "BACKENDS"))
+MANIFEST_MAKER = RegistryName(_registry_names("robeval.data.gensets", "MANIFEST_MAKERS"))
+EMBEDDING = RegistryName(_registry_names("robeval.stages.browse.brain", "METHODS"))
+REGISTRY_OPTIONS = (DATASET, ARCH, INIT, PRESET, HEAD, LOGITS, SCHEDULER, PRECISION, CHECKPOINT,
+                    TABLE, BACKEND, MANIFEST_MAKER, EMBEDDING)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -91,7 +102,7 @@ class RobevalGroup(click.Group):
     """Turns RobevalError into a one-line message and exit 1; Ctrl-C into exit 130."""
 
     def invoke(self, ctx: click.Context):
-        from robeval.errors import RobevalError
+        from robeval.core.errors import RobevalError
 
         try:
             return super().invoke(ctx)

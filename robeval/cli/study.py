@@ -9,11 +9,14 @@ import click
 from robeval.cli import cli
 from robeval.cli.options import (
     ARCH,
+    CHECKPOINT,
     DATASET,
     HEAD,
     INIT,
     LOGITS,
+    PRECISION,
     PRESET,
+    SCHEDULER,
     data_dir_option,
     device_option,
     expand_runs,
@@ -47,12 +50,12 @@ from robeval.cli.options import (
 @click.option("--batch-size", type=int, default=None, help="Override the preset's batch size.")
 @click.option("--lr", type=float, default=None, help="Override the preset's learning rate.")
 @click.option("--weight-decay", type=float, default=None, help="Override the preset's weight decay.")
-@click.option("--scheduler", type=click.Choice(["plateau", "cosine", "none"]), default=None,
+@click.option("--scheduler", type=SCHEDULER, default=None,
               help="Override the preset's LR schedule.")
 @click.option("--val-fraction", type=float, default=0.1, show_default=True,
               help="Share of train held out for validation (datasets without a val split).")
 @click.option("--max-train", type=int, default=None, help="Use only the first N training images.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
+@click.option("--precision", type=PRECISION, default=None,
               help="bf16 autocast (default: the preset's; fast uses bf16, others fp32).")
 @click.option("--channels-last/--no-channels-last", default=True, show_default=True,
               help="NHWC memory layout for convolutions.")
@@ -69,15 +72,15 @@ def train(seeds, out, resume, overwrite, device, data_dir, quiet, **options) -> 
 
     \b
     Several GPUs: torchrun --nproc-per-node N -m robeval train ... (--batch-size is the global
-    batch; every rank sees the single-process batch order; see robeval/distributed.py).
+    batch; every rank sees the single-process batch order; see robeval/training/distributed.py).
 
     A validation split carved from train (or the dataset's own) drives the LR schedule and the
     checkpoint choice; the test set is never read here. Fixed class vectors are drawn from the
     seed, stored in the checkpoint and never touched by the optimizer.
     """
-    from robeval.config import TrainConfig
-    from robeval.reproduce import run_name
-    from robeval.train import train as train_run
+    from robeval.runs import run_name
+    from robeval.stages.train import train as train_run
+    from robeval.training.config import TrainConfig
 
     seed_list = parse_seeds(seeds) if seeds else [options["seed"]]
     for seed in seed_list:
@@ -98,7 +101,7 @@ def train(seeds, out, resume, overwrite, device, data_dir, quiet, **options) -> 
 @click.argument("run_dirs", nargs=-1, type=click.Path())
 @click.option("--conditions", default="all", show_default=True,
               help="all, GROUP:all (clean, genset, ...), or names separated by commas.")
-@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+@click.option("--checkpoint", type=CHECKPOINT, default="best", show_default=True,
               help="best: chosen on validation accuracy; last: after the final epoch.")
 @click.option("--features/--no-features", default=True, show_default=True,
               help="Store penultimate features (needed for geometry and browse).")
@@ -134,11 +137,11 @@ def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_condition
                        --import-checkpoint model.pt --dataset cifar10 --arch resnet18 --head learned
     """
     from robeval import runs
-    from robeval.evaluate import accuracy_table, evaluate_run
+    from robeval.stages.evaluate import accuracy_table, evaluate_run
 
     dirs = expand_runs(run_dirs)
     if import_checkpoint:
-        from robeval.importer import import_run
+        from robeval.stages.importer import import_run
 
         if not dataset or not out:
             raise click.UsageError("--import-checkpoint needs --dataset and --out")
@@ -160,7 +163,7 @@ def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_condition
         click.echo(f"\n{d} ({result['variant']}, {checkpoint} checkpoint)")
         click.echo(accuracy_table(result["conditions"]))
         if features and analyze:
-            from robeval.analyze import analyze_run, summary_line
+            from robeval.stages.analyze import analyze_run, summary_line
 
             click.echo("geometry: " + summary_line(analyze_run(d)))
 
@@ -177,7 +180,7 @@ def analyze(run_dirs, plots, tsne) -> None:
     ReLU ceiling), separability and margins, neural collapse NC1-NC4, class weights vs class
     centres, feature norms and a 2-D view, from eval/*.npz alone (see docs/analysis.md).
     """
-    from robeval.analyze import analyze_run, summary_line
+    from robeval.stages.analyze import analyze_run, summary_line
 
     dirs = expand_runs(run_dirs)
     if not dirs:
@@ -202,7 +205,7 @@ def report(run_dirs, out, analyze, plots) -> None:
 
     RUN_DIRS may be run folders or folders that contain run folders (e.g. reproduce/runs).
     """
-    from robeval.report import terminal_table, write_report
+    from robeval.stages.report import terminal_table, write_report
 
     rows = write_report(expand_runs(run_dirs), out, analyze=analyze, plots=plots)
     click.echo(terminal_table(rows))
@@ -250,8 +253,8 @@ def reproduce(dataset, arch, preset, seeds, scales, epochs, batch_size, max_trai
     """
     import time
 
-    from robeval.reproduce import ReproducePlan
-    from robeval.reproduce import reproduce as run
+    from robeval.stages.reproduce import ReproducePlan
+    from robeval.stages.reproduce import reproduce as run
 
     try:
         scale_list = tuple(float(s) for s in scales.split(","))

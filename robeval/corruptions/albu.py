@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from robeval.core.environment import package_version
+from robeval.core.errors import RobevalError
 from robeval.corruptions.seeding import condition_key
-from robeval.environment import package_version
-from robeval.errors import RobevalError
 
 PREFIX = "albu:"
 

@@ -9,34 +9,25 @@ the npz first, so a crash between them leaves an npz without a sidecar, which is
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
+from robeval.core.environment import environment
+from robeval.core.fileio import array_sha256, file_digest, read_json, slug, write_json, write_npz
 from robeval.corruptions.albu import AlbuSpec
 from robeval.corruptions.core import Spec, as_rgb_uint8, corrupt
-from robeval.environment import git_sha, library_versions
-from robeval.fileio import file_digest, read_json, write_json, write_npz
 
-FORMAT = 1
+# 2: source_sha256 is fileio.array_sha256 (the manifests' built_sha256); format-1 files are
+# rebuilt on first use, since their request no longer matches.
+FORMAT = 2
 
 
 def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x"
-
-
-def source_sha256(images: np.ndarray, labels: np.ndarray) -> str:
-    h = hashlib.sha256()
-    h.update(str(images.shape).encode())
-    h.update(np.ascontiguousarray(images).data)
-    h.update(np.ascontiguousarray(labels, dtype=np.int64).data)
-    return h.hexdigest()
+    return slug(text) or "x"
 
 
 def cache_path(root: str | Path, dataset: str, split: str, spec: Spec, image_size: int,
@@ -96,7 +87,7 @@ def build_cached(spec: Spec, images: np.ndarray, labels: np.ndarray, *, root: st
     """
     images = as_rgb_uint8(images)
     size = min(images.shape[1:3])
-    source = source or source_sha256(images, labels)
+    source = source or array_sha256(images, labels)
     request = _request(spec, size, backend, seed, source, len(images))
     path = cache_path(root, dataset, split, spec, size, backend)
     problem = check(path, request)
@@ -115,7 +106,7 @@ def build_cached(spec: Spec, images: np.ndarray, labels: np.ndarray, *, root: st
         "image_shape": list(out.shape[1:]), "file": path.name, "sha256": file_digest(path),
         "bytes": path.stat().st_size, "seconds": round(time.time() - t0, 3),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "git_sha": git_sha(), "python": sys.version.split()[0], "libraries": library_versions(),
+        **environment(),
     }
     write_json(sidecar_path(path), meta)
     return out, np.asarray(labels, dtype=np.int64), meta, "built" if problem == "missing" else f"rebuilt: {problem}"

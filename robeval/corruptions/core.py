@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
+from robeval.core.environment import pick_device
+from robeval.core.errors import RobevalError
 from robeval.corruptions import albu, reference
 from robeval.corruptions.tables import FAMILY_KEYS, TABLE_CHOICES, check_severity, pick_table
-from robeval.environment import pick_device
-from robeval.errors import RobevalError
 
 FAMILIES = tuple(FAMILY_KEYS)
 BACKENDS = ("reference", "fast")

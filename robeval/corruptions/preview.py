@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from robeval.fileio import atomic_path
+from robeval.core.fileio import atomic_path
 
 COLUMNS = ("clean", "1", "2", "3", "4", "5")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from robeval.errors import RobevalError
+from robeval.core.errors import RobevalError
 
 SEVERITIES = (1, 2, 3, 4, 5)
 

@@ -3,7 +3,7 @@
 # importing a source module registers its datasets
 from robeval.data import cifar, imagefolder, shapes, stl10, tinyimagenet  # noqa: F401
 from robeval.data.base import ImageSet, split_train_val
-from robeval.data.registry import DATASETS, DatasetSpec, data_root, load_split, register_dataset
+from robeval.data.loading import DATASETS, DatasetSpec, data_root, load_split, register_dataset
 
 __all__ = [
     "DATASETS", "DatasetSpec", "ImageSet", "data_root", "load_split", "register_dataset",

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from robeval.errors import RobevalError
+from robeval.core.errors import RobevalError
 
 
 @dataclass

@@ -17,11 +17,11 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from robeval.core.errors import RobevalError
 from robeval.data.base import ImageSet
 from robeval.data.download import find_local, remote, require, verify_file
 from robeval.data.imagefolder import load_tar_split
-from robeval.data.registry import DatasetSpec, register_dataset
-from robeval.errors import RobevalError
+from robeval.data.loading import DatasetSpec, register_dataset
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck"]

@@ -21,8 +21,8 @@ from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
-from robeval.errors import RobevalError
-from robeval.fileio import CHUNK, file_digest
+from robeval.core.errors import RobevalError
+from robeval.core.fileio import CHUNK, file_digest
 
 USER_AGENT = "robeval (+https://github.com/robeval)"
 

@@ -18,10 +18,10 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from tqdm.auto import tqdm
 
+from robeval.core.errors import RobevalError
 from robeval.data.base import ImageSet
 from robeval.data.images import IMAGE_EXTENSIONS, BadImage, decode_to_array, stack_images
-from robeval.data.registry import DatasetSpec, register_dataset
-from robeval.errors import RobevalError
+from robeval.data.loading import DatasetSpec, register_dataset
 
 ORDER_SEED = 0
 

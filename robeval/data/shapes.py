@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from robeval.data.base import ImageSet
-from robeval.data.registry import DatasetSpec, register_dataset
+from robeval.data.loading import DatasetSpec, register_dataset
 
 CLASSES = [
     "circle", "ellipse", "ring", "square", "rectangle",

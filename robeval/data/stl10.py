@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from robeval.core.errors import RobevalError
 from robeval.data.base import ImageSet
 from robeval.data.download import require, safe_extract
-from robeval.data.registry import DatasetSpec, register_dataset
-from robeval.errors import RobevalError
+from robeval.data.loading import DatasetSpec, register_dataset
 
 SIZE = 96
 CLASSES = ["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"]

@@ -16,11 +16,11 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
+from robeval.core.errors import RobevalError
 from robeval.data.base import ImageSet
 from robeval.data.download import find_local, remote, require, verify_file
 from robeval.data.imagefolder import assemble, is_image
-from robeval.data.registry import DatasetSpec, register_dataset
-from robeval.errors import RobevalError
+from robeval.data.loading import DatasetSpec, register_dataset
 
 
 def class_names(wnids: list[str], words_text: str) -> list[str]:

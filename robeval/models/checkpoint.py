@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from robeval.errors import RobevalError
-from robeval.fileio import atomic_path
+from robeval.core.errors import RobevalError
+from robeval.core.fileio import atomic_path
 
 HEAD_PREFIXES = ("fc.", "linear.", "classifier.", "head.fc.", "head.")
 

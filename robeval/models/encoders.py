@@ -13,7 +13,7 @@ All are in "CIFAR form" (no aggressive early down-sampling), as in the paper:
 - ``smallcnn``: four conv-BN-ReLU blocks (16-32-64-128), d = 128; for CPU work.
 
 Every encoder ends with ReLU then pooling, so its features are non-negative (``nonnegative``);
-the analysis uses that for the compactness ceiling (STUDY.md).
+the analysis uses that for the compactness ceiling (docs/analysis.md).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robeval.registry import Registry
+from robeval.core.registry import Registry
 
 ENCODERS: Registry[Callable[[int], nn.Module]] = Registry("encoder")
 

@@ -18,18 +18,59 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robeval.errors import RobevalError
-from robeval.registry import Registry
+from robeval.core.errors import RobevalError
+from robeval.core.registry import Registry
 
 INITS: Registry[Callable[[int, int, np.random.Generator], np.ndarray]] = Registry("init")
-TRAIN_MODES = ("learned", "fixed")
-LOGITS = ("dot", "cosine")
+
+
+@dataclass(frozen=True)
+class HeadMode:
+    """``--head``: whether the class vectors (and bias) are trained or frozen buffers."""
+
+    name: str
+    trainable: bool
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class LogitsKind:
+    """``--logits``: features x class vectors -> logits. ``uses_scale``: S applies (and ``-S`` is
+    accepted); ``normalised``: logits depend on feature and class-vector directions only."""
+
+    name: str
+    forward: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (h, W, S)
+    uses_scale: bool
+    normalised: bool
+    formula: str = ""
+
+
+HEAD_MODES: Registry[HeadMode] = Registry("head")
+LOGITS_KINDS: Registry[LogitsKind] = Registry("logits kind")
+
+
+def _dot(h: torch.Tensor, w: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return h @ w.t()
+
+
+def _cosine(h: torch.Tensor, w: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return scale * (F.normalize(h, dim=1) @ F.normalize(w, dim=1).t())
+
+
+for _mode in (HeadMode("learned", True, "class vectors and bias are trained"),
+              HeadMode("fixed", False, "drawn from the seed and frozen (buffers, never optimised)")):
+    HEAD_MODES.add(_mode.name, _mode)
+for _kind in (LogitsKind("dot", _dot, uses_scale=False, normalised=False, formula="h·w_c + b_c"),
+              LogitsKind("cosine", _cosine, uses_scale=True, normalised=True,
+                         formula="S·cos(h, w_c) + b_c")):
+    LOGITS_KINDS.add(_kind.name, _kind)
 
 
 def _normalise(w: np.ndarray) -> np.ndarray:
@@ -85,10 +126,8 @@ class ClassifierHead(nn.Module):
         learn_scale: bool = False,
     ) -> None:
         super().__init__()
-        if train not in TRAIN_MODES:
-            raise RobevalError(f"unknown head {train!r}; choose one of: {', '.join(TRAIN_MODES)}")
-        if logits not in LOGITS:
-            raise RobevalError(f"unknown logits {logits!r}; choose one of: {', '.join(LOGITS)}")
+        mode = HEAD_MODES.get(train)
+        self.kind = LOGITS_KINDS.get(logits)
         if not scale > 0:
             raise RobevalError(f"the cosine scale S must be > 0, got {scale}")
         self.train_mode, self.logits_kind, self.init = train, logits, init
@@ -97,7 +136,7 @@ class ClassifierHead(nn.Module):
         if not bias:
             bias_value.zero_()
         self.use_bias = bias
-        if train == "fixed":
+        if not mode.trainable:
             self.register_buffer("weight", weight)
             self.register_buffer("bias", bias_value)
         else:
@@ -113,12 +152,9 @@ class ClassifierHead(nn.Module):
             self.register_buffer("scale", scale_t)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        if self.logits_kind == "cosine":
-            cos = F.normalize(features, dim=1) @ F.normalize(self.weight, dim=1).t()
-            return self.scale * cos + self.bias
-        return features @ self.weight.t() + self.bias
+        return self.kind.forward(features, self.weight, self.scale) + self.bias
 
     def extra_repr(self) -> str:
         c, d = self.weight.shape
-        s = f", S={float(self.scale):g}" if self.logits_kind == "cosine" else ""
+        s = f", S={float(self.scale):g}" if self.kind.uses_scale else ""
         return f"{self.train_mode} {self.logits_kind}{s}, init={self.init}, C={c}, d={d}"

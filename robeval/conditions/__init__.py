@@ -1,0 +1,29 @@
+"""Layer 3, shared contract: the ``--conditions`` vocabulary and its sources.
+
+``base`` holds Condition, ConditionContext, the SOURCES registry and ``resolve``; importing this
+package registers the sources in order: ``clean``, ``genset`` (generalisation sets) and
+``corrupt`` (corruption families, albumentations transforms).
+
+May import the components (data, corruptions) and ``core``; never ``runs``, ``stages`` or ``cli``.
+"""
+
+from robeval.conditions import (  # noqa: F401  (registers the sources, in order)
+    clean,
+    corrupt,  # noqa: F401, I001
+    genset,
+)
+from robeval.conditions.base import (
+    SOURCES,
+    Condition,
+    ConditionContext,
+    ConditionSource,
+    available,
+    register_source,
+    resolve,
+    split_names,
+)
+
+__all__ = [
+    "SOURCES", "Condition", "ConditionContext", "ConditionSource", "available", "register_source",
+    "resolve", "split_names",
+]

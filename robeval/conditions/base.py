@@ -1,0 +1,114 @@
+"""Evaluation conditions: named ways to get a labelled test set for a dataset.
+
+A condition is e.g. ``clean``, ``genset:shapes-shift`` (a generalisation set) or
+``defocus_blur/3``. Each condition source is one ``ConditionSource`` record in SOURCES: the
+conditions it lists for a dataset, and optionally a parser for dynamic names (``albu:...``,
+``genset:NAME``). ``resolve`` turns a ``--conditions`` string into a list:
+
+    all                 every condition available for the dataset
+    GROUP:all           every condition of one source (e.g. corrupt:all, genset:all)
+    NAME[,NAME...]      exact names (commas inside parentheses do not split)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from robeval.core.errors import RobevalError
+from robeval.core.registry import Registry
+from robeval.data import ImageSet, load_split
+
+
+@dataclass
+class ConditionContext:
+    """What a condition may need to build its images; the clean test set is loaded once."""
+
+    dataset: str
+    data_dir: str | Path | None = None
+    seed: int = 0
+    options: dict = field(default_factory=dict)
+
+    @cached_property
+    def clean_test(self) -> ImageSet:
+        return load_split(self.dataset, "test", self.data_dir)
+
+
+@dataclass(frozen=True)
+class Condition:
+    name: str
+    kind: str  # clean | corruption | generalisation | custom
+    build: Callable[[ConditionContext], ImageSet]
+    family: str = ""  # e.g. "defocus_blur"; plots draw one line per family
+    severity: int | None = None
+    params: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class ConditionSource:
+    """One group of conditions: ``available(dataset)`` lists them (``GROUP:all``); ``parse(name,
+    dataset)`` turns a dynamic name into a condition, or None when the name is not its kind."""
+
+    group: str
+    available: Callable[[str], list[Condition]]
+    parse: Callable[[str, str], Condition | None] | None = None
+    description: str = ""
+
+
+SOURCES: Registry[ConditionSource] = Registry("condition group")
+
+
+def register_source(source: ConditionSource) -> ConditionSource:
+    SOURCES.add(source.group, source)
+    return source
+
+
+def split_names(spec: str) -> list[str]:
+    """Split on commas that are not inside parentheses or brackets."""
+    names, depth, current = [], 0, ""
+    for ch in spec:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "," and depth == 0:
+            names.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    names.append(current.strip())
+    return [n for n in names if n]
+
+
+def available(dataset: str, group: str | None = None) -> list[Condition]:
+    groups = [group] if group else SOURCES.names()
+    return [c for g in groups for c in SOURCES.get(g).available(dataset)]
+
+
+def _parse(name: str, dataset: str) -> Condition | None:
+    for source in map(SOURCES.get, SOURCES.names()):
+        if source.parse is not None and (c := source.parse(name, dataset)) is not None:
+            return c
+    return None
+
+
+def resolve(spec: str, dataset: str) -> list[Condition]:
+    """The conditions a ``--conditions`` string names, in order, without duplicates."""
+    known = {c.name: c for c in available(dataset)}
+    chosen: dict[str, Condition] = {}
+    for name in split_names(spec or "all"):
+        if name == "all":
+            chosen.update(known)
+        elif name.endswith(":all"):
+            chosen.update({c.name: c for c in available(dataset, name[: -len(":all")])})
+        elif name in known:
+            chosen[name] = known[name]
+        else:
+            parsed = _parse(name, dataset)
+            if parsed is None:
+                raise RobevalError(
+                    f"unknown condition {name!r} for dataset {dataset!r}; available: "
+                    f"{', '.join(known) or 'none'} (groups: {', '.join(g + ':all' for g in SOURCES)})"
+                )
+            chosen[parsed.name] = parsed
+    return list(chosen.values())

@@ -1,0 +1,141 @@
+"""Corruption conditions (``impulse_noise/3``, ``defocus_blur/3@imagenet``, ``albu:...``) and the
+corrupted versions of a dataset split they read, through the cache under the data root.
+
+The glue between ``robeval.data`` (which loads the clean split) and ``robeval.corruptions``
+(which knows nothing about datasets): used by ``robeval corrupt`` and by the ``corrupt``
+evaluation conditions, so eval builds missing cache files on demand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from robeval.conditions.base import (
+    Condition,
+    ConditionContext,
+    ConditionSource,
+    register_source,
+    split_names,
+)
+from robeval.core.errors import RobevalError
+from robeval.core.fileio import array_sha256
+from robeval.corruptions import FAMILIES, SEVERITIES, CorruptionSpec, Spec, parse_name, pick_table
+from robeval.corruptions.cache import build_cached, cache_path
+from robeval.data import ImageSet, load_split
+from robeval.data.loading import data_root, dataset_spec
+
+
+def expand(conditions: str, severities: list[int] | tuple[int, ...] = SEVERITIES,
+           table: str = "auto") -> list[Spec]:
+    """'all', family names (x severities), FAMILY/S[@TABLE] and albu:... names -> specs, in order."""
+    specs: dict[str, Spec] = {}
+    for name in split_names(conditions or "all"):
+        families = FAMILIES if name in ("all", "corrupt:all") else (name,) if name in FAMILIES else ()
+        for family in families:
+            for s in severities:
+                spec = CorruptionSpec(family, s, table)
+                specs[spec.name] = spec
+        if families:
+            continue
+        spec = parse_name(name, table)
+        if spec is None:
+            raise RobevalError(f"unknown corruption {name!r}; give all, a family ({', '.join(FAMILIES)}), "
+                               "FAMILY/SEVERITY such as defocus_blur/3, or albu:Transform(args)")
+        specs[spec.name] = spec
+    return list(specs.values())
+
+
+def corrupted_set(spec: Spec, dataset: str, split: str = "test", data_dir: str | Path | None = None,
+                  *, clean: ImageSet | None = None, backend: str = "reference", seed: int = 0,
+                  workers: int = 1, device: str = "cpu", progress: bool = False,
+                  source: str | None = None) -> tuple[ImageSet, str]:
+    """(the corrupted split as an ImageSet whose meta is the sidecar, cache status)."""
+    clean = clean if clean is not None else load_split(dataset, split, data_dir)
+    images, labels, meta, status = build_cached(
+        spec, clean.images, clean.labels, root=data_root(data_dir), dataset=dataset, split=split,
+        backend=backend, seed=seed, workers=workers, device=device, progress=progress, source=source)
+    path = cache_path(data_root(data_dir), dataset, split, spec, min(images.shape[1:3]), backend)
+    meta = {**meta, "path": str(path)}
+    return ImageSet(images, labels, list(clean.classes), f"{dataset}/{split}/{spec.name}", meta), status
+
+
+def corrupt_dataset(dataset: str, split: str, conditions: str, severities: list[int], *,
+                    table: str = "auto", backend: str = "reference", workers: int = 1, seed: int = 0,
+                    data_dir: str | Path | None = None, device: str = "cpu",
+                    progress: bool = True) -> list[dict]:
+    """Build (or verify) every requested cache file; one summary row per file."""
+    specs = expand(conditions, severities, table)
+    clean = load_split(dataset, split, data_dir)
+    source = array_sha256(clean.images, clean.labels)
+    rows = []
+    for spec in specs:
+        data, status = corrupted_set(spec, dataset, split, data_dir, clean=clean, backend=backend,
+                                     seed=seed, workers=workers, device=device, progress=progress,
+                                     source=source)
+        meta = data.meta
+        rows.append({"condition": spec.name, "table": meta.get("table"), "params": meta.get("params"),
+                     "status": status, "seconds": meta.get("seconds"), "path": meta["path"]})
+    return rows
+
+
+def preview(dataset: str, split: str, conditions: str, n: int, out: str | Path, *,
+            table: str = "auto", backend: str = "reference", seed: int = 0,
+            data_dir: str | Path | None = None, device: str = "cpu") -> Path:
+    """A grid of ``n`` sample images (evenly spaced, so every class tends to show up) under each
+    condition at severities 1-5. Pixels equal those of the cached sets (same per-index seeds)."""
+    from robeval.corruptions import corrupt
+    from robeval.corruptions.preview import preview_grid
+
+    if n < 1:
+        raise RobevalError("--preview needs a number of sample images >= 1")
+    clean = load_split(dataset, split, data_dir)
+    idx = np.unique(np.linspace(0, len(clean) - 1, num=min(n, len(clean))).round().astype(int))
+    images = clean.images[idx]
+    rows: dict[str, dict] = {}
+    notes: dict[str, list[str]] = {}
+    for spec in expand(conditions, SEVERITIES, table):
+        corrupted, info = corrupt(images, spec, backend=backend, seed=seed, indices=idx, device=device)
+        rows.setdefault(spec.family, {})[spec.severity] = corrupted
+        if spec.kind == "corruption":
+            notes.setdefault(spec.family, []).append("/".join(str(v) for v in info["params"].values()))
+    size = min(images.shape[1:3])
+    title = f"{dataset}/{split}, table {pick_table(table, size).name} ({size} px), backend {backend}, seed {seed}"
+    return preview_grid(images, rows, out, title=title,
+                        notes={k: "params " + " ".join(v) for k, v in notes.items()})
+
+
+def _corrupt_condition(spec: Spec, dataset: str) -> Condition:
+    """A corruption (or albu:) condition; its build reads the cache, building missing files."""
+    try:
+        if spec.kind == "custom":
+            params = spec.params()
+        else:
+            table, values = spec.resolve(dataset_spec(dataset).image_size)
+            params = {"table": table, **values}
+    except RobevalError:
+        params = {}  # e.g. images too small for the table: build() raises the clear error
+
+    def build(ctx: ConditionContext) -> ImageSet:
+        data, _ = corrupted_set(spec, ctx.dataset, "test", ctx.data_dir, clean=ctx.clean_test,
+                                backend=ctx.options.get("corrupt_backend", "reference"), seed=ctx.seed)
+        return data
+
+    return Condition(spec.name, spec.kind, build, family=spec.family, severity=spec.severity,
+                     params=params)
+
+
+def corrupt_conditions(dataset: str) -> list[Condition]:
+    """Every registered corruption family at severities 1-5 (table by image size)."""
+    return [_corrupt_condition(CorruptionSpec(f, s), dataset) for f in FAMILIES for s in SEVERITIES]
+
+
+def corrupt_parser(name: str, dataset: str) -> Condition | None:
+    """FAMILY/SEVERITY@TABLE (e.g. defocus_blur/3@imagenet) and albu:Transform(args) | albu:FILE.yaml."""
+    spec = parse_name(name)
+    return None if spec is None else _corrupt_condition(spec, dataset)
+
+
+register_source(ConditionSource("corrupt", corrupt_conditions, corrupt_parser,
+                                "corruption families x severities 1-5; FAMILY/S@TABLE; albu:..."))

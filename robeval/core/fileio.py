@@ -1,0 +1,130 @@
+"""Atomic file writes: every file is written to a temporary name and renamed into place.
+
+A crash, Ctrl-C or kill -9 therefore never leaves a half-written file that looks whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+CHUNK = 1 << 20  # bytes read or copied at a time
+
+# mkstemp creates files readable by their owner only; finished files get the usual permissions.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp_path, 0o666 & ~_UMASK)
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    """Write an uncompressed .npz atomically (np.savez appends .npz to names without it)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+
+def append_jsonl(path: str | os.PathLike, obj: Any) -> None:
+    """Append one JSON line; a torn last line is dropped by ``read_jsonl``."""
+    with open(path, "a") as fh:
+        fh.write(json.dumps(obj, default=_json_default) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_jsonl(path: str | os.PathLike) -> list[Any]:
+    rows = []
+    if not Path(path).exists():
+        return rows
+    for line in Path(path).read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # a line torn by a crash: everything after it is untrusted
+    return rows
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def file_digest(path: str | os.PathLike, algo: str = "sha256", progress: bool = False) -> str:
+    """Hex digest of a file read in chunks (a progress bar for large files when asked)."""
+    h = hashlib.new(algo)
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh, tqdm(total=size, unit="B", unit_scale=True, leave=False,
+                                      desc=f"{algo} {Path(path).name}",
+                                      disable=not progress or size < 64 * CHUNK) as bar:
+        while block := fh.read(CHUNK):
+            h.update(block)
+            bar.update(len(block))
+    return h.hexdigest()
+
+
+def bytes_digest(data: bytes, algo: str = "sha256") -> str:
+    """Hex digest of bytes in memory (downloaded or read files)."""
+    return hashlib.new(algo, data).hexdigest()
+
+
+def array_sha256(images: np.ndarray, labels: np.ndarray) -> str:
+    """The one hash of an image set: sha256 of the uint8 images (C order) then the labels as
+    int64 little-endian. Manifests record it as ``built_sha256``; the corruption cache records the
+    clean source's as ``source_sha256``."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(images, dtype=np.uint8).tobytes())
+    h.update(np.ascontiguousarray(labels, dtype="<i8").tobytes())
+    return h.hexdigest()
+
+
+def slug(text: str, slash: str = "_") -> str:
+    """A file-name-safe form: every run of other characters becomes '_' ('/' becomes ``slash``).
+
+    'defocus_blur/3' -> 'defocus_blur_3' (or 'defocus_blur-3' with slash='-')."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text.replace("/", slash)).strip("_")

@@ -1,0 +1,74 @@
+"""Dataset registry and the on-disk cache under the data root.
+
+A source is a function ``(name, split, data_root) -> ImageSet`` (``name`` carries any ``:ARG``). ``load_split`` caches what it returns
+as one ``.npz`` per split under ``<data_dir>/<name>/`` so the second load is fast.
+Data root: ``--data-dir``, else ``$ROBEVAL_DATA``, else ``./datasets``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from robeval.core.errors import RobevalError
+from robeval.core.fileio import write_npz
+from robeval.core.registry import Registry
+from robeval.data.base import ImageSet
+
+Loader = Callable[[str, str, Path], ImageSet]  # (name, split, data_root)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    load: Loader
+    splits: tuple[str, ...] = ("train", "test")
+    image_size: int = 32
+    num_classes: int = 10
+    description: str = ""
+    cache: bool = True
+
+
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    DATASETS.add(spec.name, spec)
+    return spec
+
+
+def data_root(data_dir: str | os.PathLike | None = None) -> Path:
+    return Path(data_dir or os.environ.get("ROBEVAL_DATA") or "datasets")
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """The spec for ``name``; ``imagefolder:PATH`` style names resolve by the part before ':'."""
+    return DATASETS.get(name.split(":", 1)[0])
+
+
+def cache_file(name: str, split: str, data_dir: str | os.PathLike | None = None) -> Path:
+    safe = name.replace(":", "_").replace("/", "_")
+    return data_root(data_dir) / "cache" / safe / f"{split}.npz"
+
+
+def load_split(name: str, split: str, data_dir: str | os.PathLike | None = None) -> ImageSet:
+    """Load one split of a registered dataset, from the cache when it is there."""
+    spec = dataset_spec(name)
+    if split not in spec.splits:
+        raise RobevalError(f"dataset {name!r} has no split {split!r} (it has {', '.join(spec.splits)})")
+    path = cache_file(name, split, data_dir)
+    if spec.cache and path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return ImageSet(z["images"], z["labels"], [str(c) for c in z["classes"]], f"{name}/{split}")
+        except (OSError, ValueError, KeyError):
+            path.unlink(missing_ok=True)  # a damaged cache is rebuilt, never trusted
+    data = spec.load(name, split, data_root(data_dir))
+    data.name = f"{name}/{split}"
+    if spec.cache:
+        write_npz(path, images=data.images, labels=data.labels, classes=np.array(data.classes))
+    return data

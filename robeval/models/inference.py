@@ -1,0 +1,44 @@
+"""Running a classifier on uint8 images: normalisation, batching, optional bf16 autocast.
+
+Takes plain numbers (mean, std, batch size, precision), not a training config, so evaluation
+needs nothing from the training machinery.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from robeval.models.classifier import Classifier
+
+
+def to_input(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """uint8 NHWC -> normalised float NCHW."""
+    x = images.permute(0, 3, 1, 2).float().div_(255.0)
+    return x.sub_(mean).div_(std)
+
+
+def autocast(device: str, precision: str):
+    """bf16 autocast when ``precision`` is 'bf16'; a no-op context otherwise."""
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16,
+                          enabled=precision == "bf16")
+
+
+@torch.no_grad()
+def predict(
+    model: Classifier, images: np.ndarray, device: str, *, mean: float, std: float,
+    batch_size: int = 512, precision: str = "fp32", features: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Logits (and penultimate features) for uint8 NHWC images, in eval mode, in large batches."""
+    model.eval()
+    logits, feats = [], []
+    for i in range(0, len(images), batch_size):
+        x = to_input(torch.from_numpy(images[i : i + batch_size]).to(device), mean, std)
+        with autocast(device, precision):
+            out, h = model.forward_features(x)
+        logits.append(out.float().cpu())
+        if features:
+            feats.append(h.float().cpu())
+    num_classes = model.head.weight.shape[0]
+    out = torch.cat(logits).numpy() if logits else np.zeros((0, num_classes), np.float32)
+    return out, (torch.cat(feats).numpy() if feats else None)

@@ -1,0 +1,77 @@
+"""Run folders: what is in them and how they are opened, created, refused or resumed.
+
+    runs/<name>/config.json      config, model spec, dataset facts, environment (git SHA, versions)
+                checkpoint.pt    the model chosen on validation accuracy ({"model": state_dict})
+                last.pt          the model after the last epoch
+                state.pt         everything needed to resume (removed when training finishes)
+                metrics.jsonl    one line per epoch
+                summary.json     best-val and last-epoch results, wall time
+                eval/            per-condition .npz + head.npz, eval.json (robeval eval)
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from robeval.core.errors import RobevalError
+from robeval.core.fileio import read_json
+
+CONFIG = "config.json"
+BEST = "checkpoint.pt"
+LAST = "last.pt"
+STATE = "state.pt"
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
+EVAL_DIR = "eval"
+EVAL_JSON = "eval.json"
+CHECKPOINTS = {"best": BEST, "last": LAST}
+
+
+def is_run(path: Path) -> bool:
+    return (path / CONFIG).is_file()
+
+
+def is_finished(path: Path) -> bool:
+    return (path / SUMMARY).is_file() and (path / BEST).is_file()
+
+
+def open_run(path: str | Path) -> tuple[Path, dict]:
+    """The run folder and its config.json, or a RobevalError that says what is wrong."""
+    path = Path(path)
+    if not path.is_dir():
+        raise RobevalError(f"no run folder at {path} (train one with: robeval train --out {path})")
+    if not is_run(path):
+        raise RobevalError(f"{path} is not a robeval run folder (no {CONFIG})")
+    try:
+        config = read_json(path / CONFIG)
+    except ValueError as exc:
+        raise RobevalError(f"{path / CONFIG} is not valid JSON: {exc}") from None
+    if not isinstance(config, dict) or "config" not in config or "model" not in config:
+        raise RobevalError(f"{path / CONFIG} is not a robeval run config")
+    return path, config
+
+
+def prepare_out_dir(path: Path, resume: bool, overwrite: bool) -> bool:
+    """Create ``path`` for a new run; True when an existing run should be resumed instead."""
+    if resume and overwrite:
+        raise RobevalError("--resume and --overwrite contradict each other; pick one")
+    if path.exists() and not path.is_dir():
+        raise RobevalError(f"{path} exists and is not a folder")
+    has_content = path.is_dir() and any(path.iterdir())
+    if has_content and resume:
+        if not is_run(path):
+            raise RobevalError(f"cannot resume: {path} is not a robeval run folder (no {CONFIG})")
+        return True
+    if has_content and overwrite:
+        if not is_run(path):
+            raise RobevalError(
+                f"refusing to delete {path}: it is not a robeval run folder; choose another --out"
+            )
+        shutil.rmtree(path)
+    elif has_content:
+        raise RobevalError(
+            f"{path} already exists; pass --resume to continue that run or --overwrite to replace it"
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    return False

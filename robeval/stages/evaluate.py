@@ -1,0 +1,98 @@
+"""Checkpoint x conditions -> one predictions file per condition, plus eval.json.
+
+    robeval eval runs/demo --conditions clean,genset:shapes-shift
+
+``eval/<condition>.npz`` holds ``labels``, ``predictions``, ``logits`` and ``features``
+(penultimate, float32) and ``index`` (position in the condition's image set); ``eval/head.npz``
+holds the class vectors ``weight`` (C x d), ``bias``, ``scale`` and the head's kind, so analysis
+needs nothing but these files.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from robeval import runs
+from robeval.conditions import ConditionContext, resolve
+from robeval.core.environment import environment, pick_device
+from robeval.core.errors import RobevalError
+from robeval.models.inference import predict
+from robeval.runs.model import load_run_model, predict_kwargs
+from robeval.runs.outputs import read_eval_json, write_condition, write_eval_json, write_head
+
+
+def check_classes(model_classes: list[str], set_classes: list[str], condition: str) -> np.ndarray:
+    """Map the set's label indices onto the model's by class name; unknown names are an error."""
+    index = {c: i for i, c in enumerate(model_classes)}
+    missing = [c for c in set_classes if c not in index]
+    if missing:
+        raise RobevalError(
+            f"condition {condition}: classes {missing[:5]} are not among the model's classes"
+        )
+    return np.array([index[c] for c in set_classes], dtype=np.int64)
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    conditions: str = "all",
+    *,
+    checkpoint: str = "best",
+    device: str = "auto",
+    data_dir: str | None = None,
+    features: bool = True,
+    progress: bool = True,
+) -> dict:
+    """Evaluate one finished run on the named conditions; returns the eval.json contents."""
+    path, config = runs.open_run(run_dir)
+    if not runs.is_finished(path):
+        raise RobevalError(f"{path} has not finished training (resume it: robeval train --resume --out {path})")
+    device = pick_device(device)
+    model, cfg, _ = load_run_model(path, checkpoint, device)
+    model_classes = config["dataset"]["classes"]
+    chosen = resolve(conditions, cfg.dataset)
+    ctx = ConditionContext(cfg.dataset, data_dir, seed=0)
+    write_head(path, model.head, model_classes, getattr(model.encoder, "nonnegative", False))
+    results = dict(read_eval_json(path).get("conditions", {}))
+    bar = tqdm(chosen, desc=f"eval {path.name}", leave=False, disable=not progress)
+    for cond in bar:
+        bar.set_postfix_str(cond.name)
+        t0 = time.time()
+        data = cond.build(ctx)
+        labels = check_classes(model_classes, data.classes, cond.name)[data.labels]
+        logits, feats = predict(model, data.images, device, features=features, **predict_kwargs(cfg))
+        preds = logits.argmax(1)
+        arrays = {"labels": labels, "predictions": preds, "logits": logits.astype(np.float32),
+                  "index": np.arange(len(labels))}
+        if feats is not None:
+            arrays["features"] = feats.astype(np.float32)
+        rel = write_condition(path, cond.name, arrays)
+        results[cond.name] = {
+            "accuracy": float((preds == labels).mean()) if len(labels) else float("nan"),
+            "n": int(len(labels)),
+            "kind": cond.kind,
+            "family": cond.family,
+            "severity": cond.severity,
+            "params": cond.params,
+            "file": rel,
+            "seconds": round(time.time() - t0, 2),
+        }
+    out = {
+        "run": str(path),
+        "variant": config.get("variant"),
+        "checkpoint": checkpoint,
+        "conditions": results,
+        "environment": environment(device),
+    }
+    write_eval_json(path, out)
+    return out
+
+
+def accuracy_table(results: dict[str, dict]) -> str:
+    rows = [f"{'condition':<28} {'accuracy':>9} {'n':>7}"]
+    for name, r in results.items():
+        rows.append(f"{name:<28} {100 * r['accuracy']:8.2f}% {r['n']:>7}")
+    return "\n".join(rows)

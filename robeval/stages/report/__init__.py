@@ -1,0 +1,40 @@
+"""``robeval report``: aggregate runs over seeds and write the report.
+
+    robeval report runs/* --out report/
+
+``aggregate`` groups runs and computes intervals and paired differences; ``claims`` judges the
+paper's claims (one record each); ``format`` is the one interval formatter and the tables;
+``page`` lays out the sections (one record each) and writes ``report.md``, ``report.html``
+(self-contained), ``results.csv`` (configuration x condition), ``paired.csv`` (fixed - learned),
+``geometry.csv`` (per run), ``results.json`` (every number, per-seed values, claims, run configs,
+versions) and ``plots/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from robeval.core.environment import environment
+from robeval.core.errors import RobevalError
+from robeval.stages.report.aggregate import aggregate, collect, paired_rows
+from robeval.stages.report.format import terminal_table
+
+__all__ = ["aggregate", "collect", "paired_rows", "terminal_table", "write_report"]
+
+
+def write_report(run_dirs: list[str | Path], out_dir: str | Path, *, analyze: bool = True,
+                 plots: bool = True) -> list[dict]:
+    """Aggregate ``run_dirs`` and write the report files into ``out_dir``; returns the rows.
+
+    With ``analyze``, runs evaluated with features whose analysis.json is missing or older than
+    eval.json are analysed first (robeval analyze), so geometry and claims are never stale.
+    """
+    from robeval.stages.report.page import build_report  # matplotlib, analysis: only when writing
+
+    if not run_dirs:
+        raise RobevalError("no runs given; pass run folders, e.g. robeval report runs/*")
+    records = collect(run_dirs)
+    rows = aggregate(records)
+    build_report(records, rows, paired_rows(records), Path(out_dir), environment(),
+                 analyze=analyze, plots=plots)
+    return rows

@@ -1,0 +1,155 @@
+"""Aggregate runs over seeds: one row per (configuration, condition) with mean, std, 95% t-interval, n.
+
+Runs are grouped by (dataset, arch, head, logits, S, init, learn_scale); seeds are what varies
+inside a group. Fixed and learned variants are compared by paired differences over the seeds
+both have. Nothing here formats or writes files (format.py, page.py do).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from robeval import runs
+from robeval.analysis.stats import paired_differences, t_interval
+from robeval.core.errors import RobevalError
+from robeval.core.fileio import read_json
+from robeval.runs.outputs import read_eval_json
+
+GROUP_KEYS = ("dataset", "arch", "head", "logits", "scale", "init", "learn_scale")
+SUMMARY_KINDS = {"corruption": "corruptions (mean)", "generalisation": "generalisation (mean)"}
+
+
+def collect(run_dirs: list[str | Path]) -> list[dict]:
+    """One record per evaluated run: its configuration, seed and per-condition accuracy."""
+    records = []
+    for run_dir in run_dirs:
+        path, config = runs.open_run(run_dir)
+        ev = read_eval_json(path)
+        if not ev:
+            raise RobevalError(f"{path} has no eval results yet; run: robeval eval {path}")
+        cfg = config["config"]
+        summary = read_json(path / runs.SUMMARY) if (path / runs.SUMMARY).exists() else {}
+        records.append({
+            "run": str(path),
+            "variant": runs.variant(cfg),
+            "seed": cfg["seed"],
+            "config": {k: (cfg.get(k, False) if not (k == "scale" and cfg["logits"] == "dot") else None)
+                       for k in GROUP_KEYS},
+            "best_val_acc": summary.get("best_val_acc"),
+            # an empty condition has no accuracy (NaN in eval.json): left out, shown as "–"
+            "accuracy": {name: r["accuracy"] for name, r in ev["conditions"].items()
+                         if r.get("accuracy") is not None and math.isfinite(r["accuracy"])},
+            "conditions": ev["conditions"],
+            "train_config": cfg,
+        })
+        add_summary_conditions(records[-1])
+    return records
+
+
+def add_summary_conditions(record: dict) -> None:
+    """Per run, the mean accuracy over its corruption and over its generalisation conditions."""
+    for kind, name in SUMMARY_KINDS.items():
+        vals = [r["accuracy"] for r in record["conditions"].values()
+                if r.get("kind") == kind and r.get("accuracy") is not None]
+        if vals:
+            record["accuracy"][name] = float(np.mean(vals))
+            record["conditions"][name] = {"kind": "summary", "family": kind, "severity": None,
+                                          "n_conditions": len(vals)}
+
+
+def aggregate(records: list[dict]) -> list[dict]:
+    """Group records by configuration and summarise each condition over seeds."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        groups[tuple(r["config"][k] for k in GROUP_KEYS)].append(r)
+    rows = []
+    for key, members in sorted(groups.items(), key=lambda kv: variant_order(kv[1][0]["config"])):
+        seeds = [m["seed"] for m in members]
+        if len(set(seeds)) != len(seeds):
+            raise RobevalError(
+                f"two runs of the same configuration share a seed ({members[0]['variant']}, seeds {seeds}); "
+                "remove one so seeds are not counted twice"
+            )
+        conditions = [c for m in members for c in m["accuracy"]]
+        for cond in dict.fromkeys(conditions):
+            vals = [m["accuracy"][cond] for m in members if cond in m["accuracy"]]
+            info = next(m["conditions"][cond] for m in members if cond in m["conditions"])
+            rows.append({
+                **dict(zip(GROUP_KEYS, key, strict=True)),
+                "variant": members[0]["variant"],
+                "condition": cond,
+                "kind": info.get("kind"),
+                "family": info.get("family"),
+                "severity": info.get("severity"),
+                "seeds": [m["seed"] for m in members if cond in m["accuracy"]],
+                **_summary(vals),
+            })
+    return rows
+
+
+def _summary(values: list[float]) -> dict:
+    """n, mean, sample std (ddof 1; None when n = 1), the values and their 95% t-interval."""
+    t = t_interval(values)
+    return {"n": t["n"], "mean": t["mean"], "std": t["std"], "values": [float(v) for v in values],
+            **{k: t[k] for k in ("ci_low", "ci_high", "half_width", "note")}}
+
+
+def variant_order(cfg: dict) -> tuple:
+    """The paper's order: per dataset/arch, dot before cosine, S ascending, learned before fixed,
+    the paper's random init before the extra heads."""
+    return (str(cfg["dataset"]), str(cfg["arch"]), cfg["logits"] != "dot", cfg["scale"] or 0.0,
+            cfg["head"] != "learned", cfg["init"] not in ("sphere", "authors"), str(cfg["init"]),
+            bool(cfg["learn_scale"]))
+
+
+def group_key(record: dict) -> tuple:
+    return tuple(record["config"][k] for k in GROUP_KEYS)
+
+
+def find_partner(fixed: dict, learned_groups: dict[tuple, list[dict]]) -> tuple | None:
+    """The learned configuration a fixed one is compared with: same dataset, arch, logits and S
+    (cosine), fixed S; the same init if such a run exists, else the default sphere init."""
+    cfg = fixed["config"]
+    cands = [k for k, m in learned_groups.items()
+             if all(m[0]["config"][f] == cfg[f] for f in ("dataset", "arch", "logits", "scale"))
+             and not m[0]["config"]["learn_scale"]]
+    for init in (cfg["init"], "sphere"):
+        for k in cands:
+            if learned_groups[k][0]["config"]["init"] == init:
+                return k
+    return cands[0] if cands else None
+
+
+def paired_rows(records: list[dict]) -> list[dict]:
+    """fixed - learned accuracy per condition over matching seeds, with a 95% t-interval."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        groups[group_key(r)].append(r)
+    learned = {k: m for k, m in groups.items() if m[0]["config"]["head"] == "learned"}
+    rows = []
+    for members in sorted(groups.values(), key=lambda m: variant_order(m[0]["config"])):
+        if members[0]["config"]["head"] != "fixed":
+            continue
+        partner = find_partner(members[0], learned)
+        if partner is None:
+            continue
+        other = learned[partner]
+        conds = [c for c in members[0]["accuracy"] if any(c in o["accuracy"] for o in other)]
+        for cond in conds:
+            a = {m["seed"]: m["accuracy"][cond] for m in members if cond in m["accuracy"]}
+            b = {o["seed"]: o["accuracy"][cond] for o in other if cond in o["accuracy"]}
+            info = members[0]["conditions"].get(cond, {})
+            d = paired_differences(a, b)
+            rows.append({
+                "dataset": members[0]["config"]["dataset"], "arch": members[0]["config"]["arch"],
+                "fixed": members[0]["variant"], "learned": other[0]["variant"], "condition": cond,
+                **{k: members[0]["config"][k] for k in ("logits", "scale", "init", "learn_scale")},
+                "kind": info.get("kind"), "family": info.get("family"), "severity": info.get("severity"),
+                **{k: d[k] for k in ("n", "mean", "std", "ci_low", "ci_high", "half_width", "note",
+                                     "seeds", "values", "unmatched")},
+            })
+    return rows

@@ -1,0 +1,73 @@
+"""How the report writes numbers: the one interval formatter, the accuracy tables and CSV.
+
+An interval is the dict ``analysis.stats.t_interval`` returns (n, mean, std, ci_low, ci_high,
+note); ``interval_text`` is the only code that turns one into text, in the terminal, the
+Markdown/HTML tables and the claims alike.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from robeval.stages.report.aggregate import GROUP_KEYS
+
+
+def interval_text(d: dict | None, *, scale: float = 100.0, spec: str = ".2f", unit: str = "",
+                  signed: bool = False, std: bool = False, n: bool = True) -> str:
+    """'+1.20 pp [+0.40, +2.00], n = 3'; '85.20 ± 1.10 [83.47, 86.93], n = 3' (std=True);
+    '+1.20 pp (n = 1: no interval)'; the note (or '–') when there is no mean."""
+    if not d or d.get("mean") is None:
+        return (d or {}).get("note") or "–"
+    sign = "+" if signed else ""
+
+    def num(x: float) -> str:
+        return format(scale * x, sign + spec)
+
+    s = num(d["mean"]) + (f" {unit}" if unit else "")
+    if std and d.get("std") is not None:
+        s += f" ± {format(scale * d['std'], spec)}"
+    if d.get("ci_low") is None:
+        return s + (f" (n = {d['n']}: no interval)" if n else "")
+    s += f" [{num(d['ci_low'])}, {num(d['ci_high'])}]"
+    return s + (f", n = {d['n']}" if n else "")
+
+
+def pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.2f}"
+
+
+def pivot_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows: one row per (dataset, arch, head variant), one column per condition."""
+    conditions = list(dict.fromkeys(r["condition"] for r in rows))
+    variants = list(dict.fromkeys((r["dataset"], r["arch"], r["variant"]) for r in rows))
+    cell = {((r["dataset"], r["arch"], r["variant"]), r["condition"]): r for r in rows}
+    out = []
+    for v in variants:
+        cells = [interval_text(cell.get((v, c)), std=True) for c in conditions]
+        out.append([v[0], v[1], v[2], *cells])
+    return ["dataset", "arch", "head", *conditions], out
+
+
+def terminal_table(rows: list[dict]) -> str:
+    out = [f"{'condition':<26} {'head':<30} {'accuracy % (mean ± std) [95% t-interval], n':>50}"]
+    for cond in dict.fromkeys(r["condition"] for r in rows):
+        for r in (r for r in rows if r["condition"] == cond):
+            out.append(f"{cond:<26} {r['variant']:<30} {interval_text(r, std=True):>50}")
+    return "\n".join(out)
+
+
+CSV_FIELDS = (*GROUP_KEYS, "variant", "condition", "kind", "family", "severity", "n", "mean", "std",
+              "ci_low", "ci_high", "seeds")
+PAIRED_FIELDS = ("dataset", "arch", "fixed", "learned", "condition", "kind", "family", "severity",
+                 "n", "mean", "std", "ci_low", "ci_high", "seeds", "note")
+
+
+def to_csv(rows: list[dict], fields: tuple[str, ...] = CSV_FIELDS) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for r in rows:
+        row = {k: (" ".join(map(str, v)) if isinstance(v, list) else v) for k, v in r.items()}
+        writer.writerow(row)
+    return buf.getvalue()

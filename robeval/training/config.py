@@ -1,0 +1,92 @@
+"""Run configuration: one dataclass; ``resolve`` fills what the user did not set from the preset
+(training/presets.py) and checks the combination against the registries (heads, logits kinds,
+schedulers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from robeval.core.errors import RobevalError
+from robeval.training.optim import SCHEDULERS
+from robeval.training.presets import PRESETS
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "shapes"
+    arch: str = "smallcnn"
+    head: str = "learned"
+    logits: str = "dot"
+    scale: float | None = None  # cosine S; None -> 1.0 for cosine, unused for dot
+    bias: bool = True
+    init: str = "sphere"
+    learn_scale: bool = False
+    seed: int = 0
+    preset: str = "quick"
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    momentum: float = 0.9
+    nesterov: bool = True
+    scheduler: str | None = None  # plateau | cosine | none
+    plateau_factor: float = 0.2
+    plateau_patience: int = 3
+    crop_padding: int | None = None
+    flip: bool = True
+    mean: float = 0.5
+    std: float = 0.5
+    val_fraction: float = 0.1
+    max_train: int | None = None  # use only the first N training images (after the val split)
+    eval_batch_size: int = 512
+    precision: str | None = None  # fp32 | bf16 (autocast); None -> the preset's, else fp32
+    channels_last: bool = True
+    compile: bool = False  # torch.compile the training model
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+DEFAULTS = {"precision": "fp32"}  # what a preset does not set
+PRECISIONS = ("fp32", "bf16")  # --precision: fp32, or bf16 autocast
+
+
+def resolve(cfg: TrainConfig, image_size: int) -> TrainConfig:
+    """Fill unset fields from the preset and check the combination; returns a new config."""
+    from robeval.models.heads import HEAD_MODES, LOGITS_KINDS
+
+    HEAD_MODES.get(cfg.head)
+    kind = LOGITS_KINDS.get(cfg.logits)
+    if not kind.uses_scale and cfg.scale is not None:
+        raise RobevalError(
+            f"--scale applies to cosine logits only ({cfg.logits} logits have no S); drop it or use "
+            "--logits cosine"
+        )
+    if kind.uses_scale and cfg.scale is None:
+        cfg = TrainConfig.from_dict({**cfg.to_dict(), "scale": 1.0})
+    if cfg.scale is not None and not cfg.scale > 0:
+        raise RobevalError(f"the cosine scale S must be > 0, got {cfg.scale}")
+    if not 0 < cfg.val_fraction < 1:
+        raise RobevalError(f"--val-fraction must lie in (0, 1), got {cfg.val_fraction}")
+    filled = PRESETS.get(cfg.preset).fill(cfg, image_size)
+    d = cfg.to_dict()
+    for key, value in {**DEFAULTS, **filled}.items():
+        if d[key] is None:
+            d[key] = value
+    out = TrainConfig.from_dict(d)
+    SCHEDULERS.get(out.scheduler)  # an unknown name is a RobevalError listing the choices
+    for name in ("epochs", "batch_size"):
+        if getattr(out, name) < 1:
+            raise RobevalError(f"--{name.replace('_', '-')} must be >= 1")
+    if out.precision not in PRECISIONS:
+        raise RobevalError(f"unknown precision {out.precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    if not out.lr > 0:
+        raise RobevalError(f"--lr must be > 0, got {out.lr}")
+    return out
