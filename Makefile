@@ -24,10 +24,12 @@ reproduce: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check robeval tests bench
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/python -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check robeval tests bench
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) reproduce runs report

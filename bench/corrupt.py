@@ -30,6 +30,7 @@ from PIL import Image  # noqa: E402
 from robeval.core.environment import environment  # noqa: E402
 from robeval.core.fileio import write_json  # noqa: E402
 from robeval.corruptions import corrupt  # noqa: E402
+from robeval.corruptions.families import FAMILIES as CORRUPTION_FAMILIES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = next((p for p in (ROOT.parent / "shared" / "data", ROOT / "shared" / "data",
@@ -114,7 +115,7 @@ def bench_cuda(n: int, repeats: int, device: str = "cuda") -> list[dict]:
     end-to-end figure through ``corrupt`` (host arrays in and out)."""
     import torch
 
-    from robeval.corruptions import TABLES, fast
+    from robeval.corruptions import TABLES
     from robeval.corruptions.seeding import image_keys
 
     rows = []
@@ -130,7 +131,7 @@ def bench_cuda(n: int, repeats: int, device: str = "cuda") -> list[dict]:
             params = table.params(family, 3)
 
             def run(family=family, params=params, dev=dev, keys=keys):
-                fast.BATCHED[family](dev, params, keys)
+                CORRUPTION_FAMILIES.get(family).fast(dev, params, keys)
                 sync()
 
             run()

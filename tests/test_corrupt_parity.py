@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from robeval.corruptions import TABLES, corrupt
+from robeval.corruptions.families import FAMILIES
 
 TARBALL = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.xz"
 TARBALL = TARBALL if TARBALL.exists() else Path("/work/shared/data/cifar10-jpeg.tar.xz")
@@ -114,8 +115,9 @@ def test_torch_defocus_path_within_one_grey_level(cifar):
 
     from robeval.corruptions import fast
 
+    rows = FAMILIES.get("defocus_blur").tables
     for table in TABLES.values():
-        for radius, alias in (table.defocus_blur[0], table.defocus_blur[4]):
+        for radius, alias in (rows[table.name][0], rows[table.name][4]):
             ref = np.stack([hendrycks_defocus(im, (radius, alias)) for im in cifar[:100]])
             out = fast.defocus_blur_torch(torch.from_numpy(cifar[:100]), radius, alias).numpy()
             assert np.abs(ref.astype(int) - out.astype(int)).max() <= 1, (table.name, radius)
@@ -124,7 +126,7 @@ def test_torch_defocus_path_within_one_grey_level(cifar):
 @pytest.mark.parametrize("backend", ["reference", "fast"])
 def test_impulse_noise_fraction_on_real_images(cifar, backend):
     for severity in (1, 5):
-        amount = TABLES["cifar"].impulse_noise[severity - 1]
+        amount = FAMILIES.get("impulse_noise").tables["cifar"][severity - 1]
         out, info = corrupt(cifar, f"impulse_noise/{severity}", backend=backend, seed=1)
         assert info["params"] == {"amount": amount}
         changed = out != cifar

@@ -1,6 +1,7 @@
-"""Metrics on what ``robeval eval`` writes: features, logits, labels and class vectors.
+"""Layer 1 component, analysis: metrics on what ``robeval eval`` writes (features, logits,
+labels, class vectors); metrics.py holds one record per metric.
 
-Pure numpy/scipy: nothing here imports data, models or corruptions, so every number can be
+Pure numpy/scipy: imports only ``robeval.core``, never data, models or corruptions, so every number can be
 recomputed from the saved ``eval/*.npz`` files alone. Every function returns plain floats, ints,
 lists or ``None`` (with a ``note`` saying why) -- never NaN -- so reports can print them as they are.
 """

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from robeval.cli import cli
+from robeval.cli.group import cli
 from robeval.cli.options import EMBEDDING, data_dir_option
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from robeval.cli import cli
+from robeval.cli.group import cli
 from robeval.cli.options import (
     BACKEND,
     DATASET,
@@ -21,7 +21,7 @@ from robeval.cli.options import (
 @click.option("--dataset", type=DATASET, default="shapes", show_default=True)
 @click.option("--split", default="test", show_default=True)
 @click.option("--conditions", default="all", show_default=True,
-              help="all, families (impulse_noise,jpeg_compression,defocus_blur), FAMILY/S[@TABLE] "
+              help="all, family names (robeval/corruptions/families.py), FAMILY/S[@TABLE] "
                    "names, albu:Transform(args) or albu:FILE.yaml; commas separate.")
 @click.option("--severities", default="1-5", show_default=True, help="e.g. 1-5, 3 or 1,3,5.")
 @click.option("--table", type=TABLE, default="auto",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from robeval.cli import cli
+from robeval.cli.group import cli
 from robeval.cli.options import (
     ARCH,
     CHECKPOINT,

@@ -1,5 +1,6 @@
-"""Image corruptions (Hendrycks' impulse noise, JPEG, defocus blur; any albumentations transform)
-on uint8 (N, H, W, 3) arrays, with per-resolution tables, two backends and a verified cache.
+"""Layer 1 component, corruptions: Hendrycks' families (one record each in families.py) and any
+albumentations transform on uint8 (N, H, W, 3) arrays, with per-resolution tables, two backends
+and a verified cache. Imports only ``robeval.core``.
 
 This package imports nothing from robeval.data, robeval.models or robeval.conditions.
 """

@@ -15,12 +15,12 @@ from tqdm import tqdm
 
 from robeval.core.environment import pick_device
 from robeval.core.errors import RobevalError
-from robeval.corruptions import albu, reference
-from robeval.corruptions.tables import FAMILY_KEYS, TABLE_CHOICES, check_severity, pick_table
+from robeval.corruptions import albu
+from robeval.corruptions.families import FAMILIES
+from robeval.corruptions.seeding import image_rng
+from robeval.corruptions.tables import TABLE_CHOICES, check_severity, pick_table
 
-FAMILIES = tuple(FAMILY_KEYS)
-BACKENDS = ("reference", "fast")
-FAST_FAMILIES = ("impulse_noise", "defocus_blur")  # the rest run per image in both backends
+BACKENDS = ("reference", "fast")  # fast: a family's batched torch function, where it has one
 SEEDING = ("per (seed, condition, image index): reference impulse noise uses numpy PCG64 seeded "
            "with SeedSequence([seed, crc32(condition), index]); fast impulse noise a counter-based "
            "hash of a key from the same triple")
@@ -111,11 +111,23 @@ def _chunks(n: int, size: int) -> list[slice]:
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
+def apply_chunk(images: np.ndarray, indices: np.ndarray, family: str, params: dict, seed: int,
+                name: str) -> np.ndarray:
+    """Corrupt a chunk with the family's reference function; image ``k`` uses the random stream
+    of (seed, name, indices[k]) when the family is seeded."""
+    record = FAMILIES.get(family)
+    out = np.empty_like(images)
+    for k, (image, index) in enumerate(zip(images, indices, strict=True)):
+        rng = image_rng(seed, name, index) if record.seeded else None
+        out[k] = record.reference(image, params, rng)
+    return out
+
+
 def _run_chunk(args: tuple) -> np.ndarray:
     spec, images, indices, params, seed = args
     if isinstance(spec, albu.AlbuSpec):
         return albu.apply(spec, images, indices, seed)
-    return reference.apply_chunk(images, indices, spec.family, params, seed, spec.seed_name)
+    return apply_chunk(images, indices, spec.family, params, seed, spec.seed_name)
 
 
 def _per_image(spec: Spec, images: np.ndarray, indices: np.ndarray, params: dict, seed: int,
@@ -139,10 +151,9 @@ def _batched(spec: CorruptionSpec, images: np.ndarray, indices: np.ndarray, para
              device: str, batch_size: int, bar: tqdm) -> np.ndarray:
     import torch
 
-    from robeval.corruptions import fast
     from robeval.corruptions.seeding import image_keys
 
-    fn = fast.BATCHED[spec.family]
+    fn = FAMILIES.get(spec.family).fast
     keys = torch.from_numpy(image_keys(seed, spec.seed_name, indices))
     out = np.empty_like(images)
     for s in _chunks(len(images), batch_size):
@@ -183,7 +194,7 @@ def corrupt(images: np.ndarray, spec: Spec | str, *, table: str = "auto", backen
             info.update(table=None, params=spec.params(), backend="albumentations", canonical=True)
             return _per_image(spec, images, indices, {}, seed, workers, bar), info
         table, params = spec.resolve(min(images.shape[1:3]))
-        batched = backend == "fast" and spec.family in FAST_FAMILIES
+        batched = backend == "fast" and FAMILIES.get(spec.family).fast is not None
         info.update(table=table, table_requested=spec.table,
                     table_source=pick_table(table, min(images.shape[1:3])).source, params=params,
                     backend=backend, rounding=ROUNDING, canonical=True,

@@ -170,9 +170,3 @@ def defocus_blur(images: torch.Tensor, radius: float, alias_blur: float) -> torc
         return torch.from_numpy(np.concatenate([
             defocus_blur_opencv(x[i:i + group], radius, alias_blur) for i in range(0, len(x), group)]))
     return defocus_blur_torch(images, radius, alias_blur)
-
-
-BATCHED = {
-    "impulse_noise": lambda x, p, keys: impulse_noise(x, p["amount"], keys),
-    "defocus_blur": lambda x, p, keys: defocus_blur(x, p["radius"], p["alias_blur"]),
-}

@@ -12,8 +12,6 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from robeval.corruptions.seeding import image_rng
-
 
 def disk(radius: float, alias_blur: float, dtype=np.float32) -> np.ndarray:
     """Hendrycks' defocus kernel: a disk on a 17x17 grid (or 2r+1 above r=8), normalised, then
@@ -57,23 +55,3 @@ def defocus_blur(image: np.ndarray, radius: float, alias_blur: float) -> np.ndar
     kernel = disk(radius, alias_blur)
     channels = [cv2.filter2D(x[:, :, d], -1, kernel) for d in range(3)]
     return to_uint8(np.array(channels).transpose((1, 2, 0)))
-
-
-# family -> f(image, params, rng): the per-image reference functions.
-PER_IMAGE = {
-    "impulse_noise": lambda im, p, rng: impulse_noise(im, p["amount"], rng),
-    "jpeg_compression": lambda im, p, rng: jpeg_compression(im, p["quality"]),
-    "defocus_blur": lambda im, p, rng: defocus_blur(im, p["radius"], p["alias_blur"]),
-}
-SEEDED = {"impulse_noise"}
-
-
-def apply_chunk(images: np.ndarray, indices: np.ndarray, family: str, params: dict, seed: int,
-                name: str) -> np.ndarray:
-    """Corrupt a chunk of images; image ``k`` uses the stream of (seed, name, indices[k])."""
-    fn = PER_IMAGE[family]
-    out = np.empty_like(images)
-    for k, (image, index) in enumerate(zip(images, indices, strict=True)):
-        rng = image_rng(seed, name, index) if family in SEEDED else None
-        out[k] = fn(image, params, rng)
-    return out

@@ -18,42 +18,27 @@ SEVERITIES = (1, 2, 3, 4, 5)
 
 @dataclass(frozen=True)
 class Table:
+    """A resolution table; each family's record (families.py) holds its row for this table."""
+
     name: str
     native_size: int  # the image size the table was made for
     min_size: int  # smaller images are refused: the blur kernel would cover most of the image
-    impulse_noise: tuple[float, ...]  # s&p amount: share of channel values replaced
-    jpeg_compression: tuple[int, ...]  # PIL JPEG quality
-    defocus_blur: tuple[tuple[float, float], ...]  # (disk radius, alias Gaussian sigma)
     source: str
 
     def params(self, family: str, severity: int) -> dict:
         """The parameters of one (corruption, severity), as written into sidecars."""
+        from robeval.corruptions.families import FAMILIES
+
         check_severity(severity)
-        if family not in FAMILY_KEYS:
-            raise RobevalError(f"unknown corruption {family!r}; choose one of: {', '.join(FAMILY_KEYS)}")
-        value = getattr(self, family)[severity - 1]
-        keys = FAMILY_KEYS[family]
-        values = value if isinstance(value, tuple) else (value,)
-        return dict(zip(keys, values, strict=True))
+        return FAMILIES.get(family).params(self.name, severity)
 
-
-FAMILY_KEYS: dict[str, tuple[str, ...]] = {
-    "impulse_noise": ("amount",),
-    "jpeg_compression": ("quality",),
-    "defocus_blur": ("radius", "alias_blur"),
-}
 
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
-        Table("cifar", 32, 16, (.01, .02, .03, .05, .07), (80, 65, 58, 50, 40),
-              ((0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1)),
-              "Hendrycks & Dietterich, CIFAR-10-C (make_cifar_c.py)"),
-        Table("tinyimagenet", 64, 32, (.01, .02, .05, .08, .14), (65, 58, 50, 40, 25),
-              ((0.5, 0.6), (1, 0.1), (1.5, 0.1), (2.5, 0.01), (3, 0.1)),
-              "Hendrycks & Dietterich, Tiny-ImageNet-C (make_tinyimagenet_c.py)"),
-        Table("imagenet", 224, 32, (.03, .06, .09, .17, .27), (25, 18, 15, 10, 7),
-              ((3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5)),
+        Table("cifar", 32, 16, "Hendrycks & Dietterich, CIFAR-10-C (make_cifar_c.py)"),
+        Table("tinyimagenet", 64, 32, "Hendrycks & Dietterich, Tiny-ImageNet-C (make_tinyimagenet_c.py)"),
+        Table("imagenet", 224, 32,
               "Hendrycks & Dietterich, ImageNet-C = imagecorruptions 1.1.2 = imgaug imgcorruptlike"),
     )
 }

@@ -1,4 +1,8 @@
-"""Image data: sources -> uint8 (N, H, W, 3) arrays + labels + class names, behind one registry."""
+"""Layer 1 component, data: sources -> uint8 (N, H, W, 3) arrays + labels + class names, behind
+one registry (DATASETS of DatasetSpec records); gensets/ holds the generalisation sets.
+
+Imports only ``robeval.core``; never models, corruptions, analysis or anything above.
+"""
 
 # importing a source module registers its datasets
 from robeval.data import cifar, imagefolder, shapes, stl10, tinyimagenet  # noqa: F401

@@ -127,7 +127,7 @@ def load_cifar100(name: str, split: str, root: Path) -> ImageSet:
 
 
 register_dataset(DatasetSpec(
-    "cifar10", load_cifar10, image_size=32, num_classes=10,
+    "cifar10", load_cifar10, image_size=32, num_classes=10, classes=tuple(CIFAR10_CLASSES),
     description="CIFAR-10, 50k/10k, 32 px (cifar-10-python.tar.gz, or cifar10-jpeg.tar.xz)",
 ))
 register_dataset(DatasetSpec(

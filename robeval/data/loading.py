@@ -31,6 +31,7 @@ class DatasetSpec:
     num_classes: int = 10
     description: str = ""
     cache: bool = True
+    classes: tuple[str, ...] | None = None  # in label order, when fixed by the dataset itself
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")

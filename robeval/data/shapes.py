@@ -150,7 +150,7 @@ def _load_shapes_shift(name: str, split: str, root: Path) -> ImageSet:
 
 register_dataset(DatasetSpec(
     "shapes", _load_shapes, splits=("train", "val", "test"), image_size=SIZE,
-    num_classes=len(CLASSES),
+    num_classes=len(CLASSES), classes=tuple(CLASSES),
     description="embedded procedural shapes, 10 classes, 32 px, 10k/1k/2k (no download)",
 ))
 register_dataset(DatasetSpec(

@@ -58,6 +58,6 @@ def load_stl10(name: str, split: str, root: Path) -> ImageSet:
 
 
 register_dataset(DatasetSpec(
-    "stl10", load_stl10, image_size=SIZE, num_classes=10,
+    "stl10", load_stl10, image_size=SIZE, num_classes=10, classes=tuple(CLASSES),
     description="STL-10 labelled, 5k/8k, 96 px (stl10_binary.tar.gz)",
 ))

@@ -1,22 +1,24 @@
-"""Layer 1 component, models: encoders, the classification head (head modes, logits kinds and
-class-vector inits are registries of records), checkpoints and inference.
+"""Layer 1 component, models: encoders, the classification head (head modes and logits kinds in
+kinds.py, class-vector inits in heads.py: registries of records), checkpoints and inference.
 
 Imports only ``robeval.core``; never data, corruptions, analysis, training or anything above.
+Names are loaded on first use (PEP 562), so ``robeval.models.kinds`` imports without torch.
 """
 
-from robeval.models.classifier import Classifier, ModelSpec, build_model
-from robeval.models.encoders import ENCODERS, build_encoder
-from robeval.models.heads import (
-    HEAD_MODES,
-    INITS,
-    LOGITS_KINDS,
-    ClassifierHead,
-    HeadMode,
-    LogitsKind,
-    draw_class_vectors,
-)
+from __future__ import annotations
 
-__all__ = [
-    "ENCODERS", "HEAD_MODES", "INITS", "LOGITS_KINDS", "Classifier", "ClassifierHead", "HeadMode",
-    "LogitsKind", "ModelSpec", "build_encoder", "build_model", "draw_class_vectors",
-]
+import importlib
+
+_WHERE = {
+    "Classifier": "classifier", "ModelSpec": "classifier", "build_model": "classifier",
+    "ENCODERS": "encoders", "build_encoder": "encoders",
+    "INITS": "heads", "ClassifierHead": "heads", "draw_class_vectors": "heads",
+    "HEAD_MODES": "kinds", "LOGITS_KINDS": "kinds", "HeadMode": "kinds", "LogitsKind": "kinds",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'robeval.models' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"robeval.models.{_WHERE[name]}"), name)

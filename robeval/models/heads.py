@@ -18,59 +18,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from robeval.core.errors import RobevalError
 from robeval.core.registry import Registry
+from robeval.models.kinds import HEAD_MODES, LOGITS_KINDS
 
 INITS: Registry[Callable[[int, int, np.random.Generator], np.ndarray]] = Registry("init")
-
-
-@dataclass(frozen=True)
-class HeadMode:
-    """``--head``: whether the class vectors (and bias) are trained or frozen buffers."""
-
-    name: str
-    trainable: bool
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class LogitsKind:
-    """``--logits``: features x class vectors -> logits. ``uses_scale``: S applies (and ``-S`` is
-    accepted); ``normalised``: logits depend on feature and class-vector directions only."""
-
-    name: str
-    forward: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (h, W, S)
-    uses_scale: bool
-    normalised: bool
-    formula: str = ""
-
-
-HEAD_MODES: Registry[HeadMode] = Registry("head")
-LOGITS_KINDS: Registry[LogitsKind] = Registry("logits kind")
-
-
-def _dot(h: torch.Tensor, w: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    return h @ w.t()
-
-
-def _cosine(h: torch.Tensor, w: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    return scale * (F.normalize(h, dim=1) @ F.normalize(w, dim=1).t())
-
-
-for _mode in (HeadMode("learned", True, "class vectors and bias are trained"),
-              HeadMode("fixed", False, "drawn from the seed and frozen (buffers, never optimised)")):
-    HEAD_MODES.add(_mode.name, _mode)
-for _kind in (LogitsKind("dot", _dot, uses_scale=False, normalised=False, formula="h·w_c + b_c"),
-              LogitsKind("cosine", _cosine, uses_scale=True, normalised=True,
-                         formula="S·cos(h, w_c) + b_c")):
-    LOGITS_KINDS.add(_kind.name, _kind)
 
 
 def _normalise(w: np.ndarray) -> np.ndarray:

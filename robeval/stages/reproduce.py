@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from robeval import runs
 from robeval.conditions import resolve
+from robeval.models.kinds import LOGITS_KINDS
 from robeval.runs.outputs import read_eval_json
 from robeval.stages.evaluate import evaluate_run
 from robeval.stages.report import terminal_table, write_report
@@ -51,7 +52,7 @@ class ReproducePlan:
             grid += list(EXTRA_HEADS)
         out = []
         for arch, (head, logits, init, learn_scale) in itertools.product(self.archs, grid):
-            for scale in (self.scales if logits == "cosine" else (None,)):
+            for scale in (self.scales if LOGITS_KINDS.get(logits).uses_scale else (None,)):
                 for seed in self.seeds:
                     out.append(TrainConfig(
                         dataset=self.dataset, arch=arch, head=head, logits=logits, scale=scale,

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from robeval.core.errors import RobevalError
+from robeval.models.kinds import HEAD_MODES, LOGITS_KINDS
 from robeval.training.optim import SCHEDULERS
 from robeval.training.presets import PRESETS
 
@@ -60,8 +61,6 @@ PRECISIONS = ("fp32", "bf16")  # --precision: fp32, or bf16 autocast
 
 def resolve(cfg: TrainConfig, image_size: int) -> TrainConfig:
     """Fill unset fields from the preset and check the combination; returns a new config."""
-    from robeval.models.heads import HEAD_MODES, LOGITS_KINDS
-
     HEAD_MODES.get(cfg.head)
     kind = LOGITS_KINDS.get(cfg.logits)
     if not kind.uses_scale and cfg.scale is not None:

@@ -17,12 +17,17 @@ from tqdm.auto import tqdm
 
 from robeval.core.errors import RobevalError
 from robeval.core.fileio import file_digest
-from robeval.data import cifar, shapes, stl10
 from robeval.data.gensets.manifest import FORMAT, validate
 from robeval.data.imagefolder import is_image
+from robeval.data.loading import DATASETS
 
-KNOWN_CLASSES = {"cifar10": cifar.CIFAR10_CLASSES, "stl10": stl10.CLASSES, "shapes": shapes.CLASSES}
-KNOWN_SIZE = {"cifar10": 32, "cifar100": 32, "stl10": 96, "shapes": 32, "tinyimagenet": 64}
+
+def _known(target: str) -> tuple[list[str] | None, int]:
+    """The target's classes (when the dataset fixes them) and image size, from its DatasetSpec."""
+    spec = DATASETS.get(target) if target in DATASETS else None
+    if spec is None:
+        return None, 32
+    return (list(spec.classes) if spec.classes else None), (spec.image_size or 32)
 
 
 def read_map(path: Path) -> dict[str, str]:
@@ -45,9 +50,11 @@ def make_files_manifest(root: str | Path, target: str, name: str, mapping: str |
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
         raise RobevalError(f"--root {root} is not a folder")
-    classes = classes or KNOWN_CLASSES.get(target)
+    known_classes, known_size = _known(target)
+    classes = classes or known_classes
     if not classes:
-        raise RobevalError(f"give --classes for target {target!r} (known: {', '.join(KNOWN_CLASSES)})")
+        known = [n for n in DATASETS.names() if DATASETS.get(n).classes]
+        raise RobevalError(f"give --classes for target {target!r} (known: {', '.join(known)})")
     folders = sorted(p.name for p in root.iterdir() if p.is_dir())
     fmap = read_map(Path(mapping)) if mapping else {f: f for f in folders}
     unknown = sorted({c for c in fmap.values() if c and c not in classes})
@@ -68,7 +75,7 @@ def make_files_manifest(root: str | Path, target: str, name: str, mapping: str |
     data = {
         "format": FORMAT, "name": name, "target": target,
         "description": f"local images from {root} relabelled into {target} classes",
-        "classes": used, "image_size": image_size or KNOWN_SIZE.get(target, 32),
+        "classes": used, "image_size": image_size or known_size,
         "source": {"kind": "files", "root": str(root)}, "items": items, "built_sha256": None,
     }
     for it in items:  # labels index the set's own class list (a subset of the target's)

@@ -37,8 +37,7 @@ def collect(run_dirs: list[str | Path]) -> list[dict]:
             "run": str(path),
             "variant": runs.variant(cfg),
             "seed": cfg["seed"],
-            "config": {k: (cfg.get(k, False) if not (k == "scale" and cfg["logits"] == "dot") else None)
-                       for k in GROUP_KEYS},
+            "config": {k: cfg.get(k, False) for k in GROUP_KEYS},  # scale is None where S does not apply
             "best_val_acc": summary.get("best_val_acc"),
             # an empty condition has no accuracy (NaN in eval.json): left out, shown as "–"
             "accuracy": {name: r["accuracy"] for name, r in ev["conditions"].items()
@@ -99,9 +98,9 @@ def _summary(values: list[float]) -> dict:
 
 
 def variant_order(cfg: dict) -> tuple:
-    """The paper's order: per dataset/arch, dot before cosine, S ascending, learned before fixed,
+    """The paper's order: per dataset/arch, logits without S (dot) before cosine, S ascending, learned before fixed,
     the paper's random init before the extra heads."""
-    return (str(cfg["dataset"]), str(cfg["arch"]), cfg["logits"] != "dot", cfg["scale"] or 0.0,
+    return (str(cfg["dataset"]), str(cfg["arch"]), cfg["scale"] is not None, cfg["scale"] or 0.0,
             cfg["head"] != "learned", cfg["init"] not in ("sphere", "authors"), str(cfg["init"]),
             bool(cfg["learn_scale"]))
 

@@ -58,7 +58,7 @@ def geometry_rows(records: list[dict]) -> list[dict]:
                "dataset": r["config"]["dataset"], "arch": r["config"]["arch"],
                "condition": a["primary_condition"], "num_classes": a["head"]["num_classes"],
                "dim": a["head"]["dim"],
-               "final_scale": a["head"]["scale"] if a["head"]["logits"] == "cosine" else None}
+               "final_scale": a["head"]["scale"] if a["config"].get("scale") is not None else None}
         row.update({c.key: scalar(p, m, c) for m, c in columns()})
         out.append(row)
     return out
