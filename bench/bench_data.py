@@ -1,6 +1,6 @@
 """Benchmark (not a test): load times of the real offline data and a genset build over real images.
 
-    PYTHONPATH=. python bench/bench_data.py --shared ../shared/data --out /tmp/bench-data.json
+    PYTHONPATH=. python bench/bench_data.py --shared DIR --out /tmp/bench-data.json  # DIR: the JPEG copies
 
 Uses a fresh data root in a temporary folder: CIFAR-10 (JPEG copy) test and train, uncached and
 cached; Tiny ImageNet val; a `files` manifest over the extracted CIFAR-10 test tree, built and
@@ -25,7 +25,8 @@ def timed(fn):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shared", default="../shared/data")
+    ap.add_argument("--shared", required=True,
+                    help="folder with cifar10-jpeg.tar.xz and tinyimagenet200-val-jpeg.tar.xz")
     ap.add_argument("--out", default="bench-data.json")
     args = ap.parse_args()
     shared = Path(args.shared).resolve()

@@ -4,7 +4,8 @@ plain `imagecorruptions.corrupt`, at 32, 64 and 96 px, on CPU (and CUDA when pre
     PYTHONPATH=. python bench/corrupt.py                 # writes bench/results/corrupt-<device>-<time>.json
     PYTHONPATH=. python bench/corrupt.py --quick         # fewer images, for a smoke run
 
-Images: real CIFAR-10 test (32 px) and Tiny ImageNet val (64 px) from shared/data when present,
+Images: real CIFAR-10 test (32 px) and Tiny ImageNet val (64 px) from $ROBEVAL_BENCH_DATA
+(a folder with cifar10-jpeg.tar.xz and tinyimagenet200-val-jpeg.tar.xz) when present,
 Tiny ImageNet resized to 96 px (bicubic; STL-10 is not available offline) for 96 px; uniform noise
 images otherwise. Severity 3, table auto (32 -> cifar, 64/96 -> tinyimagenet); imagecorruptions
 always uses its ImageNet table, so its impulse noise flips more values than ours at 32-96 px.
@@ -33,13 +34,14 @@ from robeval.corruptions import corrupt  # noqa: E402
 from robeval.corruptions.families import FAMILIES as CORRUPTION_FAMILIES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = next((p for p in (ROOT.parent / "shared" / "data", ROOT / "shared" / "data",
-                           Path("/work/shared/data")) if p.exists()), None)
+_ENV = os.environ.get("ROBEVAL_BENCH_DATA")
+SHARED = next((p for p in ([Path(_ENV)] if _ENV else []) + [ROOT / "datasets" / "downloads"]
+               if p.exists()), None)
 FAMILIES = ("impulse_noise", "defocus_blur", "jpeg_compression")
 
 
 def read_tar(name: str, split: str, n: int) -> np.ndarray | None:
-    """The first ``n`` images of ``split`` in a shared ImageFolder tarball, or None."""
+    """The first ``n`` images of ``split`` in an ImageFolder tarball, or None."""
     if SHARED is None or not (SHARED / name).exists():
         return None
     out = []

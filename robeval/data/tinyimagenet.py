@@ -5,8 +5,8 @@ Layout: ``train/<wnid>/images/*.JPEG`` (train, 100,000), ``val/images`` with
 ``wnids.txt`` and ``words.txt``. Classes are the sorted wnids (torchvision's ImageFolder
 order); their names are the first name in ``words.txt`` (a repeated name gets its wnid added).
 An extracted ``tiny-imagenet-200/`` folder (in ``downloads/`` or the data root) is read as is.
-When neither is there, ``tinyimagenet200-val-jpeg.tar.xz`` (the offline copy of val, see
-shared/data/README.md) gives the test split only.
+When neither is there, ``tinyimagenet200-val-jpeg.tar.xz`` (an offline JPEG copy of val,
+declared in manifests/downloads.json) gives the test split only.
 """
 
 from __future__ import annotations
