@@ -1,0 +1,34 @@
+"""The one place a run's name and its head variant's name are made.
+
+    variant(cfg)   'fixed-cosine-S1', 'learned-dot', 'fixed-cosine-S1-hadamard-learnS'
+    run_name(cfg)  'shapes-smallcnn-fixed-cosine-S1-seed0' (reproduce's and train's default folder)
+
+Reports group and claims match runs on config fields; the variant is only a label.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from robeval.models.kinds import LOGITS_KINDS
+
+
+def _get(cfg: Any, key: str, default=None):
+    return cfg.get(key, default) if isinstance(cfg, dict) else getattr(cfg, key, default)
+
+
+def variant(cfg: Any) -> str:
+    """Short name of the head variant of a TrainConfig (or its dict)."""
+    logits = _get(cfg, "logits")
+    scale = _get(cfg, "scale")
+    uses_scale = logits in LOGITS_KINDS and LOGITS_KINDS.get(logits).uses_scale
+    s = f"-S{(1.0 if scale is None else scale):g}" if uses_scale else ""
+    init = _get(cfg, "init", "sphere")
+    init = "" if init == "sphere" else f"-{init}"
+    learn = "-learnS" if _get(cfg, "learn_scale", False) else ""
+    return f"{_get(cfg, 'head')}-{logits}{s}{init}{learn}"
+
+
+def run_name(cfg: Any) -> str:
+    dataset = str(_get(cfg, "dataset")).replace(":", "_").replace("/", "_")
+    return f"{dataset}-{_get(cfg, 'arch')}-{variant(cfg)}-seed{_get(cfg, 'seed')}"

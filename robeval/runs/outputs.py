@@ -1,0 +1,126 @@
+"""The one reader and writer of a run's eval outputs: ``eval/<condition>.npz``, ``eval/head.npz``
+and ``eval.json`` (written by ``robeval eval``; read by analyze, report and browse).
+
+    eval/<condition>.npz   labels, predictions, logits (N x C), index, features (N x d, optional)
+    eval/head.npz          weight (C x d), bias, scale, logits kind, head mode ("train"),
+                           nonnegative_features, classes
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from robeval.core.errors import RobevalError
+from robeval.core.fileio import read_json, slug, write_json, write_npz
+from robeval.runs.layout import EVAL_DIR, EVAL_JSON, open_run
+
+HEAD_FILE = "head.npz"
+
+
+def condition_filename(name: str) -> str:
+    """'defocus_blur/3' -> 'defocus_blur-3.npz'; 'genset:x' -> 'genset_x.npz'."""
+    return slug(name, slash="-") + ".npz"
+
+
+@dataclass
+class EvalOutputs:
+    """One condition's rows as robeval eval stored them."""
+
+    name: str
+    info: dict  # the condition's entry in eval.json (kind, family, severity, ...)
+    labels: np.ndarray
+    predictions: np.ndarray
+    logits: np.ndarray
+    index: np.ndarray
+    features: np.ndarray | None
+
+    @property
+    def source(self) -> str:
+        """Which image set the rows index: the clean test set unless it is a generalisation set."""
+        return self.name if self.info.get("kind") == "generalisation" else "test"
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """labels, predictions, logits (and features when stored), as the metrics take them."""
+        out = {"labels": self.labels, "predictions": self.predictions, "logits": self.logits}
+        if self.features is not None:
+            out["features"] = self.features
+        return out
+
+
+def write_head(path: Path, head, classes: list[str], nonnegative: bool) -> None:
+    """``eval/head.npz``: the class vectors and what kind of head they belong to."""
+    write_npz(
+        path / EVAL_DIR / HEAD_FILE,
+        weight=head.weight.detach().float().cpu().numpy(),
+        bias=head.bias.detach().float().cpu().numpy(),
+        scale=np.float32(float(head.scale)),
+        logits=np.array(head.logits_kind),
+        train=np.array(head.train_mode),
+        nonnegative_features=np.array(bool(nonnegative)),
+        classes=np.array(classes),
+    )
+
+
+def write_condition(path: Path, name: str, arrays: dict[str, np.ndarray]) -> str:
+    """``eval/<condition>.npz``; returns its path relative to the run folder (for eval.json)."""
+    rel = f"{EVAL_DIR}/{condition_filename(name)}"
+    write_npz(path / rel, **arrays)
+    return rel
+
+
+def read_eval_json(path: Path) -> dict:
+    """eval.json, or {} when the run has not been evaluated."""
+    f = path / EVAL_JSON
+    return read_json(f) if f.exists() else {}
+
+
+def write_eval_json(path: Path, data: dict) -> None:
+    write_json(path / EVAL_JSON, data)
+
+
+def read_eval(run_dir: str | Path) -> tuple[Path, dict, dict]:
+    """(run folder, config.json, eval.json), or a RobevalError that says which command to run."""
+    path, config = open_run(run_dir)
+    if not (path / EVAL_JSON).is_file() or not (path / EVAL_DIR / HEAD_FILE).is_file():
+        raise RobevalError(f"{path} has no eval outputs; run `robeval eval {path}` first")
+    return path, config, read_json(path / EVAL_JSON)
+
+
+def load_head(path: Path) -> dict:
+    """The class vectors (float64) and the head's kind from ``eval/head.npz``."""
+    head_file = path / EVAL_DIR / HEAD_FILE
+    if not head_file.exists():
+        raise RobevalError(f"{path} has no {EVAL_DIR}/{HEAD_FILE}; run: robeval eval {path}")
+    with np.load(head_file, allow_pickle=False) as z:
+        return {
+            "weight": z["weight"].astype(np.float64), "bias": z["bias"].astype(np.float64),
+            "scale": float(z["scale"]), "logits": str(z["logits"]), "train": str(z["train"]),
+            "nonnegative": bool(z["nonnegative_features"]), "classes": [str(c) for c in z["classes"]],
+        }
+
+
+def load_condition(path: Path, name: str, info: dict) -> EvalOutputs:
+    """One evaluated condition's arrays, as eval.json's entry ``info`` points to them."""
+    file = path / info.get("file", "")
+    if not file.is_file():
+        raise RobevalError(f"{file} is missing; re-run `robeval eval {path} --conditions {name}`")
+    with np.load(file, allow_pickle=False) as z:
+        return EvalOutputs(name, info, z["labels"], z["predictions"], z["logits"],
+                           z["index"] if "index" in z.files else np.arange(len(z["labels"])),
+                           z["features"] if "features" in z.files else None)
+
+
+def has_features(run_dir: str | Path) -> bool:
+    """True when the run was evaluated with features (analysis has something to measure)."""
+    path = Path(run_dir)
+    if not (path / EVAL_JSON).exists() or not (path / EVAL_DIR / HEAD_FILE).exists():
+        return False
+    for info in read_json(path / EVAL_JSON).get("conditions", {}).values():
+        f = path / info.get("file", "")
+        if f.is_file():
+            with np.load(f, allow_pickle=False) as z:
+                return "features" in z.files
+    return False
