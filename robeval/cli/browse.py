@@ -7,7 +7,7 @@ import sys
 import click
 
 from robeval.cli.group import cli
-from robeval.cli.options import EMBEDDING, data_dir_option
+from robeval.cli.options import EMBEDDING, data_dir_option, quiet_option
 
 
 @cli.command()
@@ -29,7 +29,7 @@ from robeval.cli.options import EMBEDDING, data_dir_option
 @click.option("--address", default="127.0.0.1", show_default=True, help="Address the App listens on.")
 @click.option("--port", type=int, default=5151, show_default=True, help="Port the App listens on.")
 @data_dir_option
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 def browse(run_dir, conditions, only_failures, name, overwrite, limit, embeddings, brain, launch,
            address, port, data_dir, quiet) -> None:
     """Browse a run's eval outputs in the FiftyOne App: one group per source image, one slice

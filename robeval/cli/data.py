@@ -14,6 +14,7 @@ from robeval.cli.options import (
     TABLE,
     data_dir_option,
     device_option,
+    quiet_option,
 )
 
 
@@ -38,7 +39,7 @@ from robeval.cli.options import (
               help="With --preview: the PNG to write.")
 @device_option
 @data_dir_option
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 def corrupt(dataset, split, conditions, severities, table, backend, workers, seed, preview, out,
             device, data_dir, quiet) -> None:
     """Build cached corrupted copies of a split (one .npz + sidecar JSON per condition and severity
@@ -110,7 +111,7 @@ def genset_source_options(f):
 @click.option("--pin", is_flag=True, help="Record missing sha256s (items and built arrays) in the manifest.")
 @click.option("--skip-bad", is_flag=True, help="Leave out undecodable/truncated images (listed) instead of failing.")
 @click.option("--workers", type=int, default=8, show_default=True, help="Parallel downloads.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 def genset_build(name, root, images, data_dir, pin, skip_bad, workers, quiet) -> None:
     """Build set NAME (or a manifest .json path) into <data root>/gensets/."""
     from robeval.data.gensets import build, out_paths
@@ -132,7 +133,7 @@ def genset_build(name, root, images, data_dir, pin, skip_bad, workers, quiet) ->
 @genset.command(name="verify")
 @click.argument("name")
 @genset_source_options
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 def genset_verify(name, root, images, data_dir, quiet) -> None:
     """Re-check every source hash, rebuild in memory, compare with the manifest and the built file."""
     from robeval.core.errors import RobevalError

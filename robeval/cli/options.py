@@ -137,3 +137,16 @@ def expand_runs(paths: tuple[str, ...]) -> list[Path]:
         else:
             out.append(p)
     return out
+
+
+def _set_quiet(ctx, param, value: bool) -> bool:
+    if value:
+        from robeval.core.progress import set_quiet
+
+        set_quiet(True)
+    return value
+
+
+def quiet_option(f):
+    return click.option("--quiet", is_flag=True, callback=_set_quiet,
+                        help="No progress bars at all (training, decoding, building, hashing).")(f)

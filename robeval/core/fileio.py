@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
+
+from robeval.core.progress import progress_bar
 
 CHUNK = 1 << 20  # bytes read or copied at a time
 
@@ -99,7 +100,7 @@ def file_digest(path: str | os.PathLike, algo: str = "sha256", progress: bool = 
     """Hex digest of a file read in chunks (a progress bar for large files when asked)."""
     h = hashlib.new(algo)
     size = os.path.getsize(path)
-    with open(path, "rb") as fh, tqdm(total=size, unit="B", unit_scale=True, leave=False,
+    with open(path, "rb") as fh, progress_bar(total=size, unit="B", unit_scale=True, leave=False,
                                       desc=f"{algo} {Path(path).name}",
                                       disable=not progress or size < 64 * CHUNK) as bar:
         while block := fh.read(CHUNK):

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from robeval.core.environment import pick_device
 from robeval.core.errors import RobevalError
+from robeval.core.progress import progress_bar
 from robeval.corruptions import albu
 from robeval.corruptions.families import FAMILIES
 from robeval.corruptions.seeding import image_rng
@@ -188,7 +189,7 @@ def corrupt(images: np.ndarray, spec: Spec | str, *, table: str = "auto", backen
         raise RobevalError(f"indices must have one entry per image ({len(images)}), got {indices.shape}")
     info = {"condition": spec.name, "family": spec.family, "severity": spec.severity,
             "kind": spec.kind, "seed": int(seed), "seeding": SEEDING}
-    bar = tqdm(total=len(images), desc=f"corrupt {spec.name}", disable=not progress, leave=False)
+    bar = progress_bar(total=len(images), desc=f"corrupt {spec.name}", disable=not progress, leave=False)
     with bar:
         if isinstance(spec, albu.AlbuSpec):
             info.update(table=None, params=spec.params(), backend="albumentations", canonical=True)

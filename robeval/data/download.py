@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
-from tqdm.auto import tqdm
-
 from robeval.core.errors import RobevalError
 from robeval.core.fileio import CHUNK, file_digest
+from robeval.core.progress import progress_bar
 
 USER_AGENT = "robeval (+https://github.com/robeval)"
 
@@ -146,7 +145,7 @@ def _fetch_once(url: str, part: Path, progress: bool, timeout: float) -> None:
             have = 0  # the server ignored the range: start over
         total = resp.headers.get("Content-Length")
         total = int(total) + have if total is not None else None
-        with open(part, "ab" if resumed else "wb") as fh, tqdm(
+        with open(part, "ab" if resumed else "wb") as fh, progress_bar(
             total=total, initial=have, unit="B", unit_scale=True, desc=part.name[:-5],
             disable=not progress, leave=False,
         ) as bar:

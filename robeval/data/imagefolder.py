@@ -16,9 +16,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from robeval.core.errors import RobevalError
+from robeval.core.progress import progress_bar
 from robeval.data.base import ImageSet
 from robeval.data.images import IMAGE_EXTENSIONS, BadImage, decode_to_array, stack_images
 from robeval.data.loading import DatasetSpec, register_dataset
@@ -59,7 +59,7 @@ def assemble(pairs: Iterable[tuple[str, str, bytes]], classes: list[str], name: 
     """(file name, class name, bytes) -> ImageSet; undecodable files are an error naming them."""
     index = {c: i for i, c in enumerate(classes)}
     arrays, labels, bad, unknown = [], [], [], set()
-    for fname, cls, data in tqdm(pairs, desc=f"decode {name}", total=total, leave=False,
+    for fname, cls, data in progress_bar(pairs, desc=f"decode {name}", total=total, leave=False,
                                  disable=not progress, unit="img"):
         if cls not in index:
             unknown.add(cls)

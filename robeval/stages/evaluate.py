@@ -14,12 +14,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from robeval import runs
 from robeval.conditions import ConditionContext, resolve
 from robeval.core.environment import environment, pick_device
 from robeval.core.errors import RobevalError
+from robeval.core.progress import progress_bar
 from robeval.models.inference import predict
 from robeval.runs.model import load_run_model, predict_kwargs
 from robeval.runs.outputs import read_eval_json, write_condition, write_eval_json, write_head
@@ -57,7 +57,7 @@ def evaluate_run(
     ctx = ConditionContext(cfg.dataset, data_dir, seed=0)
     write_head(path, model.head, model_classes, getattr(model.encoder, "nonnegative", False))
     results = dict(read_eval_json(path).get("conditions", {}))
-    bar = tqdm(chosen, desc=f"eval {path.name}", leave=False, disable=not progress)
+    bar = progress_bar(chosen, desc=f"eval {path.name}", leave=False, disable=not progress)
     for cond in bar:
         bar.set_postfix_str(cond.name)
         t0 = time.time()

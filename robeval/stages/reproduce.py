@@ -1,6 +1,7 @@
 """The whole study in one call: train the head grid over seeds, evaluate every condition, report.
 
-    robeval reproduce                       # offline, on the embedded `shapes`, a few CPU minutes
+    robeval reproduce                       # offline, on the embedded `shapes`: 4 heads x 3 seeds,
+                                            # two cells at a time on a 2-core CPU
 
 Finished runs are skipped and a killed run resumes from its last epoch, so re-running the same
 command after an interruption continues where it stopped.
@@ -13,10 +14,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from robeval import runs
 from robeval.conditions import resolve
+from robeval.core.fileio import read_json
+from robeval.core.progress import progress_bar
 from robeval.models.kinds import LOGITS_KINDS
 from robeval.runs.outputs import read_eval_json
 from robeval.stages.evaluate import evaluate_run
@@ -35,9 +36,9 @@ EXTRA_HEADS = (("fixed", "dot", "simplex-etf", False), ("fixed", "cosine", "simp
 @dataclass
 class ReproducePlan:
     dataset: str = "shapes"
-    archs: tuple[str, ...] = ("smallcnn",)
+    archs: tuple[str, ...] = ("tinycnn",)
     preset: str = "quick"
-    seeds: tuple[int, ...] = (0, 1)
+    seeds: tuple[int, ...] = (0, 1, 2)
     scales: tuple[float, ...] = (1.0,)
     epochs: int | None = None
     batch_size: int | None = None
@@ -78,9 +79,34 @@ def run_cell(cfg: TrainConfig, run_dir: Path, conditions: str, device: str,
     return {"train_s": t1 - t0, "eval_s": time.time() - t1}
 
 
-def _run_cells(cells: list[tuple[TrainConfig, Path]], conditions: str, device: str,
-               data_dir: str | None) -> list[dict]:
-    return [run_cell(cfg, run_dir, conditions, device, data_dir) for cfg, run_dir in cells]
+def _init_worker(threads: int | None) -> None:
+    """A worker process: a share of the CPU threads, so parallel cells do not oversubscribe."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def prepare_data(plan: ReproducePlan, data_dir: str | None, progress: bool = True) -> None:
+    """Load every split and build every condition once, before cells run in parallel: workers
+    then read caches instead of generating the same files side by side."""
+    from robeval.conditions import ConditionContext
+    from robeval.data import load_split
+    from robeval.data.loading import dataset_spec
+
+    for split in dataset_spec(plan.dataset).splits:
+        load_split(plan.dataset, split, data_dir)
+    ctx = ConditionContext(plan.dataset, data_dir, seed=0)
+    for cond in progress_bar(resolve(plan.conditions, plan.dataset), desc="prepare conditions",
+                             leave=False, disable=not progress):
+        cond.build(ctx)
+
+
+def worker_devices(device: str, devices: list[str] | None, workers: int) -> list[str]:
+    """One entry per worker process: the given devices, or ``workers`` CPU workers."""
+    if devices:
+        return devices
+    return [device] * workers if device == "cpu" and workers > 1 else [device]
 
 
 def reproduce(
@@ -89,44 +115,61 @@ def reproduce(
     *,
     device: str = "auto",
     devices: list[str] | None = None,
+    workers: int = 1,
     data_dir: str | None = None,
     progress: bool = True,
 ) -> dict:
     """Run the plan into ``out_dir``/runs and ``out_dir``/report; returns timings and rows.
 
-    With several ``devices`` (e.g. cuda:0, cuda:1) the grid cells are dealt round-robin to one
-    worker process per device and run in parallel.
+    With several ``devices`` (e.g. cuda:0, cuda:1), or ``workers`` > 1 on a CPU (each with its
+    share of the cores), the grid cells are dealt round-robin to one worker process per entry and
+    run in parallel; a cell's results do not depend on which worker ran it.
     """
+    from robeval.core.environment import pick_device
+
     out = Path(out_dir)
     t_start = time.time()
     resolve(plan.conditions, plan.dataset)  # fail on a bad --conditions before training anything
     cells = [(cfg, out / "runs" / runs.run_name(cfg)) for cfg in plan.configs()]
     timings = {"train_s": 0.0, "eval_s": 0.0}
-    if devices and len(devices) > 1:
+    slots = worker_devices(pick_device(device) if not devices else device, devices, workers)
+    bar = progress_bar(total=len(cells), desc="reproduce", disable=not progress)
+    if len(slots) > 1:
         import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+        import os
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
+        prepare_data(plan, data_dir, progress)
         ctx = mp.get_context("spawn")
-        pools = [ProcessPoolExecutor(max_workers=1, mp_context=ctx) for _ in devices]
-        futures = [pool.submit(_run_cells, cells[i :: len(devices)], plan.conditions, dev, data_dir)
-                   for i, (pool, dev) in enumerate(zip(pools, devices, strict=True))]
-        for fut in tqdm(futures, desc=f"reproduce on {len(devices)} devices", disable=not progress):
-            for t in fut.result():
+        threads = max(1, (os.cpu_count() or 1) // len(slots)) if all(d == "cpu" for d in slots) else None
+        pools = [ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init_worker,
+                                     initargs=(threads,)) for _ in slots]
+        futures = {pools[i % len(slots)].submit(run_cell, cfg, run_dir, plan.conditions,
+                                                slots[i % len(slots)], data_dir): run_dir
+                   for i, (cfg, run_dir) in enumerate(cells)}
+        try:
+            for fut in as_completed(futures):
+                t = fut.result()
                 timings["train_s"] += t["train_s"]
                 timings["eval_s"] += t["eval_s"]
-        for pool in pools:
-            pool.shutdown()
+                bar.set_postfix_str(futures[fut].name)
+                bar.update()
+        finally:
+            for pool in pools:
+                pool.shutdown(cancel_futures=True)
     else:
-        dev = devices[0] if devices else device
-        bar = tqdm(cells, desc="reproduce", disable=not progress)
-        for cfg, run_dir in bar:
+        for cfg, run_dir in cells:
             bar.set_postfix_str(run_dir.name)
-            t = run_cell(cfg, run_dir, plan.conditions, dev, data_dir)
+            t = run_cell(cfg, run_dir, plan.conditions, slots[0], data_dir)
             timings["train_s"] += t["train_s"]
             timings["eval_s"] += t["eval_s"]
+            bar.update()
+    bar.close()
     t3 = time.time()
     rows = write_report([run_dir for _, run_dir in cells], out / "report")
     timings["report_s"] = time.time() - t3
     timings["total_s"] = time.time() - t_start
+    claims = read_json(out / "report" / "results.json")["claims"]
     return {"rows": rows, "timings": {k: round(v, 1) for k, v in timings.items()},
-            "report": str(out / "report"), "table": terminal_table(rows)}
+            "report": str(out / "report"), "table": terminal_table(rows), "claims": claims,
+            "workers": len(slots)}

@@ -28,6 +28,7 @@ from robeval import runs
 from robeval.core.environment import environment, pick_device
 from robeval.core.errors import RobevalError
 from robeval.core.fileio import append_jsonl, read_json, write_json, write_text
+from robeval.core.progress import progress_bar
 from robeval.data import ImageSet, load_split, split_train_val
 from robeval.data.loading import dataset_spec
 from robeval.models import Classifier, ModelSpec, build_model
@@ -38,7 +39,7 @@ from robeval.runs.model import predict_kwargs
 from robeval.training import distributed
 from robeval.training.augment import random_crop_flip, to_input
 from robeval.training.config import TrainConfig, resolve
-from robeval.training.optim import Scheduler, make_optimizer, make_scheduler
+from robeval.training.optim import Scheduler, make_optimizer, make_scheduler, plateau
 
 
 def load_train_val(cfg: TrainConfig, data_dir: str | None) -> tuple[ImageSet, ImageSet]:
@@ -83,7 +84,7 @@ def train_epoch(net, opt, sched, x_train, y_train, cfg, epoch, device, dist_info
     total_loss = torch.zeros((), device=device, dtype=torch.float64)
     total_correct = torch.zeros((), device=device, dtype=torch.float64)
     seen = 0
-    bar = tqdm(range(steps), desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=not progress)
+    bar = progress_bar(range(steps), desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=not progress)
     for step in bar:
         idx = perm[step * bs : (step + 1) * bs].to(device)
         xb = random_crop_flip(x_train[idx], cfg.crop_padding, cfg.flip, gen)
@@ -248,6 +249,7 @@ def _finish(run: _Run, history: list[dict], best: dict) -> dict:
         "last_train_acc": history[-1]["train_acc"] if history else None,
         "train_wall_s": round(time.time() - run.t0, 2),
         "world_size": run.info.world,
+        "plateau": plateau(history),
     }
     if run.main:
         save_checkpoint(run.out / runs.LAST, {"model": run.model.state_dict()})

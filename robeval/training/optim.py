@@ -71,6 +71,18 @@ for _record in (
     SCHEDULERS.add(_record.name, _record)
 
 
+PLATEAU_TOLERANCE = 0.01  # validation accuracy of the last two epochs within 1 pp
+
+
+def plateau(history: list[dict], tolerance: float = PLATEAU_TOLERANCE) -> dict:
+    """Whether a run ended at its plateau: the change of validation accuracy over its last two
+    epochs is within ``tolerance``. Runs of one epoch cannot show a plateau."""
+    vals = [row["val_acc"] for row in history]
+    change = abs(vals[-1] - vals[-2]) if len(vals) >= 2 else None
+    return {"at_plateau": change is not None and change <= tolerance,
+            "last_change": change, "tolerance": tolerance}
+
+
 def make_optimizer(model: torch.nn.Module, cfg, device: str = "cpu") -> torch.optim.Optimizer:
     """SGD over trainable parameters only: fixed class vectors are buffers and never appear here.
 

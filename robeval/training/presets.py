@@ -7,8 +7,17 @@
   32 px) + flip; normalise with mean = std = 0.5.
 - ``fast``: for a GPU: 16 epochs, batch 512, LR 0.2 with a 2-epoch linear warm-up then linear
   decay to 0 ("onecycle"), weight decay 5e-4 for dot models only, bf16 autocast, channels_last.
-- ``quick``: a CPU demo: 6 epochs, batch 64, LR 0.1 for every head, cosine-annealed, weight
-  decay 5e-4 for dot models only, same augmentation.
+- ``quick``: the embedded demo on a CPU (``robeval reproduce`` with no arguments): 12 epochs,
+  batch 32, cosine-annealed, no random crop (shapes sit at random positions already), flips;
+  weight decay 5e-4 for dot models only. LR per head: 0.1 for dot logits, 0.5 for cosine logits
+  with S <= 2: measured on shapes (4,000 images, 20 epochs), fixed-cosine S = 1 reached 86 % at
+  LR 0.1 but 99 % at 0.5, learned-cosine S = 1 66 % and 87 %, while dot heads reached 98-99 %
+  at 0.1.
+- ``cpu``: real data (CIFAR-10 size) on a CPU with ``--arch smallcnn``: 15 epochs, batch 128,
+  cosine-annealed, random crop (1/8 of the side) + flip, the same per-head LRs as ``quick``.
+  It trades away the authors' 80 epochs and plateau schedule and a ResNet-sized encoder: absolute
+  accuracies are lower (about 80 % for dot heads on CIFAR-10), the comparison between heads is
+  what it is for.
 
 Adding a preset is one ``Preset`` record here; ``--preset`` and the tests read PRESETS.
 """
@@ -52,11 +61,29 @@ def _authors(cfg, image_size: int) -> dict[str, Any]:
     }
 
 
+def per_head_lr(cfg) -> float:
+    """0.1 for dot logits and for cosine logits at large S (which behave like dot), 0.5 for cosine
+    at S <= 2, where 0.1 leaves the model far from converged (see the module docstring)."""
+    small_s = cfg.scale is None or cfg.scale <= 2
+    return 0.5 if cfg.logits == "cosine" and small_s else 0.1
+
+
 def _quick(cfg, image_size: int) -> dict[str, Any]:
     return {
-        "epochs": 6,
-        "batch_size": 64,
-        "lr": 0.1,
+        "epochs": 12,
+        "batch_size": 32,
+        "lr": per_head_lr(cfg),
+        "weight_decay": _dot_decay(cfg),
+        "scheduler": "cosine",
+        "crop_padding": 0,
+    }
+
+
+def _cpu(cfg, image_size: int) -> dict[str, Any]:
+    return {
+        "epochs": 15,
+        "batch_size": 128,
+        "lr": per_head_lr(cfg),
         "weight_decay": _dot_decay(cfg),
         "scheduler": "cosine",
         "crop_padding": padding(image_size),
@@ -79,7 +106,10 @@ for _preset in (
     Preset("authors", _authors,
            "the paper's protocol: SGD Nesterov 0.9; LR 0.001 learned-dot, else 0.1; wd 5e-4 dot only; "
            "ReduceLROnPlateau x0.2 patience 3 on validation accuracy; 80 epochs; batch 32"),
-    Preset("quick", _quick, "CPU demos: 6 epochs, batch 64, LR 0.1 cosine-annealed"),
+    Preset("quick", _quick, "the embedded CPU demo: 12 epochs, batch 32, LR 0.1 dot / 0.5 cosine "
+                            "(S <= 2), cosine-annealed, no crop"),
+    Preset("cpu", _cpu, "real data on a CPU (smallcnn): 15 epochs, batch 128, LR 0.1 dot / 0.5 "
+                        "cosine (S <= 2), cosine-annealed, crop + flip"),
     Preset("fast", _fast, "GPU: 16 epochs, batch 512, bf16, one-cycle LR 0.2"),
 ):
     PRESETS.add(_preset.name, _preset)

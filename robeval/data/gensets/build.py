@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import PIL
-from tqdm.auto import tqdm
 
 from robeval.core.errors import RobevalError
 from robeval.core.fileio import (
@@ -30,6 +29,7 @@ from robeval.core.fileio import (
     write_json,
     write_npz,
 )
+from robeval.core.progress import progress_bar
 from robeval.core.registry import Registry
 from robeval.data.base import ImageSet
 from robeval.data.download import (
@@ -201,7 +201,7 @@ def build_items(m: Manifest, root: Path, opts: dict) -> Built:
     # Pillow and hashing release the GIL: threads help local files too, downloads most
     workers = opts.get("workers", 8) if kind == "openimages" else min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(tqdm(pool.map(one, m.items), total=len(m.items), desc=f"build {m.name}",
+        results = list(progress_bar(pool.map(one, m.items), total=len(m.items), desc=f"build {m.name}",
                             leave=False, disable=not opts.get("progress", True), unit="img"))
     problems: dict[str, list[str]] = {}
     for (status, _, msg, _), item in zip(results, m.items, strict=True):

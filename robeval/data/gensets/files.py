@@ -13,10 +13,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from robeval.core.errors import RobevalError
 from robeval.core.fileio import file_digest
+from robeval.core.progress import progress_bar
 from robeval.data.gensets.manifest import FORMAT, validate
 from robeval.data.imagefolder import is_image
 from robeval.data.loading import DATASETS
@@ -67,7 +66,7 @@ def make_files_manifest(root: str | Path, target: str, name: str, mapping: str |
     files = [(f, p) for f in folders if fmap[f] for p in sorted((root / f).iterdir())
              if p.is_file() and is_image(p.name)]
     items = []
-    for folder, p in tqdm(files, desc="hash", disable=not progress, leave=False):
+    for folder, p in progress_bar(files, desc="hash", disable=not progress, leave=False):
         cls = fmap[folder]
         items.append({"id": f"{folder}/{p.name}", "path": f"{folder}/{p.name}",
                       "label": classes.index(cls), "class": cls, "sha256": file_digest(p)})

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm.auto import tqdm
 
 from robeval.conditions import ConditionContext, resolve
 from robeval.core.errors import RobevalError
 from robeval.core.fileio import atomic_path, slug
+from robeval.core.progress import progress_bar
 from robeval.data import data_root
 
 
@@ -49,7 +49,7 @@ def write_pngs(
             f"condition {condition!r} now has {len(images)} images but the eval file refers to row "
             f"{int(np.max(indices))}; re-run robeval eval for it"
         )
-    for k in tqdm(missing, desc=f"png {condition}", leave=False, disable=not progress):
+    for k in progress_bar(missing, desc=f"png {condition}", leave=False, disable=not progress):
         with atomic_path(paths[k]) as tmp:
             Image.fromarray(np.ascontiguousarray(images[int(indices[k])])).save(tmp, format="PNG")
     return paths

@@ -39,6 +39,8 @@ def collect(run_dirs: list[str | Path]) -> list[dict]:
             "seed": cfg["seed"],
             "config": {k: cfg.get(k, False) for k in GROUP_KEYS},  # scale is None where S does not apply
             "best_val_acc": summary.get("best_val_acc"),
+            # None: trained before robeval recorded it, or imported
+            "at_plateau": (summary.get("plateau") or {}).get("at_plateau"),
             # an empty condition has no accuracy (NaN in eval.json): left out, shown as "–"
             "accuracy": {name: r["accuracy"] for name, r in ev["conditions"].items()
                          if r.get("accuracy") is not None and math.isfinite(r["accuracy"])},

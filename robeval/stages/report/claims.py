@@ -292,12 +292,21 @@ CLAIMS: list[Claim] = [
 ]
 
 
+def not_at_plateau(records: list[dict]) -> list[str]:
+    """Names of the runs whose validation accuracy had not settled (train summary's plateau)."""
+    return [f"{r['variant']} seed {r['seed']}" for r in records if r.get("at_plateau") is False]
+
+
 def build_claims(records: list[dict], paired: list[dict], geo_sum: list[dict]) -> list[dict]:
-    """Every claim in CLAIMS, judged on these runs."""
+    """Every claim in CLAIMS, judged on these runs; a verdict names the runs it rests on that
+    had not reached their plateau."""
     x = ClaimInputs(records, paired, geo_sum)
+    unsettled = not_at_plateau(records)
     out = []
     for c in CLAIMS:
         lines, verdict = c.judge(x)
+        if unsettled and lines:
+            verdict += f" ({len(unsettled)} of {len(records)} runs not at their plateau)"
         out.append({"name": c.name, "claim": c.claim, "paper": c.paper, "evidence": lines,
-                    "verdict": verdict})
+                    "verdict": verdict, "not_at_plateau": unsettled if lines else []})
     return out

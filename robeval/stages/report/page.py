@@ -20,7 +20,12 @@ from robeval.render.document import to_html, to_markdown
 from robeval.runs.outputs import has_features
 from robeval.stages.analyze import ANALYSIS_JSON, analyze_run, is_stale
 from robeval.stages.report.aggregate import variant_order
-from robeval.stages.report.claims import build_claims, geometry_rows, geometry_summary
+from robeval.stages.report.claims import (
+    build_claims,
+    geometry_rows,
+    geometry_summary,
+    not_at_plateau,
+)
 from robeval.stages.report.format import (
     CSV_FIELDS,
     PAIRED_FIELDS,
@@ -40,12 +45,18 @@ def geometry_table() -> list[tuple[str, str, str]]:
 
 
 def ensure_analysis(records: list[dict], analyze: bool, plots: bool) -> list[str]:
-    """Attach each run's analysis.json (re-analysing stale ones); returns notes for the report."""
+    """Attach each run's analysis.json (re-analysing stale ones); returns notes for the report.
+
+    Records come sorted by variant then seed; only each variant's first run draws its plots (the
+    report shows those, variant_plots), which keeps matplotlib out of most re-analyses."""
     notes = []
+    plotted: set[str] = set()
     for r in records:
         run = Path(r["run"])
+        key = f"{r['config']['dataset']}/{r['config']['arch']}/{r['variant']}"
         if analyze and has_features(run) and is_stale(run):
-            analyze_run(run, plots=plots)
+            analyze_run(run, plots=plots and key not in plotted)
+        plotted.add(key)
         if (run / ANALYSIS_JSON).exists() and not is_stale(run):
             r["analysis"] = read_json(run / ANALYSIS_JSON)
         else:
@@ -132,6 +143,11 @@ def intro(x: ReportInputs) -> list[tuple]:
                    "Accuracy cells: test accuracy in %, mean ± sample std over seeds, [95% t-interval], "
                    "n = seeds. Checkpoints were chosen on a validation split carved from the training "
                    "data; the test sets were only evaluated."))
+    unsettled = not_at_plateau(x.records)
+    if unsettled:
+        b.append(("p", f"**{len(unsettled)} of {len(x.records)} runs had not reached their plateau** "
+                       "(validation accuracy still changed by more than 1 pp over the last two epochs): "
+                       f"{', '.join(unsettled)}. Claims that rest on them are marked."))
     single = [r for r in x.rows if r["n"] == 1]
     if single:
         b.append(("p", f"{len(single)} of {len(x.rows)} cells rest on one seed: they have no std and no "
@@ -189,9 +205,11 @@ def geometry_section(x: ReportInputs) -> list[tuple]:
 
 def runs_section(x: ReportInputs) -> list[tuple]:
     b: list[tuple] = [("h", 2, "Runs")]
-    b.append(("table", ["run", "head", "seed", "best val acc", "preset", "epochs", "batch", "lr", "max train"],
+    b.append(("table", ["run", "head", "seed", "best val acc", "plateau", "preset", "epochs", "batch",
+                        "lr", "max train"],
               [[r["run"], r["variant"], r["seed"],
                 "–" if r["best_val_acc"] is None else f"{100 * r['best_val_acc']:.2f}",
+                {True: "yes", False: "NO", None: "–"}[r.get("at_plateau")],
                 r["train_config"].get("preset"), r["train_config"].get("epochs"),
                 r["train_config"].get("batch_size"), r["train_config"].get("lr"),
                 r["train_config"].get("max_train")] for r in x.records]))
