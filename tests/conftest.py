@@ -15,3 +15,9 @@ def data_dir(tmp_path, monkeypatch):
     root = tmp_path / "data"
     monkeypatch.setenv("ROBEVAL_DATA", str(root))
     return root
+
+
+@pytest.fixture(autouse=True)
+def _not_quiet(monkeypatch):
+    """`--quiet` run in-process sets ROBEVAL_QUIET for the process: undo it after each test."""
+    monkeypatch.delenv("ROBEVAL_QUIET", raising=False)

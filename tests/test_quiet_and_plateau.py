@@ -3,6 +3,7 @@ whether it reached its plateau, and the report marks the runs that had not."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -29,8 +30,9 @@ def test_quiet_disables_bars_here_and_in_child_processes(monkeypatch):
 def test_corrupt_quiet_prints_no_bar(tmp_path):
     args = [sys.executable, "-m", "robeval", "corrupt", "--dataset", "shapes", "--conditions",
             "impulse_noise", "--severities", "1", "--data-dir", str(tmp_path)]
-    loud = subprocess.run(args, capture_output=True, text=True)
-    quiet = subprocess.run([*args, "--quiet"], capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items() if k != ENV}
+    loud = subprocess.run(args, capture_output=True, text=True, env=env)
+    quiet = subprocess.run([*args, "--quiet"], capture_output=True, text=True, env=env)
     assert loud.returncode == 0 and quiet.returncode == 0, quiet.stderr
     assert "it/s" in loud.stderr or "%|" in loud.stderr  # the corruption's progress bar
     assert "%|" not in quiet.stderr and "it/s" not in quiet.stderr
@@ -57,3 +59,28 @@ def test_report_marks_runs_not_at_plateau(tmp_path):
     write_report([run], tmp_path / "rep", plots=False)
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "had not reached their plateau" in md and "| NO |" in md
+
+
+def test_clopper_pearson_matches_scipys_exact_binomial_interval():
+    from scipy.stats import binomtest
+
+    from robeval.analysis.stats import clopper_pearson
+
+    for k, n in ((0, 10), (7, 10), (10, 10), (931, 1000)):
+        ref = binomtest(k, n).proportion_ci(0.95, method="exact")
+        lo, hi = clopper_pearson(k, n)
+        assert abs(lo - ref.low) < 1e-12 and abs(hi - ref.high) < 1e-12
+
+
+def test_paired_wilcoxon_only_from_five_seeds_and_two_seeds_give_no_verdict():
+    from robeval.analysis.stats import paired_differences
+    from robeval.stages.report.claims import gain_verdict
+
+    a = {s: 0.80 + 0.01 * s for s in range(6)}
+    b = {s: 0.70 for s in range(6)}
+    six = paired_differences(a, b)
+    assert six["wilcoxon_p"] is not None and six["wilcoxon_p"] < 0.05  # all 6 positive: p = 1/32
+    four = paired_differences({s: a[s] for s in range(4)}, {s: b[s] for s in range(4)})
+    assert four["wilcoxon_p"] is None and gain_verdict(four) == "supported"
+    two = paired_differences({0: 0.9, 1: 0.91}, {0: 0.7, 1: 0.72})
+    assert two["ci_low"] is not None and gain_verdict(two).startswith("n = 2 seeds: too few")

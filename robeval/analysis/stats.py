@@ -34,17 +34,35 @@ def t_interval(values, level: float = 0.95) -> dict:
     return out
 
 
+MIN_SEEDS_FOR_VERDICT = 3  # below this a t-interval is too wide to be a finding (n = 2: 12.7 x s/sqrt(2))
+MIN_SEEDS_FOR_WILCOXON = 5  # exact two-sided p is at least 2 / 2^n: 0.0625 at n = 5, 0.031 at n = 6
+
+
 def paired_differences(a: dict, b: dict, level: float = 0.95) -> dict:
-    """a - b over the keys (seeds) both have, with its t-interval; unmatched keys are listed."""
+    """a - b over the keys (seeds) both have: the paired t-interval and, with at least five
+    pairs, the two-sided Wilcoxon signed-rank p-value (exact); unmatched keys are listed."""
     common = sorted(set(a) & set(b), key=str)
     diffs = [a[k] - b[k] for k in common if a[k] is not None and b[k] is not None]
     out = t_interval(diffs, level)
     out["seeds"] = common
     out["values"] = [num(v) for v in diffs]
     out["unmatched"] = sorted(set(a) ^ set(b), key=str)
+    out["wilcoxon_p"] = None
+    if len(diffs) >= MIN_SEEDS_FOR_WILCOXON and any(d != 0 for d in diffs):
+        out["wilcoxon_p"] = num(sstats.wilcoxon(diffs).pvalue)
     if not common:
         out["note"] = "no seed appears in both: no paired difference"
     return out
+
+
+def clopper_pearson(correct: int, n: int, level: float = 0.95) -> tuple[float | None, float | None]:
+    """The exact binomial interval of an accuracy ``correct / n`` (one run, one test set)."""
+    if n <= 0:
+        return None, None
+    alpha = 1 - level
+    lo = 0.0 if correct == 0 else float(sstats.beta.ppf(alpha / 2, correct, n - correct + 1))
+    hi = 1.0 if correct == n else float(sstats.beta.ppf(1 - alpha / 2, correct + 1, n - correct))
+    return lo, hi
 
 
 def verdict(interval: dict, unit: str = "pp", scale: float = 100.0, signed: bool = True,

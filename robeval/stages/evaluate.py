@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from robeval import runs
+from robeval.analysis.stats import clopper_pearson
 from robeval.conditions import ConditionContext, resolve
 from robeval.core.environment import environment, pick_device
 from robeval.core.errors import RobevalError
@@ -70,9 +71,12 @@ def evaluate_run(
         if feats is not None:
             arrays["features"] = feats.astype(np.float32)
         rel = write_condition(path, cond.name, arrays)
+        correct = int((preds == labels).sum())
         results[cond.name] = {
-            "accuracy": float((preds == labels).mean()) if len(labels) else float("nan"),
+            "accuracy": correct / len(labels) if len(labels) else float("nan"),
             "n": int(len(labels)),
+            # this run's exact binomial 95% interval (test-set sampling only, not seeds)
+            "accuracy_ci95": list(clopper_pearson(correct, len(labels))),
             "kind": cond.kind,
             "family": cond.family,
             "severity": cond.severity,

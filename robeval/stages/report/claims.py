@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from robeval.analysis.metrics import columns, scalar
-from robeval.analysis.stats import paired_differences, t_interval
+from robeval.analysis.stats import MIN_SEEDS_FOR_VERDICT, paired_differences, t_interval
 from robeval.stages.report.format import interval_text
 
 RANDOM_INITS = ("sphere", "authors")  # the paper's random class vectors
@@ -82,11 +82,20 @@ def geometry_summary(geo: list[dict], records: list[dict]) -> list[dict]:
     return out
 
 
+def _too_few(d: dict) -> str | None:
+    """One seed gives a sign; two give an interval too wide to be a finding."""
+    if d.get("ci_low") is None:
+        return "one seed: sign only, not established"
+    if d["n"] < MIN_SEEDS_FOR_VERDICT:
+        return f"n = {d['n']} seeds: too few for a verdict (needs {MIN_SEEDS_FOR_VERDICT})"
+    return None
+
+
 def gain_verdict(d: dict) -> str:
     if not d or d.get("mean") is None:
         return "not measured"
-    if d.get("ci_low") is None:
-        return "one seed: sign only, not established"
+    if few := _too_few(d):
+        return few
     if d["ci_low"] > 0:
         return "supported"
     if d["ci_high"] < 0:
@@ -97,8 +106,8 @@ def gain_verdict(d: dict) -> str:
 def kept_verdict(d: dict) -> str:
     if not d or d.get("mean") is None:
         return "not measured"
-    if d.get("ci_low") is None:
-        return "one seed: sign only, not established"
+    if few := _too_few(d):
+        return few
     if d["ci_high"] < 0:
         return "not supported: fixed is worse"
     if d["ci_low"] > 0:
@@ -107,8 +116,9 @@ def kept_verdict(d: dict) -> str:
 
 
 def pp(d: dict) -> str:
-    """A paired difference in percentage points."""
-    return interval_text(d, unit="pp", signed=True)
+    """A paired difference in percentage points (with the Wilcoxon p when there is one)."""
+    text = interval_text(d, unit="pp", signed=True)
+    return text + (f", Wilcoxon p = {d['wilcoxon_p']:.3f}" if d.get("wilcoxon_p") is not None else "")
 
 
 def plain(d: dict, digits: int = 3, signed: bool = False) -> str:

@@ -157,6 +157,8 @@ def intro(x: ReportInputs) -> list[tuple]:
 
 def claims_section(x: ReportInputs) -> list[tuple]:
     b: list[tuple] = [("h", 2, "Claims")]
+    b.append(("p", "Exploratory: several claims are judged on the same runs, with no correction for "
+                   "multiple comparisons. Verdicts need at least 3 seeds (docs/analysis.md)."))
     for i, c in enumerate(x.claims, 1):
         b.append(("p", f"**Claim {i}: {c['claim']}.** Paper: {c['paper']}. **These runs: {c['verdict']}.**"))
         b.append(("ul", c["evidence"] or ["no runs measure this"]))
@@ -203,12 +205,23 @@ def geometry_section(x: ReportInputs) -> list[tuple]:
     return b
 
 
+def _run_accuracy(r: dict) -> str:
+    """One run's clean test accuracy with its Clopper-Pearson interval (test sampling only)."""
+    clean = r["conditions"].get("clean", {})
+    ci = clean.get("accuracy_ci95")
+    if clean.get("accuracy") is None:
+        return "–"
+    text = f"{100 * clean['accuracy']:.2f}"
+    return text + (f" [{100 * ci[0]:.2f}, {100 * ci[1]:.2f}]" if ci and ci[0] is not None else "")
+
+
 def runs_section(x: ReportInputs) -> list[tuple]:
     b: list[tuple] = [("h", 2, "Runs")]
-    b.append(("table", ["run", "head", "seed", "best val acc", "plateau", "preset", "epochs", "batch",
-                        "lr", "max train"],
+    b.append(("table", ["run", "head", "seed", "best val acc", "clean test acc [95% binomial]", "plateau",
+                        "preset", "epochs", "batch", "lr", "max train"],
               [[r["run"], r["variant"], r["seed"],
                 "–" if r["best_val_acc"] is None else f"{100 * r['best_val_acc']:.2f}",
+                _run_accuracy(r),
                 {True: "yes", False: "NO", None: "–"}[r.get("at_plateau")],
                 r["train_config"].get("preset"), r["train_config"].get("epochs"),
                 r["train_config"].get("batch_size"), r["train_config"].get("lr"),
