@@ -45,7 +45,7 @@ def assert_clean_error(code, output, *needles):
     (["train", "--seeds", "0"], "at least 1"),
     (["train", "--seeds", "1,1"], "a seed is repeated"),
     (["reproduce", "--arch", "smallcnn,resnet99"], "unknown encoder resnet99"),
-    (["reproduce", "--scales", "0"], "every S must be > 0"),
+    (["reproduce", "--scales", "0"], "every S must be a finite number > 0"),
     (["reproduce", "--conditions", "nosuch"], "unknown condition 'nosuch'"),
 ])
 def test_bad_train_options(tmp_path, args, needle):

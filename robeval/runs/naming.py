@@ -31,4 +31,6 @@ def variant(cfg: Any) -> str:
 
 def run_name(cfg: Any) -> str:
     dataset = str(_get(cfg, "dataset")).replace(":", "_").replace("/", "_")
-    return f"{dataset}-{_get(cfg, 'arch')}-{variant(cfg)}-seed{_get(cfg, 'seed')}"
+    lr = _get(cfg, "lr")
+    swept = f"-lr{lr:g}" if lr is not None else ""  # an LR given (a sweep): one folder per value
+    return f"{dataset}-{_get(cfg, 'arch')}-{variant(cfg)}{swept}-seed{_get(cfg, 'seed')}"

@@ -23,6 +23,7 @@ from robeval.runs.outputs import read_eval_json
 from robeval.stages.evaluate import evaluate_run
 from robeval.stages.report import terminal_table, write_report
 from robeval.stages.train import train
+from robeval.stages.tuning import select_by_validation
 from robeval.training.config import TrainConfig
 
 # (head, logits): the paper's 2 x 2 grid
@@ -46,6 +47,7 @@ class ReproducePlan:
     conditions: str = "all"
     init: str = "sphere"
     extra_heads: bool = False
+    lrs: tuple[float, ...] | None = None  # several: a sweep, chosen per variant on validation
 
     def configs(self) -> list[TrainConfig]:
         grid = [(h, lg, self.init, False) for h, lg in PAPER_GRID]
@@ -54,23 +56,26 @@ class ReproducePlan:
         out = []
         for arch, (head, logits, init, learn_scale) in itertools.product(self.archs, grid):
             for scale in (self.scales if LOGITS_KINDS.get(logits).uses_scale else (None,)):
-                for seed in self.seeds:
+                for lr, seed in itertools.product(self.lrs or (None,), self.seeds):
                     out.append(TrainConfig(
                         dataset=self.dataset, arch=arch, head=head, logits=logits, scale=scale,
                         init=init, learn_scale=learn_scale, seed=seed, preset=self.preset,
                         epochs=self.epochs, batch_size=self.batch_size, max_train=self.max_train,
+                        lr=lr,
                     ))
         return out
 
 
 def run_cell(cfg: TrainConfig, run_dir: Path, conditions: str, device: str,
-             data_dir: str | None) -> dict:
+             data_dir: str | None, evaluate: bool = True) -> dict:
     """Train (or resume, or skip) one grid cell and evaluate the conditions it still lacks."""
     t0 = time.time()
     if not runs.is_finished(run_dir) or (run_dir / runs.STATE).exists():
         train(cfg, run_dir, device=device, resume=runs.is_run(run_dir), overwrite=False,
               data_dir=data_dir, progress=False)
     t1 = time.time()
+    if not evaluate:
+        return {"train_s": t1 - t0, "eval_s": 0.0}
     wanted = [c.name for c in resolve(conditions, cfg.dataset)]
     done = read_eval_json(run_dir).get("conditions", {})
     missing = [c for c in wanted if c not in done]
@@ -109,6 +114,42 @@ def worker_devices(device: str, devices: list[str] | None, workers: int) -> list
     return [device] * workers if device == "cpu" and workers > 1 else [device]
 
 
+def _run_cells(cells: list[tuple[TrainConfig, Path]], plan: ReproducePlan, slots: list[str],
+               data_dir: str | None, timings: dict, progress: bool, evaluate: bool, desc: str) -> None:
+    """Run cells in order on one device, or dealt round-robin to one process per slot."""
+    bar = progress_bar(total=len(cells), desc=desc, disable=not progress)
+    if len(slots) > 1:
+        import multiprocessing as mp
+        import os
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        ctx = mp.get_context("spawn")
+        threads = max(1, (os.cpu_count() or 1) // len(slots)) if all(d == "cpu" for d in slots) else None
+        pools = [ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init_worker,
+                                     initargs=(threads,)) for _ in slots]
+        futures = {pools[i % len(slots)].submit(run_cell, cfg, run_dir, plan.conditions,
+                                                slots[i % len(slots)], data_dir, evaluate): run_dir
+                   for i, (cfg, run_dir) in enumerate(cells)}
+        try:
+            for fut in as_completed(futures):
+                t = fut.result()
+                timings["train_s"] += t["train_s"]
+                timings["eval_s"] += t["eval_s"]
+                bar.set_postfix_str(futures[fut].name)
+                bar.update()
+        finally:
+            for pool in pools:
+                pool.shutdown(cancel_futures=True)
+    else:
+        for cfg, run_dir in cells:
+            bar.set_postfix_str(run_dir.name)
+            t = run_cell(cfg, run_dir, plan.conditions, slots[0], data_dir, evaluate)
+            timings["train_s"] += t["train_s"]
+            timings["eval_s"] += t["eval_s"]
+            bar.update()
+    bar.close()
+
+
 def reproduce(
     plan: ReproducePlan,
     out_dir: str | Path = "reproduce",
@@ -133,43 +174,20 @@ def reproduce(
     cells = [(cfg, out / "runs" / runs.run_name(cfg)) for cfg in plan.configs()]
     timings = {"train_s": 0.0, "eval_s": 0.0}
     slots = worker_devices(pick_device(device) if not devices else device, devices, workers)
-    bar = progress_bar(total=len(cells), desc="reproduce", disable=not progress)
     if len(slots) > 1:
-        import multiprocessing as mp
-        import os
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
         prepare_data(plan, data_dir, progress)
-        ctx = mp.get_context("spawn")
-        threads = max(1, (os.cpu_count() or 1) // len(slots)) if all(d == "cpu" for d in slots) else None
-        pools = [ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(threads,)) for _ in slots]
-        futures = {pools[i % len(slots)].submit(run_cell, cfg, run_dir, plan.conditions,
-                                                slots[i % len(slots)], data_dir): run_dir
-                   for i, (cfg, run_dir) in enumerate(cells)}
-        try:
-            for fut in as_completed(futures):
-                t = fut.result()
-                timings["train_s"] += t["train_s"]
-                timings["eval_s"] += t["eval_s"]
-                bar.set_postfix_str(futures[fut].name)
-                bar.update()
-        finally:
-            for pool in pools:
-                pool.shutdown(cancel_futures=True)
-    else:
-        for cfg, run_dir in cells:
-            bar.set_postfix_str(run_dir.name)
-            t = run_cell(cfg, run_dir, plan.conditions, slots[0], data_dir)
-            timings["train_s"] += t["train_s"]
-            timings["eval_s"] += t["eval_s"]
-            bar.update()
-    bar.close()
+    sweep = None
+    if plan.lrs and len(plan.lrs) > 1:  # train every value, choose on validation, evaluate the chosen
+        _run_cells(cells, plan, slots, data_dir, timings, progress, evaluate=False, desc="sweep")
+        vals = [(cfg, read_json(run_dir / runs.SUMMARY)["best_val_acc"]) for cfg, run_dir in cells]
+        chosen, sweep = select_by_validation(vals)
+        cells = [cells[i] for i in chosen]
+    _run_cells(cells, plan, slots, data_dir, timings, progress, evaluate=True, desc="reproduce")
     t3 = time.time()
-    rows = write_report([run_dir for _, run_dir in cells], out / "report")
+    rows = write_report([run_dir for _, run_dir in cells], out / "report", sweep=sweep)
     timings["report_s"] = time.time() - t3
     timings["total_s"] = time.time() - t_start
     claims = read_json(out / "report" / "results.json")["claims"]
     return {"rows": rows, "timings": {k: round(v, 1) for k, v in timings.items()},
             "report": str(out / "report"), "table": terminal_table(rows), "claims": claims,
-            "workers": len(slots)}
+            "workers": len(slots), "sweep": sweep}

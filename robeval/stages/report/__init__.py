@@ -23,7 +23,7 @@ __all__ = ["aggregate", "collect", "paired_rows", "terminal_table", "write_repor
 
 
 def write_report(run_dirs: list[str | Path], out_dir: str | Path, *, analyze: bool = True,
-                 plots: bool = True) -> list[dict]:
+                 plots: bool = True, sweep: list[dict] | None = None) -> list[dict]:
     """Aggregate ``run_dirs`` and write the report files into ``out_dir``; returns the rows.
 
     With ``analyze``, runs evaluated with features whose analysis.json is missing or older than
@@ -36,5 +36,5 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path, *, analyze: bo
     records = collect(run_dirs)
     rows = aggregate(records)
     build_report(records, rows, paired_rows(records), Path(out_dir), environment(),
-                 analyze=analyze, plots=plots)
+                 analyze=analyze, plots=plots, sweep=sweep)
     return rows
