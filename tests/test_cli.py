@@ -38,8 +38,8 @@ def assert_clean_error(code, output, *needles):
     (["train", "--arch", "resnet99"], "unknown arch 'resnet99'"),
     (["train", "--head", "frozen"], "unknown head 'frozen'; choose one of: learned, fixed"),
     (["train", "--init", "zeros"], "unknown init 'zeros'"),
-    (["train", "--logits", "cosine", "--scale", "0"], "must be > 0"),
-    (["train", "--logits", "cosine", "--scale", "-2"], "must be > 0"),
+    (["train", "--logits", "cosine", "--scale", "0"], "finite number > 0"),
+    (["train", "--logits", "cosine", "--scale", "-2"], "finite number > 0"),
     (["train", "--logits", "dot", "--scale", "5"], "--scale applies to cosine logits only"),
     (["train", "--seeds", "a,b"], "give a count"),
     (["train", "--seeds", "0"], "at least 1"),
@@ -139,3 +139,31 @@ def test_train_cli_writes_a_run(tmp_path):
     assert code == 0, out
     config = json.loads((tmp_path / "r" / runs.CONFIG).read_text())
     assert config["variant"] == "fixed-cosine-S2" and config["model"]["scale"] == 2.0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--seed", "-1"], "--seed"),
+    (["train", "--seed", str(2**64)], "--seed"),
+    (["train", "--seeds", "-1"], "every --seed must be an integer in [0, 2^31)"),
+    (["train", "--seeds", "0,-3"], "every --seed must be an integer in [0, 2^31)"),
+    (["train", "--lr", "inf"], "--lr must be a finite number > 0"),
+    (["train", "--lr", "nan"], "--lr must be a finite number > 0"),
+    (["train", "-S", "inf", "--logits", "cosine"], "finite number > 0"),
+    (["train", "--weight-decay", "-1"], "--weight-decay must be a finite number >= 0"),
+    (["train", "--weight-decay", "nan"], "--weight-decay must be a finite number >= 0"),
+    (["train", "--max-train", "0"], "--max-train must be >= 1"),
+    (["corrupt", "--seed", "-1"], "--seed"),
+    (["reproduce", "--lrs", "0.1,inf"], "finite numbers > 0"),
+])
+def test_bad_numbers_are_one_line_errors_and_write_nothing(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out = invoke(*args, "--out", tmp_path / "o") if args[0] != "corrupt" else invoke(*args)
+    assert code != 0 and message in out and "Traceback" not in out, out
+    assert not (tmp_path / "o").exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_diverging_run_stops_with_a_clear_message_and_says_so(tmp_path):
+    code, out = invoke("train", "--epochs", "2", "--max-train", "256", "--quiet", "--lr", "1e30",
+                       "--out", tmp_path / "r")
+    assert code != 0 and "training diverged in epoch 1" in out and "Traceback" not in out, out
+    assert (tmp_path / "r" / "diverged.json").exists() and not (tmp_path / "r" / runs.STATE).exists()

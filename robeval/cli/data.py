@@ -32,7 +32,7 @@ from robeval.cli.options import (
               help="reference: Hendrycks' formulas per image; fast: batched torch (impulse, defocus).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes for per-image work; the pixels do not depend on it.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Base seed of the noise.")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True, help="Base seed of the noise.")
 @click.option("--preview", type=click.IntRange(min=1), default=None,
               help="Instead of building the cache, draw N sample images per condition and severity.")
 @click.option("--out", type=click.Path(dir_okay=False), default="preview.png", show_default=True,

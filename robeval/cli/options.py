@@ -83,6 +83,8 @@ def parse_seeds(text: str) -> list[int]:
         raise click.BadParameter(f"{text!r}: give a count (3 = seeds 0,1,2), a range 0-4 or a list 0,1,5") from None
     if not seeds:
         raise click.BadParameter("no seeds given")
+    if any(not 0 <= s < 2**31 for s in seeds):
+        raise click.BadParameter(f"{text!r}: every --seed must be an integer in [0, 2^31)")
     if len(set(seeds)) != len(seeds):
         raise click.BadParameter(f"{text!r}: a seed is repeated")
     return seeds

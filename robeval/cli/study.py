@@ -39,7 +39,7 @@ from robeval.cli.options import (
 @click.option("--init", type=INIT, default="sphere", show_default=True, help="How class vectors are drawn.")
 @click.option("--bias/--no-bias", default=True, show_default=True, help="Per-class bias b_c.")
 @click.option("--learn-scale", is_flag=True, help="Learn S (Hoffer et al.'s fixed Hadamard head).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of one run.")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True, help="Seed of one run.")
 @click.option("--seeds", default=None,
               help="Several runs: a count (3 = seeds 0,1,2), a range 0-4 or a list 0,1,5; --out is then "
                    "their parent folder (OUT/seed0, ...).")

@@ -13,6 +13,7 @@ fit epochs, finish (last.pt, summary.json).
 from __future__ import annotations
 
 import json
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -213,6 +214,8 @@ def _fit_epoch(run: _Run, epoch: int, x_train, y_train, history: list[dict], bes
     row = {"epoch": epoch, "lr": run.opt.param_groups[0]["lr"]}
     row.update(train_epoch(run.net, run.opt, run.sched, x_train, y_train, cfg, epoch, run.device,
                            run.info, run.progress, run.sched_record.steps_on == "batch"))
+    if not math.isfinite(row["train_loss"]):
+        _diverged(run, epoch, row)
     # every rank: same weights, same answer
     val_logits, _ = predict(run.model, run.val_set.images, run.device, **predict_kwargs(cfg))
     row["val_acc"] = float((val_logits.argmax(1) == run.val_set.labels).mean())
@@ -237,6 +240,20 @@ def _fit_epoch(run: _Run, epoch: int, x_train, y_train, history: list[dict], bes
                    f"  val {row['val_acc']:.3f}  lr {row['lr']:.2g}")
     distributed.barrier(run.info)
     return best
+
+
+DIVERGED = "diverged.json"
+
+
+def _diverged(run: _Run, epoch: int, row: dict) -> None:
+    """A non-finite loss: say so in the run folder (diverged.json, no state.pt to resume) and stop."""
+    if run.main:
+        write_json(run.out / DIVERGED, {"epoch": epoch, "lr": row["lr"], "train_loss": str(row["train_loss"]),
+                                        "config": run.cfg.to_dict()})
+        (run.out / runs.STATE).unlink(missing_ok=True)
+    raise RobevalError(f"training diverged in epoch {epoch}: the loss is {row['train_loss']} (lr "
+                       f"{row['lr']:g}); lower --lr, then train again with --overwrite "
+                       f"({run.out / DIVERGED} records it)")
 
 
 def _finish(run: _Run, history: list[dict], best: dict) -> dict:

@@ -5,6 +5,7 @@ schedulers).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -70,8 +71,12 @@ def resolve(cfg: TrainConfig, image_size: int) -> TrainConfig:
         )
     if kind.uses_scale and cfg.scale is None:
         cfg = TrainConfig.from_dict({**cfg.to_dict(), "scale": 1.0})
-    if cfg.scale is not None and not cfg.scale > 0:
-        raise RobevalError(f"the cosine scale S must be > 0, got {cfg.scale}")
+    if cfg.scale is not None and not (0 < cfg.scale < math.inf):
+        raise RobevalError(f"the cosine scale S must be a finite number > 0, got {cfg.scale}")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed < 2**31:
+        raise RobevalError(f"--seed must be an integer in [0, 2^31), got {cfg.seed!r}")
+    if cfg.max_train is not None and cfg.max_train < 1:
+        raise RobevalError(f"--max-train must be >= 1 (leave it out to use every image), got {cfg.max_train}")
     if not 0 < cfg.val_fraction < 1:
         raise RobevalError(f"--val-fraction must lie in (0, 1), got {cfg.val_fraction}")
     filled = PRESETS.get(cfg.preset).fill(cfg, image_size)
@@ -86,6 +91,10 @@ def resolve(cfg: TrainConfig, image_size: int) -> TrainConfig:
             raise RobevalError(f"--{name.replace('_', '-')} must be >= 1")
     if out.precision not in PRECISIONS:
         raise RobevalError(f"unknown precision {out.precision!r}; choose one of: {', '.join(PRECISIONS)}")
-    if not out.lr > 0:
-        raise RobevalError(f"--lr must be > 0, got {out.lr}")
+    if not 0 < out.lr < math.inf:
+        raise RobevalError(f"--lr must be a finite number > 0, got {out.lr}")
+    if not 0 <= out.weight_decay < math.inf:
+        raise RobevalError(f"--weight-decay must be a finite number >= 0, got {out.weight_decay}")
+    if not 0 <= out.momentum < 1:
+        raise RobevalError(f"momentum must lie in [0, 1), got {out.momentum}")
     return out
