@@ -64,3 +64,44 @@ def test_mismatched_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(RobevalError, match="does not fit encoder"):
         import_run(tmp_path / "bad.pt", tmp_path / "x", dataset="shapes", arch="smallcnn",
                    head="learned", logits="dot")
+
+
+def _plain_state(seed: int = 0) -> dict:
+    torch.manual_seed(seed)
+    net = ResNet18(32, pool="global")
+    fc = torch.nn.Linear(512, 10)
+    return {**net.state_dict(), "fc.weight": fc.weight.detach(), "fc.bias": fc.bias.detach()}
+
+
+def test_wrapped_state_dicts_with_module_prefixes_import(tmp_path, data_dir):
+    state = _plain_state()
+    wrapped = {"net": {f"module.{k}": v for k, v in state.items()}, "epoch": 3}
+    torch.save(wrapped, tmp_path / "wrapped.pt")
+    out = import_run(tmp_path / "wrapped.pt", tmp_path / "run", dataset="shapes", arch="resnet18",
+                     head="learned", logits="dot")
+    model, _, _ = load_run_model(out)
+    assert torch.equal(model.head.weight, state["fc.weight"])
+    assert torch.equal(model.encoder.conv1.weight, state["conv1.weight"])
+
+
+def test_bad_checkpoints_are_refused_with_what_to_do(tmp_path, data_dir):
+    import pytest
+
+    from robeval.core.errors import RobevalError
+
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(RobevalError, match="is empty"):
+        import_run(tmp_path / "empty.pt", tmp_path / "r1", dataset="shapes", arch="resnet18",
+                   head="learned", logits="dot")
+    torch.save(ResNet18(32), tmp_path / "whole.pt")  # a pickled nn.Module, never unpickled
+    with pytest.raises(RobevalError, match=r"never unpickles.*state_dict\(\)"):
+        import_run(tmp_path / "whole.pt", tmp_path / "r2", dataset="shapes", arch="resnet18",
+                   head="learned", logits="dot")
+    state = _plain_state()
+    del state["layer1.0.conv1.weight"]
+    state["extra.weight"] = torch.zeros(3)
+    torch.save(state, tmp_path / "partial.pt")
+    with pytest.raises(RobevalError, match=r"1 missing: layer1\.0\.conv1\.weight; 1 unexpected: extra\.weight"):
+        import_run(tmp_path / "partial.pt", tmp_path / "r3", dataset="shapes", arch="resnet18",
+                   head="learned", logits="dot")
+    assert not any((tmp_path / name).exists() for name in ("r1", "r2", "r3"))  # nothing left behind

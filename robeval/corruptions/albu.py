@@ -96,7 +96,7 @@ def _parse_yaml(path: str) -> AlbuSpec:
     try:
         doc = yaml.safe_load(Path(path).read_text())
     except yaml.YAMLError as exc:
-        raise RobevalError(f"albu:{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise RobevalError(f"albu:{path}: not valid YAML ({(str(exc).splitlines() or [type(exc).__name__])[0]})") from None
     items = doc.get("transforms") if isinstance(doc, dict) else doc
     if not isinstance(items, list) or not items:
         raise RobevalError(f"albu:{path}: expected a list 'transforms:' of Name: {{args}} entries")

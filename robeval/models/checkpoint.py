@@ -34,13 +34,60 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict:
     path = Path(path)
     if not path.is_file():
         raise RobevalError(f"no checkpoint at {path}")
+    if path.stat().st_size == 0:
+        raise RobevalError(f"{path} is empty (0 bytes): re-train, or pass --resume to finish the run")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower():
+            raise RobevalError(
+                f"{path} holds pickled Python objects (a whole model?), which robeval never unpickles; "
+                "save the weights instead: torch.save(model.state_dict(), 'model.pt')"
+            ) from None
+        raise RobevalError(f"cannot read checkpoint {path}: {first_line(exc)}") from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as exc:
         raise RobevalError(
-            f"cannot read checkpoint {path}: {str(exc).splitlines()[0][:200]} "
+            f"cannot read checkpoint {path}: {first_line(exc)} "
             "(truncated or not a PyTorch file? re-train, or pass --resume to finish the run)"
         ) from None
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's first line (its type when the message is empty), for one-line errors."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:limit] if lines else type(exc).__name__
+
+
+WRAPPERS = ("model_state", "state_dict", "model", "net", "module")  # what training scripts nest under
+
+
+def unwrap_state(raw: dict) -> dict:
+    """The tensor dict inside common wrappers ({'state_dict': ...}, {'net': ...}, ...), with
+    DataParallel's ``module.`` prefixes removed."""
+    state = raw
+    while isinstance(state, dict) and not any(torch.is_tensor(v) for v in state.values()):
+        inner = next((state[k] for k in WRAPPERS if isinstance(state.get(k), dict)), None)
+        if inner is None:
+            break
+        state = inner
+    if not isinstance(state, dict):
+        return {}
+    return {k.removeprefix("module."): v for k, v in state.items() if torch.is_tensor(v)}
+
+
+def describe_mismatch(module: torch.nn.Module, state: dict, few: int = 4) -> str:
+    """Missing and unexpected keys and shape mismatches of ``state`` for ``module``, a few each."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
+              if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    parts = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)):
+        if items:
+            more = f" (+{len(items) - few} more)" if len(items) > few else ""
+            parts.append(f"{len(items)} {label}: {', '.join(items[:few])}{more}")
+    return "; ".join(parts) or "keys and shapes agree"
 
 
 def _strip(state: dict, prefix: str) -> dict:
@@ -54,8 +101,10 @@ def load_foreign_state(
     raw = load_checkpoint(path)
     if not isinstance(raw, dict):
         raise RobevalError(f"{path}: expected a state dict, found {type(raw).__name__}")
-    state = raw.get("model_state") or raw.get("state_dict") or raw.get("model") or raw
-    state = {k.removeprefix("module."): v for k, v in state.items() if torch.is_tensor(v)}
+    state = unwrap_state(raw)
+    if not state:
+        raise RobevalError(f"{path}: found no tensors (looked inside {', '.join(WRAPPERS)}); "
+                           "save the weights with torch.save(model.state_dict(), 'model.pt')")
     if any(k.startswith("encoder.") for k in state):  # a robeval checkpoint
         head = _strip(state, "head.")
         return _strip(state, "encoder."), head.get("weight"), head.get("bias")

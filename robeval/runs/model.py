@@ -8,7 +8,7 @@ import torch
 
 from robeval.core.errors import RobevalError
 from robeval.models import Classifier, ModelSpec, build_model
-from robeval.models.checkpoint import load_checkpoint
+from robeval.models.checkpoint import first_line, load_checkpoint
 from robeval.runs.layout import CHECKPOINTS, open_run
 from robeval.training.config import TrainConfig
 
@@ -26,7 +26,7 @@ def load_run_model(run_dir: str | Path, which: str = "best", device: str = "cpu"
         model.load_state_dict(state["model"] if "model" in state else state)
     except (RuntimeError, KeyError, TypeError) as exc:
         raise RobevalError(f"{path / CHECKPOINTS[which]} does not fit this run's model: "
-                           f"{str(exc).splitlines()[0][:200]}") from None
+                           f"{first_line(exc)}") from None
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model.to(device), cfg, config

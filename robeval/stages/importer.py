@@ -17,7 +17,7 @@ from robeval.core.errors import RobevalError
 from robeval.core.fileio import write_json
 from robeval.data.loading import dataset_spec
 from robeval.models import ModelSpec, build_model
-from robeval.models.checkpoint import load_foreign_state, save_checkpoint
+from robeval.models.checkpoint import describe_mismatch, load_foreign_state, save_checkpoint
 from robeval.runs.config_file import write_config
 from robeval.training.config import TrainConfig, resolve
 
@@ -35,8 +35,22 @@ def import_run(
     bias: str | Path | None = None,
     classes: list[str] | None = None,
 ) -> Path:
-    """Write ``out`` as a finished robeval run holding the foreign model; returns ``out``."""
+    """Write ``out`` as a finished robeval run holding the foreign model; returns ``out``.
+
+    A checkpoint that does not load leaves no folder behind."""
     runs.prepare_out_dir(out, resume=False, overwrite=False)
+    try:
+        _import_into(out, checkpoint, dataset=dataset, arch=arch, head=head, logits=logits,
+                     scale=scale, embedding=embedding, bias=bias, classes=classes)
+    except BaseException:
+        if out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    return out
+
+
+def _import_into(out: Path, checkpoint, *, dataset, arch, head, logits, scale, embedding, bias,
+                 classes) -> None:
     spec_ds = dataset_spec(dataset)
     if classes is None:
         from robeval.data import load_split
@@ -50,8 +64,9 @@ def import_run(
     encoder_state, weight, bias_t = load_foreign_state(checkpoint, embedding, bias)
     try:
         model.encoder.load_state_dict(encoder_state)
-    except RuntimeError as exc:
-        raise RobevalError(f"{checkpoint} does not fit encoder {arch!r}: {str(exc).splitlines()[1:2]}") from None
+    except RuntimeError:
+        raise RobevalError(f"{checkpoint} does not fit encoder {arch!r}: "
+                           f"{describe_mismatch(model.encoder, encoder_state)}") from None
     if weight is None:
         raise RobevalError(f"{checkpoint} has no class layer; pass the class vectors with --embedding")
     if tuple(weight.shape) != tuple(model.head.weight.shape):
@@ -69,4 +84,3 @@ def import_run(
                            "bias": str(bias) if bias else None})
     write_json(out / runs.SUMMARY, {"variant": runs.variant(cfg), "seed": None, "imported": True,
                                     "best_val_acc": None, "last_val_acc": None})
-    return out
