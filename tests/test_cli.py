@@ -167,3 +167,35 @@ def test_a_diverging_run_stops_with_a_clear_message_and_says_so(tmp_path):
                        "--out", tmp_path / "r")
     assert code != 0 and "training diverged in epoch 1" in out and "Traceback" not in out, out
     assert (tmp_path / "r" / "diverged.json").exists() and not (tmp_path / "r" / runs.STATE).exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["corrupt", "--severities", "5-1"], "the range 5-1 is empty"),
+    (["train", "--device", "tpu"], "unknown device 'tpu'"),
+    (["reproduce", "--devices", "tpu:0,tpu:1", "--seeds", "1"], "unknown device 'tpu:0'"),
+    (["train", "--learn-scale", "--logits", "dot"], "--learn-scale learns the cosine S"),
+    (["train", "--epochs", "1"], "$ROBEVAL_DATA"),
+])
+def test_silent_no_ops_and_contradictions_are_errors(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    if message == "$ROBEVAL_DATA":  # the data root named by the environment is a file
+        (tmp_path / "FILE").write_text("x")
+        monkeypatch.setenv("ROBEVAL_DATA", str(tmp_path / "FILE"))
+    extra = ["--out", str(tmp_path / "o")] if args[0] in ("train", "reproduce") else []
+    code, out = invoke(*args, *extra)
+    assert code != 0 and message in out and "Traceback" not in out, out
+    assert not (tmp_path / "o").exists()
+
+
+def test_eval_with_empty_conditions_is_an_error(finished_run):
+    code, out = invoke("eval", finished_run, "--conditions", "")
+    assert code != 0 and "--conditions is empty" in out
+
+
+def test_resume_refuses_options_it_would_ignore(finished_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(finished_run, run)
+    code, out = invoke("train", "--resume", "--out", run, "--epochs", "99", "--lr", "0.5")
+    assert code != 0 and "--epochs 99" in out and "--lr 0.5" in out and "Traceback" not in out

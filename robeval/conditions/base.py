@@ -94,6 +94,8 @@ def _parse(name: str, dataset: str) -> Condition | None:
 
 def resolve(spec: str, dataset: str) -> list[Condition]:
     """The conditions a ``--conditions`` string names, in order, without duplicates."""
+    if spec is not None and not split_names(spec):
+        raise RobevalError("--conditions is empty; give all, GROUP:all or names separated by commas")
     known = {c.name: c for c in available(dataset)}
     chosen: dict[str, Condition] = {}
     for name in split_names(spec or "all"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import re
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -54,6 +55,8 @@ def pick_device(device: str = "auto") -> str:
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise RobevalError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise RobevalError(f"--device {device} asked for, but no CUDA device is available here; "
                            "use --device cpu")

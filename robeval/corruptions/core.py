@@ -87,6 +87,9 @@ def parse_severities(text: str) -> list[int]:
     try:
         for part in str(text).split(","):
             lo, _, hi = part.strip().partition("-")
+            if hi and int(hi) < int(lo):
+                raise RobevalError(f"severities {text!r}: the range {part.strip()} is empty; write it "
+                                   f"low to high ({hi}-{lo})")
             out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
     except ValueError:
         raise RobevalError(f"severities {text!r}: give 1-5, 3 or 1,3,5") from None

@@ -43,7 +43,12 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
 
 
 def data_root(data_dir: str | os.PathLike | None = None) -> Path:
-    return Path(data_dir or os.environ.get("ROBEVAL_DATA") or "datasets")
+    """--data-dir, else $ROBEVAL_DATA, else ./datasets; a path that is a file is an error."""
+    root = Path(data_dir or os.environ.get("ROBEVAL_DATA") or "datasets")
+    if root.exists() and not root.is_dir():
+        where = "--data-dir" if data_dir else "$ROBEVAL_DATA" if os.environ.get("ROBEVAL_DATA") else "the data root"
+        raise RobevalError(f"{where} {root} is a file, not a folder; point it at a folder")
+    return root
 
 
 def dataset_spec(name: str) -> DatasetSpec:

@@ -73,5 +73,9 @@ def prepare_out_dir(path: Path, resume: bool, overwrite: bool) -> bool:
         raise RobevalError(
             f"{path} already exists; pass --resume to continue that run or --overwrite to replace it"
         )
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RobevalError(f"cannot create the run folder {path}: {exc.strerror or exc}; choose "
+                           "another --out") from None
     return False

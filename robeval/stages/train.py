@@ -142,6 +142,22 @@ def _start_or_resume(out: Path, resume: bool, overwrite: bool) -> tuple[bool, di
     return resuming, None
 
 
+# options a preset fills (None = "the preset's"): on --resume, a value given that differs from the
+# run's own would be silently ignored, so it is refused instead
+RESUME_CHECKED = ("epochs", "batch_size", "lr", "weight_decay", "scheduler", "crop_padding",
+                  "precision", "max_train", "scale")
+
+
+def _refuse_changes(given: TrainConfig, stored: TrainConfig, out: Path) -> None:
+    changed = [f"--{k.replace('_', '-')} {getattr(given, k)} (the run has {getattr(stored, k)})"
+               for k in RESUME_CHECKED
+               if getattr(given, k) is not None and getattr(given, k) != getattr(stored, k)]
+    if changed:
+        raise RobevalError(f"--resume continues {out} as it was configured; it would ignore "
+                           f"{'; '.join(changed)}. Drop those options, or start a new run with "
+                           "another --out (or --overwrite)")
+
+
 def _prepare(cfg: TrainConfig, out: Path, info, device: str, resuming: bool, data_dir,
              progress: bool) -> _Run:
     """Load data and resolve the config (a resumed run keeps its config.json's); a failed start
@@ -294,6 +310,8 @@ def train(
     info = distributed.from_environment()
     device = distributed.setup(info, pick_device(device))
     resuming, finished = distributed.on_main(info, _start_or_resume, out, resume, overwrite)
+    if resuming:  # a finished run too: "--resume --epochs 99" must not silently do nothing
+        _refuse_changes(cfg, TrainConfig.from_dict(read_json(out / runs.CONFIG)["config"]), out)
     if finished is not None:
         return finished
     run = _prepare(cfg, out, info, device, resuming, data_dir, progress)

@@ -69,6 +69,9 @@ def resolve(cfg: TrainConfig, image_size: int) -> TrainConfig:
             f"--scale applies to cosine logits only ({cfg.logits} logits have no S); drop it or use "
             "--logits cosine"
         )
+    if cfg.learn_scale and not kind.uses_scale:
+        raise RobevalError(f"--learn-scale learns the cosine S; {cfg.logits} logits have none: drop "
+                           "--learn-scale or use --logits cosine")
     if kind.uses_scale and cfg.scale is None:
         cfg = TrainConfig.from_dict({**cfg.to_dict(), "scale": 1.0})
     if cfg.scale is not None and not (0 < cfg.scale < math.inf):
