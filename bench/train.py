@@ -54,15 +54,16 @@ def throughput(arch: str, size: int, precision: str, channels_last: bool, compil
     model = model.to(device)
     net = torch.compile(model) if compile_ else model
     opt = make_optimizer(model, cfg, device)
-    _, sched = make_scheduler(opt, cfg, n_train // batch)
+    record, sched = make_scheduler(opt, cfg, n_train // batch)
+    per_batch = record.steps_on == "batch"
     rng = np.random.default_rng(0)
     x = torch.from_numpy(rng.integers(0, 256, (n_train, size, size, 3), dtype=np.uint8)).to(device)
     y = torch.from_numpy(rng.integers(0, 10, n_train)).to(device)
     one = DistInfo()
-    train_epoch(net, opt, sched, x, y, cfg, 1, device, one, False)  # warm-up (and compile)
+    train_epoch(net, opt, sched, x, y, cfg, 1, device, one, False, per_batch)  # warm-up (and compile)
     sync(device)
     t0 = time.perf_counter()
-    train_epoch(net, opt, sched, x, y, cfg, 2, device, one, False)
+    train_epoch(net, opt, sched, x, y, cfg, 2, device, one, False, per_batch)
     sync(device)
     train_s = time.perf_counter() - t0
     images = x.cpu().numpy()

@@ -21,3 +21,20 @@ def data_dir(tmp_path, monkeypatch):
 def _not_quiet(monkeypatch):
     """`--quiet` run in-process sets ROBEVAL_QUIET for the process: undo it after each test."""
     monkeypatch.delenv("ROBEVAL_QUIET", raising=False)
+
+
+@pytest.fixture
+def declare(monkeypatch):
+    """Point a declared download at a fixture's hash (as if it were the official file)."""
+    import dataclasses
+
+    from robeval.data import download
+    from tests.official_formats import sha256
+
+    table = dict(download._download_table())
+
+    def set_hash(key: str, path) -> None:
+        table[key] = dataclasses.replace(table[key], sha256=sha256(path), md5=None, size=None)
+
+    monkeypatch.setattr(download, "_download_table", lambda: table)
+    return set_hash

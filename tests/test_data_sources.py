@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import tarfile
 from pathlib import Path
@@ -22,7 +21,6 @@ from tests.official_formats import (
     make_tinyimagenet_zip,
     png_bytes,
     random_images,
-    sha256,
 )
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -30,16 +28,6 @@ if not SHARED.exists():
     SHARED = Path("/work/shared/data")
 
 
-@pytest.fixture
-def declare(monkeypatch):
-    """Point a declared download at a fixture's hash (as if it were the official file)."""
-    table = dict(download._download_table())
-
-    def set_hash(key: str, path: Path) -> None:
-        table[key] = dataclasses.replace(table[key], sha256=sha256(path), md5=None, size=None)
-
-    monkeypatch.setattr(download, "_download_table", lambda: table)
-    return set_hash
 
 
 def test_cifar10_python_tarball(data_dir, declare):

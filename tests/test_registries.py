@@ -3,7 +3,6 @@ record in any registry is tested here without writing a test."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
@@ -15,7 +14,7 @@ from robeval.cli.options import REGISTRY_OPTIONS
 from robeval.conditions import SOURCES, available, resolve
 from robeval.corruptions import TABLES, corrupt
 from robeval.corruptions.families import FAMILIES
-from robeval.data import DATASETS, download, load_split
+from robeval.data import DATASETS, load_split
 from robeval.models import ENCODERS, HEAD_MODES, INITS, LOGITS_KINDS, ClassifierHead, build_encoder
 from robeval.stages.report.claims import CLAIMS, ClaimInputs
 from robeval.stages.report.page import SECTIONS, ReportInputs
@@ -30,7 +29,6 @@ from tests.official_formats import (
     make_tinyimagenet_zip,
     png_bytes,
     random_images,
-    sha256,
 )
 
 # ---------------------------------------------------------------- models
@@ -197,14 +195,8 @@ def test_metric_columns_are_unique_and_labelled_ones_have_formats():
 # ---------------------------------------------------------------- data and conditions
 
 
-def _fixture(name: str, data_dir, tmp_path, monkeypatch):
+def _fixture(name: str, data_dir, tmp_path, declare):
     """Write small files in the dataset's official format; returns the name to load."""
-    table = dict(download._download_table())
-
-    def declare(key, path):
-        table[key] = dataclasses.replace(table[key], sha256=sha256(path), md5=None, size=None)
-        monkeypatch.setattr(download, "_download_table", lambda: table)
-
     dl = data_dir / "downloads"
     dl.mkdir(parents=True, exist_ok=True)
     if name == "cifar10":
@@ -232,9 +224,9 @@ def _fixture(name: str, data_dir, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("name", DATASETS.names())
-def test_every_dataset_spec_matches_what_loads(name, data_dir, tmp_path, monkeypatch):
+def test_every_dataset_spec_matches_what_loads(name, data_dir, tmp_path, declare):
     spec = DATASETS.get(name)
-    loadable = _fixture(name, data_dir, tmp_path, monkeypatch)
+    loadable = _fixture(name, data_dir, tmp_path, declare)
     for split in spec.splits:
         data = load_split(loadable, split)
         assert data.images.dtype == np.uint8 and data.images.shape[-1] == 3 and len(data) > 0

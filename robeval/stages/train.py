@@ -69,13 +69,11 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 
 def train_epoch(net, opt, sched, x_train, y_train, cfg, epoch, device, dist_info, progress,
-                step_per_batch: bool | None = None) -> dict:
+                step_per_batch: bool) -> dict:
     """One pass over the training set in the run's seeded order; returns loss and accuracy.
 
     Every rank draws the same global batch and trains on its slice (see training/distributed.py).
     """
-    if step_per_batch is None:
-        step_per_batch = isinstance(sched, torch.optim.lr_scheduler.LambdaLR)
     net.train()
     gen = _epoch_generator(cfg.seed, epoch)
     n = len(y_train)
