@@ -171,6 +171,8 @@ def reproduce(
     out = Path(out_dir)
     t_start = time.time()
     resolve(plan.conditions, plan.dataset)  # fail on a bad --conditions before training anything
+    for d in devices or []:  # and on an unknown device, before workers start
+        pick_device(d)
     cells = [(cfg, out / "runs" / runs.run_name(cfg)) for cfg in plan.configs()]
     timings = {"train_s": 0.0, "eval_s": 0.0}
     slots = worker_devices(pick_device(device) if not devices else device, devices, workers)
