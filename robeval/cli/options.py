@@ -59,8 +59,9 @@ TABLE = RegistryName(_registry_names("robeval.corruptions.tables", "TABLE_CHOICE
 BACKEND = RegistryName(_registry_names("robeval.corruptions.core", "BACKENDS"))
 MANIFEST_MAKER = RegistryName(_registry_names("robeval.data.gensets", "MANIFEST_MAKERS"))
 EMBEDDING = RegistryName(_registry_names("robeval.stages.browse.brain", "METHODS"))
+LAUNCHER = RegistryName(_registry_names("robeval.stages.launchers", "LAUNCHERS"))
 REGISTRY_OPTIONS = (DATASET, ARCH, INIT, PRESET, HEAD, LOGITS, SCHEDULER, PRECISION, CHECKPOINT,
-                    TABLE, BACKEND, MANIFEST_MAKER, EMBEDDING)
+                    TABLE, BACKEND, MANIFEST_MAKER, EMBEDDING, LAUNCHER)
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from robeval.cli.cluster import echo_incomplete, echo_pending, launch_options, launcher_options
 from robeval.cli.group import cli
 from robeval.cli.options import (
     ARCH,
@@ -245,10 +246,11 @@ def report(run_dirs, out, analyze, plots) -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="On a CPU: cells run in this many processes, each with its share of the cores "
                    "(default: 2 when there are at least 2 cores).")
+@launcher_options
 @data_dir_option
 @quiet_option
 def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max_train, conditions,
-              extra_heads, out, device, devices, workers, data_dir, quiet) -> None:
+              extra_heads, out, device, devices, workers, data_dir, quiet, launcher, **slurm) -> None:
     """The whole study in one command: {learned, fixed} x {dot, cosine (each S)} x encoders x
     seeds, every condition (clean, corruptions, generalisation sets), analysis and a report. With no
     arguments it runs offline on the embedded `shapes` dataset in a few CPU minutes.
@@ -260,6 +262,8 @@ def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max
       robeval reproduce --dataset stl10 --preset authors --arch resnet18,vgg16bn,mobilenetv2
 
     Re-running the same command continues an interrupted study (finished runs are skipped).
+    On a Slurm cluster, one task per cell (docs/cluster.md):
+      robeval reproduce --dataset cifar10 --preset fast --launcher slurm --slurm-partition gpu
     """
     import time
 
@@ -291,14 +295,18 @@ def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max
                          max_train=max_train or None, conditions=conditions, extra_heads=extra_heads,
                          lrs=lr_list)
     device_list = [d if not d.isdigit() else f"cuda:{d}" for d in devices.split(",")] if devices else None
+    launch = launch_options(launcher, **slurm)
     t0 = time.time()
     result = run(plan, out, device=device, devices=device_list, workers=workers, data_dir=data_dir,
-                 progress=not quiet)
+                 progress=not quiet, launch=launch)
+    if echo_pending(result):
+        return
     click.echo(result["table"])
     t = result["timings"]
     click.echo(f"\nreport: {result['report']}/report.md")
     click.echo(f"wall time {time.time() - t0:.0f} s (train {t['train_s']:.0f} s, eval {t['eval_s']:.0f} s "
                f"summed over {result['workers']} worker(s); report {t['report_s']:.0f} s)")
+    echo_incomplete(result, out)
     click.echo("\nclaims (details in the report):")
     for i, c in enumerate(result["claims"], 1):
         click.echo(f"  {i}. {c['claim']}\n     -> {c['verdict']}")

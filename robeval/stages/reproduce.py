@@ -12,15 +12,18 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from robeval import runs
 from robeval.conditions import resolve
-from robeval.core.fileio import read_json
+from robeval.core.errors import RobevalError
+from robeval.core.fileio import read_json, write_json
 from robeval.core.progress import progress_bar
 from robeval.models.kinds import LOGITS_KINDS
 from robeval.runs.outputs import read_eval_json
 from robeval.stages.evaluate import evaluate_run
+from robeval.stages.launchers import LAUNCHERS, Batch, Cell, LaunchOptions, Outcome
 from robeval.stages.report import terminal_table, write_report
 from robeval.stages.train import train
 from robeval.stages.tuning import select_by_validation
@@ -84,14 +87,6 @@ def run_cell(cfg: TrainConfig, run_dir: Path, conditions: str, device: str,
     return {"train_s": t1 - t0, "eval_s": time.time() - t1}
 
 
-def _init_worker(threads: int | None) -> None:
-    """A worker process: a share of the CPU threads, so parallel cells do not oversubscribe."""
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
 def prepare_data(plan: ReproducePlan, data_dir: str | None, progress: bool = True) -> None:
     """Load every split and build every condition once, before cells run in parallel: workers
     then read caches instead of generating the same files side by side."""
@@ -114,40 +109,34 @@ def worker_devices(device: str, devices: list[str] | None, workers: int) -> list
     return [device] * workers if device == "cpu" and workers > 1 else [device]
 
 
-def _run_cells(cells: list[tuple[TrainConfig, Path]], plan: ReproducePlan, slots: list[str],
-               data_dir: str | None, timings: dict, progress: bool, evaluate: bool, desc: str) -> None:
-    """Run cells in order on one device, or dealt round-robin to one process per slot."""
-    bar = progress_bar(total=len(cells), desc=desc, disable=not progress)
-    if len(slots) > 1:
-        import multiprocessing as mp
-        import os
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+def cell_done(cfg: TrainConfig, run_dir: Path, conditions: str, evaluate: bool = True) -> bool:
+    """True when ``run_cell`` would do nothing: trained, and evaluated on every wanted condition."""
+    if not runs.is_finished(run_dir) or (run_dir / runs.STATE).exists():
+        return False
+    done = read_eval_json(run_dir).get("conditions", {}) if evaluate else {}
+    return not evaluate or all(c.name in done for c in resolve(conditions, cfg.dataset))
 
-        ctx = mp.get_context("spawn")
-        threads = max(1, (os.cpu_count() or 1) // len(slots)) if all(d == "cpu" for d in slots) else None
-        pools = [ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(threads,)) for _ in slots]
-        futures = {pools[i % len(slots)].submit(run_cell, cfg, run_dir, plan.conditions,
-                                                slots[i % len(slots)], data_dir, evaluate): run_dir
-                   for i, (cfg, run_dir) in enumerate(cells)}
-        try:
-            for fut in as_completed(futures):
-                t = fut.result()
-                timings["train_s"] += t["train_s"]
-                timings["eval_s"] += t["eval_s"]
-                bar.set_postfix_str(futures[fut].name)
-                bar.update()
-        finally:
-            for pool in pools:
-                pool.shutdown(cancel_futures=True)
+
+def _launch(cells: list[tuple[TrainConfig, Path]], plan: ReproducePlan, batch: dict,
+            data_dir: str | None, evaluate: bool, desc: str) -> Outcome:
+    """Hand the cells to the chosen launcher (local processes or Slurm tasks)."""
+    cell_list = [Cell(run_dir.name, run_cell,
+                      {"cfg": cfg, "run_dir": run_dir, "conditions": plan.conditions,
+                       "data_dir": data_dir, "evaluate": evaluate},
+                      partial(cell_done, cfg, run_dir, plan.conditions, evaluate))
+                 for cfg, run_dir in cells]
+    launch = batch["options"]
+    return LAUNCHERS.get(launch.launcher).run(Batch(cell_list, desc=desc, **batch))
+
+
+def _incomplete(out: Path, failed: dict[str, str]) -> None:
+    """OUT/incomplete.json lists the cells the report lacks (with their logs); gone when none."""
+    path = out / "incomplete.json"
+    if failed:
+        write_json(path, {"note": "these cells failed twice; the report covers the others",
+                          "cells": [{"run": name, "log": log} for name, log in sorted(failed.items())]})
     else:
-        for cfg, run_dir in cells:
-            bar.set_postfix_str(run_dir.name)
-            t = run_cell(cfg, run_dir, plan.conditions, slots[0], data_dir, evaluate)
-            timings["train_s"] += t["train_s"]
-            timings["eval_s"] += t["eval_s"]
-            bar.update()
-    bar.close()
+        path.unlink(missing_ok=True)
 
 
 def reproduce(
@@ -159,32 +148,51 @@ def reproduce(
     workers: int = 1,
     data_dir: str | None = None,
     progress: bool = True,
+    launch: LaunchOptions | None = None,
 ) -> dict:
     """Run the plan into ``out_dir``/runs and ``out_dir``/report; returns timings and rows.
 
     With several ``devices`` (e.g. cuda:0, cuda:1), or ``workers`` > 1 on a CPU (each with its
     share of the cores), the grid cells are dealt round-robin to one worker process per entry and
-    run in parallel; a cell's results do not depend on which worker ran it.
+    run in parallel; a cell's results do not depend on which worker ran it. ``launch`` picks
+    where cells run (stages/launchers: local, slurm); when it returns before every cell finished
+    (--no-wait) the result has ``pending`` and no report is written.
     """
     from robeval.core.environment import pick_device
 
     out = Path(out_dir)
     t_start = time.time()
+    launch = launch or LaunchOptions()
+    launcher = LAUNCHERS.get(launch.launcher)
+    launcher.check(launch, devices)
     resolve(plan.conditions, plan.dataset)  # fail on a bad --conditions before training anything
     for d in devices or []:  # and on an unknown device, before workers start
         pick_device(d)
     cells = [(cfg, out / "runs" / runs.run_name(cfg)) for cfg in plan.configs()]
     timings = {"train_s": 0.0, "eval_s": 0.0}
-    slots = worker_devices(pick_device(device) if not devices else device, devices, workers)
-    if len(slots) > 1:
+    # Slurm tasks pick their own device (--device auto: the GPU each task is given)
+    slots = [device] if launcher.remote else worker_devices(
+        pick_device(device) if not devices else device, devices, workers)
+    if len(slots) > 1 or launcher.remote:
         prepare_data(plan, data_dir, progress)
-    sweep = None
-    if plan.lrs and len(plan.lrs) > 1:  # train every value, choose on validation, evaluate the chosen
-        _run_cells(cells, plan, slots, data_dir, timings, progress, evaluate=False, desc="sweep")
-        vals = [(cfg, read_json(run_dir / runs.SUMMARY)["best_val_acc"]) for cfg, run_dir in cells]
-        chosen, sweep = select_by_validation(vals)
-        cells = [cells[i] for i in chosen]
-    _run_cells(cells, plan, slots, data_dir, timings, progress, evaluate=True, desc="reproduce")
+    batch = {"out": out, "options": launch, "slots": slots, "device": device, "progress": progress}
+    sweep, failed = None, {}
+    phases = ["sweep", "reproduce"] if plan.lrs and len(plan.lrs) > 1 else ["reproduce"]
+    for phase in phases:  # a sweep trains every LR, chooses on validation, evaluates the chosen
+        done = _launch(cells, plan, batch, data_dir, evaluate=phase == "reproduce", desc=phase)
+        if done.waiting:
+            return _pending(done, out)
+        timings["train_s"] += done.train_s
+        timings["eval_s"] += done.eval_s
+        failed.update(done.failed)
+        cells = [c for c in cells if c[1].name not in failed]
+        if phase == "sweep" and cells:
+            vals = [(cfg, read_json(run_dir / runs.SUMMARY)["best_val_acc"]) for cfg, run_dir in cells]
+            chosen, sweep = select_by_validation(vals)
+            cells = [cells[i] for i in chosen]
+    _incomplete(out, failed)
+    if not cells:
+        raise RobevalError(f"every cell failed twice; no report. Their logs: {out / 'incomplete.json'}")
     t3 = time.time()
     rows = write_report([run_dir for _, run_dir in cells], out / "report", sweep=sweep)
     timings["report_s"] = time.time() - t3
@@ -192,4 +200,10 @@ def reproduce(
     claims = read_json(out / "report" / "results.json")["claims"]
     return {"rows": rows, "timings": {k: round(v, 1) for k, v in timings.items()},
             "report": str(out / "report"), "table": terminal_table(rows), "claims": claims,
-            "workers": len(slots), "sweep": sweep}
+            "workers": done.workers, "sweep": sweep, "incomplete": failed}
+
+
+def _pending(done: Outcome, out: Path) -> dict:
+    """--no-wait: what was submitted and what is still out; the report waits for a later call."""
+    return {"pending": done.waiting, "submitted": done.submitted, "failed": done.failed,
+            "logs": str(out / "slurm")}
