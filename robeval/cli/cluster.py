@@ -21,7 +21,7 @@ _OPTIONS = [
                       "(one task of a job array per missing cell, through submitit; docs/cluster.md)."),
     click.option("--slurm-partition", default=None, help="slurm: the partition to submit to."),
     click.option("--slurm-time", default=None, metavar="TIME",
-                 help="slurm: each task's time limit, minutes or [D-]HH:MM:SS (default 240). A task "
+                 help="slurm: each task's time limit, minutes or [D-]HH:MM:SS (default 240 minutes). A task "
                       "that reaches it is requeued and resumes from its last finished epoch."),
     click.option("--gpus-per-task", type=click.IntRange(min=0), default=None,
                  help="slurm: GPUs per task (default 1; 0 asks for none, for CPU partitions)."),
@@ -60,6 +60,19 @@ def _extra(pairs: tuple[str, ...]) -> dict[str, str]:
     return extra
 
 
+def minutes(text: str) -> int:
+    """Slurm's --time forms in whole minutes (rounded up): submitit takes minutes."""
+    days, _, clock = text.rpartition("-") if "-" in text else ("", "", text)
+    parts = [int(p) for p in clock.split(":")]
+    if days:  # D-HH, D-HH:MM, D-HH:MM:SS
+        h, m, sec = (parts + [0, 0])[:3]
+    elif len(parts) == 3:  # HH:MM:SS
+        h, m, sec = parts
+    else:  # MM, MM:SS
+        h, (m, sec) = 0, (parts + [0])[:2]
+    return max(1, int(days or 0) * 1440 + h * 60 + m + (1 if sec else 0))
+
+
 def launch_options(launcher: str, **given):
     """LaunchOptions from the parsed options; slurm-only options with --launcher local are an error."""
     from robeval.stages.launchers import LaunchOptions, SlurmOptions
@@ -76,7 +89,7 @@ def launch_options(launcher: str, **given):
     defaults = SlurmOptions()
     slurm = SlurmOptions(
         partition=given.get("slurm_partition") or None,
-        time=time.strip() if time else defaults.time,
+        time=minutes(time.strip()) if time else defaults.time,
         gpus_per_task=defaults.gpus_per_task if given.get("gpus_per_task") is None else given["gpus_per_task"],
         cpus_per_task=given.get("cpus_per_task") or defaults.cpus_per_task,
         array_parallelism=given.get("array_parallelism") or defaults.array_parallelism,

@@ -32,7 +32,7 @@ class SlurmOptions:
     """What each Slurm task asks for; ``extra`` becomes ``#SBATCH --KEY=VALUE`` lines."""
 
     partition: str | None = None
-    time: str = "240"  # minutes, or Slurm's [D-]HH:MM:SS
+    time: int = 240  # minutes per task (submitit's unit)
     gpus_per_task: int = 1
     cpus_per_task: int = 4
     array_parallelism: int = 64

@@ -34,8 +34,10 @@ class CellTask(Checkpointable):
             import torch
 
             torch.set_num_threads(threads)
-        job = os.environ.get("SLURM_ARRAY_JOB_ID", ""), os.environ.get("SLURM_ARRAY_TASK_ID", "")
-        print(f"robeval cell {self.name}: job {'_'.join(j for j in job if j)} on "
+        env = os.environ
+        job = (f"{env['SLURM_ARRAY_JOB_ID']}_{env.get('SLURM_ARRAY_TASK_ID', '')}"
+               if "SLURM_ARRAY_JOB_ID" in env else env.get("SLURM_JOB_ID", "?"))
+        print(f"robeval cell {self.name}: job {job} on "
               f"{socket.gethostname()}, device {self.device}, {threads or 'all'} CPU thread(s), "
               f"restart {os.environ.get('SLURM_RESTART_COUNT', '0')}", flush=True)
         return self.fn(device=self.device, **self.kwargs)
