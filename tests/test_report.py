@@ -75,7 +75,8 @@ def test_report_on_tiny_real_runs(tiny_runs):
     md, page = (out / "report.md").read_text(), (out / "report.html").read_text()
     for text in (md, page, (out / "results.json").read_text()):
         assert not re.search(r"\bnan\b", text, re.IGNORECASE)
-    assert "## Claims" in md and "n = 1: no interval" in md
+    assert "## The paper's claims on these runs" in md and "n = 1: no interval" in md
+    assert md.index("| head variant |") < md.index("| # | claim |") < md.index("![")  # answer first
     assert 'src="data:image/png;base64,' in page and 'src="plots/' not in page  # self-contained
     assert (dirs[1] / "analysis.json").is_file()  # report analysed the run it had not seen
     paired = list(csv.DictReader((out / "paired.csv").open()))
@@ -129,20 +130,27 @@ def test_extra_heads_add_etf_and_hadamard_variants():
     assert any(n.endswith("hadamard-learnS-seed1") for n in names)
 
 
-def test_severity_curves_and_html_are_self_contained(tmp_path):
-    from robeval.render import plots
-    from robeval.render.document import to_html, to_markdown
+def test_severity_panel_and_html_are_self_contained(tmp_path):
+    from PIL import Image
 
-    series = {"defocus_blur": {"learned-dot": [(0, 0.9, 0.88, 0.92), (1, 0.8, 0.77, 0.83)],
-                               "fixed-dot": [(0, 0.91, None, None), (1, 0.82, None, None)]}}
-    f = plots.severity_curves(series, tmp_path / "plots" / "sev.png", "t")
-    assert f.stat().st_size > 1000
+    from robeval.render import figures
+    from robeval.render.document import Cell, to_html, to_markdown
+
+    series = {"learned-dot": [(0, 0.9, 0.88, 0.92), (1, 0.8, 0.77, 0.83)],
+              "fixed-dot": [(0, 0.91, None, None), (1, 0.82, None, None)]}
+    colours = figures.palette(["learned-dot", "fixed-dot"])
+    assert colours["learned-dot"][0] == figures.OKABE_ITO[0] and colours["fixed-dot"][0] == figures.OKABE_ITO[1]
+    f = figures.severity_panel(series, colours, tmp_path / "plots" / "sev.png", "t")
+    assert Image.open(f).size[0] >= 400  # one family per image, never narrower than the page promises
     blocks = [("h", 1, "a <b>"), ("p", "**Claim 1: x.** `code`"), ("table", ["h"], [["1 | 2"]]),
-              ("img", "plots/sev.png", "severity")]
+              ("table", ["v", "acc"], [["x", Cell("72.49", "[71.77, 73.21], n = 3", "hover")]]),
+              ("fold", "more", [("img", "plots/sev.png", "severity")])]
     page = to_html(blocks, tmp_path, "t")
     assert "a &lt;b&gt;" in page and "<strong>Claim 1: x.</strong>" in page and "<code>code</code>" in page
-    assert page.count("data:image/png;base64,") == 1
-    assert "1 \\| 2" in to_markdown(blocks)
+    assert page.count("data:image/png;base64,") == 1 and "<details><summary>more</summary>" in page
+    assert '<td class="num" title="hover">72.49<small>[71.77, 73.21], n = 3</small></td>' in page
+    md = to_markdown(blocks)
+    assert "1 \\| 2" in md and "72.49<br><sub>[71.77, 73.21], n = 3</sub>" in md and "|---|---:|" in md
 
 
 def test_analyze_and_report_errors_are_one_line(tmp_path):

@@ -1,4 +1,6 @@
-"""PNG plots (matplotlib, Agg backend): heatmaps, Spearman scatter, histograms, 2-D view, curves.
+"""PNG plots of one run (matplotlib, Agg backend): heatmaps, Spearman scatter, histograms, 2-D view.
+
+The report's study figures (one colour per head variant) are in figures.py.
 
 Each function takes plain arrays and a path, writes one PNG atomically and returns the path.
 """
@@ -18,11 +20,14 @@ from robeval.core.fileio import atomic_path  # noqa: E402
 MAX_TICKS = 30  # label every class up to this many; beyond, no tick labels
 
 
-def _save(fig, path: str | Path) -> Path:
+def _save(fig, path: str | Path, dpi: int = 110, layout: bool = True) -> Path:
+    """Write ``fig`` as PNG; ``layout=False`` for figures whose colorbar spans several axes
+    (tight_layout cannot place it; the bounding box is trimmed instead)."""
     path = Path(path)
-    fig.tight_layout()
+    if layout:
+        fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+        fig.savefig(tmp, format="png", dpi=dpi, **({} if layout else {"bbox_inches": "tight"}))
     plt.close(fig)
     return path
 
@@ -34,7 +39,7 @@ def _ticks(ax, classes: list[str]) -> None:
 
 
 def heatmap(matrix: np.ndarray, classes: list[str], path: str | Path, title: str,
-            vmin: float | None = None, vmax: float | None = None, cmap: str = "coolwarm",
+            vmin: float | None = None, vmax: float | None = None, cmap: str = "RdBu_r",
             label: str = "", annotate: bool = True) -> Path:
     """C x C matrix with class names (the paper's Fig. 2/4 for cosines)."""
     size = min(12.0, 3 + 0.35 * len(classes))
@@ -108,51 +113,4 @@ def scatter_2d(xy: np.ndarray, labels: np.ndarray, classes: list[str], path: str
     if len(classes) <= 20:
         ax.legend(fontsize=6, markerscale=2, loc="upper right")
     ax.set_title(title, fontsize=10)
-    return _save(fig, path)
-
-
-def severity_curves(series: dict[str, dict[str, list[tuple]]], path: str | Path, title: str) -> Path:
-    """Accuracy vs severity, one panel per corruption family, one line per head variant.
-
-    ``series[family][variant]`` = [(severity, mean, ci_low | None, ci_high | None), ...] in [0, 1].
-    """
-    families = list(series)
-    ncol = min(3, max(1, len(families)))
-    nrow = (len(families) + ncol - 1) // ncol
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.4 * nrow), squeeze=False)
-    for ax, fam in zip(axes.flat, families, strict=False):
-        for variant, pts in series[fam].items():
-            pts = sorted(pts, key=lambda p: p[0])
-            x = [p[0] for p in pts]
-            y = [100 * p[1] for p in pts]
-            line = ax.plot(x, y, marker="o", ms=3, label=variant)[0]
-            if all(p[2] is not None for p in pts):
-                ax.fill_between(x, [100 * p[2] for p in pts], [100 * p[3] for p in pts],
-                                color=line.get_color(), alpha=0.15)
-        ax.set_title(fam, fontsize=9)
-        ax.set_xlabel("severity (0 = clean)")
-        ax.set_ylabel("accuracy %")
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(families):]:
-        ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
-    fig.suptitle(title + " (bands: 95% t-interval over seeds)", fontsize=10)
-    return _save(fig, path)
-
-
-def accuracy_bars(groups: list[tuple[str, float, float | None, float | None]], path: str | Path,
-                  title: str) -> Path:
-    """Clean accuracy per head variant: bars at the mean, whiskers at the 95% t-interval."""
-    fig, ax = plt.subplots(figsize=(max(4.5, 0.9 * len(groups) + 2), 3.8))
-    names = [g[0] for g in groups]
-    means = [100 * g[1] for g in groups]
-    lo = [100 * (g[1] - g[2]) if g[2] is not None else 0 for g in groups]
-    hi = [100 * (g[3] - g[1]) if g[3] is not None else 0 for g in groups]
-    ax.bar(range(len(groups)), means, yerr=[lo, hi], capsize=4, color="#4c78a8")
-    for i, m in enumerate(means):
-        ax.text(i, m / 2, f"{m:.1f}", ha="center", color="white", fontsize=8)
-    ax.set_xticks(range(len(groups)), names, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("accuracy %")
-    ax.set_title(title + "\n(whiskers: 95% t-interval; none when n = 1)", fontsize=9)
-    ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)

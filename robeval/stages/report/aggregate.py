@@ -51,8 +51,22 @@ def collect(run_dirs: list[str | Path]) -> list[dict]:
     return records
 
 
+def family_summary(family: str) -> str:
+    return f"{family} (mean)"
+
+
 def add_summary_conditions(record: dict) -> None:
-    """Per run, the mean accuracy over its corruption and over its generalisation conditions."""
+    """Per run, the mean accuracy over each corruption family's severities (when it has more
+    than one), over all its corruption conditions and over its generalisation conditions."""
+    families: dict[str, list[float]] = defaultdict(list)
+    for r in record["conditions"].values():
+        if r.get("kind") == "corruption" and r.get("family") and r.get("accuracy") is not None:
+            families[r["family"]].append(r["accuracy"])
+    for family, vals in families.items():
+        if len(vals) > 1:
+            record["accuracy"][family_summary(family)] = float(np.mean(vals))
+            record["conditions"][family_summary(family)] = {
+                "kind": "summary", "family": family, "severity": None, "n_conditions": len(vals)}
     for kind, name in SUMMARY_KINDS.items():
         vals = [r["accuracy"] for r in record["conditions"].values()
                 if r.get("kind") == kind and r.get("accuracy") is not None]

@@ -29,12 +29,27 @@ class ClaimInputs:
     geo_sum: list[dict]  # geometry per variant over seeds (geometry_summary)
 
 
+class Evidence(list):
+    """What a judge found: the full sentences (the list itself) and, for the compact claims
+    table on the first screen, a short form of each (``short``: the number and what it compares)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.short: list[str] = []
+
+    def add(self, line: str, short: str | None = None) -> None:
+        self.append(line)
+        if short:
+            self.short.append(short)
+
+
 @dataclass(frozen=True)
 class Claim:
     name: str
+    title: str  # the claim in a few words, for the claims table
     claim: str
     paper: str
-    judge: Callable[[ClaimInputs], tuple[list[str], str]]  # -> (evidence lines, verdict)
+    judge: Callable[[ClaimInputs], tuple[Evidence, str]]  # -> (evidence, verdict)
 
 
 def head_is(cfg: dict, head: str | None = None, logits: str | None = None, scale=None,
@@ -121,8 +136,8 @@ def pp(d: dict) -> str:
     return text + (f", Wilcoxon p = {d['wilcoxon_p']:.3f}" if d.get("wilcoxon_p") is not None else "")
 
 
-def plain(d: dict, digits: int = 3, signed: bool = False) -> str:
-    return interval_text(d, scale=1.0, spec=f".{digits}f", signed=signed)
+def plain(d: dict, digits: int = 3, signed: bool = False, n: bool = True) -> str:
+    return interval_text(d, scale=1.0, spec=f".{digits}f", signed=signed, n=n)
 
 
 def _pairs(paired: list[dict], condition: str, logits: str, scale=None) -> list[dict]:
@@ -131,14 +146,34 @@ def _pairs(paired: list[dict], condition: str, logits: str, scale=None) -> list[
             and (scale is None or p["scale"] == scale)]
 
 
-def _pair_lines(pairs: list[dict], judge) -> tuple[list[str], list[str]]:
-    lines, verdicts = [], []
+def short_pp(d: dict) -> str:
+    return interval_text(d, unit="pp", signed=True, n=False)
+
+
+def _where(x: dict, many: bool) -> str:
+    """The dataset/arch prefix of a short line, only when the runs span several."""
+    return f"{x['dataset']}/{x['arch']} " if many else ""
+
+
+def _many(items: list[dict]) -> bool:
+    return len({(i["dataset"], i["arch"]) for i in items}) > 1
+
+
+def _kind(p: dict) -> str:
+    """A paired row's logits kind in words: 'dot', 'cosine S = 16' (with the init when not random)."""
+    kind = "dot" if p["logits"] == "dot" else f"cosine S = {p['scale']:g}"
+    return kind + (f" {p['init']}" if p["init"] not in RANDOM_INITS else "")
+
+
+def _pair_lines(pairs: list[dict], judge) -> tuple[Evidence, list[str]]:
+    ev, verdicts = Evidence(), []
+    many = _many(pairs)
     for p in pairs:
         v = judge(p)
         verdicts.append(v)
-        lines.append(f"{p['dataset']}/{p['arch']}: {p['fixed']} − {p['learned']} on {p['condition']}: "
-                     f"{pp(p)} → {v}")
-    return lines, verdicts
+        ev.add(f"{p['dataset']}/{p['arch']}: {p['fixed']} − {p['learned']} on {p['condition']}: {pp(p)} → {v}",
+               f"{_where(p, many)}{_kind(p)}, fixed − learned: {short_pp(p)}")
+    return ev, verdicts
 
 
 def _overall(verdicts: list[str]) -> str:
@@ -152,33 +187,37 @@ def _seed_acc(records: list[dict], ds: str, arch: str, cond: str = "clean", **ma
             and r["config"]["dataset"] == ds and r["config"]["arch"] == arch and cond in r["accuracy"]}
 
 
-def dot_gain(x: ClaimInputs) -> tuple[list[str], str]:
-    lines, v = _pair_lines(_pairs(x.paired, "clean", "dot"), gain_verdict)
-    return lines, _overall(v)
+def dot_gain(x: ClaimInputs) -> tuple[Evidence, str]:
+    ev, v = _pair_lines(_pairs(x.paired, "clean", "dot"), gain_verdict)
+    return ev, _overall(v)
 
 
-def cosine_s1(x: ClaimInputs) -> tuple[list[str], str]:
+def cosine_s1(x: ClaimInputs) -> tuple[Evidence, str]:
     lines, v = _pair_lines(_pairs(x.paired, "clean", "cosine", 1.0), gain_verdict)
+    many = _many(x.geo_sum)
     for g in x.geo_sum:
         if head_is(g["config"], logits="cosine", scale=1.0, init="sphere"):
             acc, ch = g["accuracy"], 1 / g["num_classes"]
             near = acc["mean"] is not None and acc["mean"] < 1.2 * ch
-            lines.append(f"{g['dataset']}/{g['arch']} {g['variant']}: clean accuracy "
-                         f"{interval_text(acc, unit='%')} vs chance {100 * ch:.1f}%"
-                         f"{' (at chance: did not learn)' if near else ''}")
+            lines.add(f"{g['dataset']}/{g['arch']} {g['variant']}: clean accuracy "
+                      f"{interval_text(acc, unit='%')} vs chance {100 * ch:.1f}%"
+                      f"{' (at chance: did not learn)' if near else ''}",
+                      f"{_where(g, many)}{g['variant']} at chance" if near else None)
     for ds, arch, init in sorted({(r["config"]["dataset"], r["config"]["arch"], r["config"]["init"])
                                   for r in x.records if r["config"]["init"] in RANDOM_INITS}):
         a = _seed_acc(x.records, ds, arch, head="fixed", logits="cosine", scale=1.0, init=init)
         b = _seed_acc(x.records, ds, arch, head="learned", logits="dot", init=init)
         if a and b:
             d = paired_differences(a, b)
-            lines.append(f"{ds}/{arch}: fixed-cosine-S1 − learned-dot on clean: {pp(d)} "
-                         f"(can fixed cosine S = 1 beat dot? {gain_verdict(d)})")
+            lines.add(f"{ds}/{arch}: fixed-cosine-S1 − learned-dot on clean: {pp(d)} "
+                      f"(can fixed cosine S = 1 beat dot? {gain_verdict(d)})",
+                      f"fixed-cosine-S1 − learned-dot: {short_pp(d)}")
     return lines, _overall(v)
 
 
-def compact(x: ClaimInputs) -> tuple[list[str], str]:
-    lines, v = [], []
+def compact(x: ClaimInputs) -> tuple[Evidence, str]:
+    lines, v = Evidence(), []
+    many = _many(x.geo_sum)
     for g in x.geo_sum:
         if not head_is(g["config"], head="fixed", logits="cosine", scale=1.0):
             continue
@@ -186,7 +225,9 @@ def compact(x: ClaimInputs) -> tuple[list[str], str]:
         if comp["mean"] is None:
             continue
         s = f"{g['dataset']}/{g['arch']} {g['variant']}: mean cos(h, w_pred) {plain(comp)}"
+        short = f"{_where(g, many)}{g['variant']}: cos(h, w_pred) {plain(comp, 2, n=False)}"
         if ceil["mean"] is not None:
+            short += f", ReLU ceiling {ceil['mean']:.2f}"
             s += (f"; ReLU ceiling ||w+||/||w|| = {ceil['mean']:.3f} (the encoder ends with ReLU, so 0.95 "
                   f"is {'unreachable' if ceil['mean'] < 0.95 else 'reachable'}); "
                   f"measured = {100 * comp['mean'] / ceil['mean']:.0f}% of the ceiling")
@@ -196,35 +237,38 @@ def compact(x: ClaimInputs) -> tuple[list[str], str]:
             v.append("not reachable with this encoder (ceiling below 0.95)")
         else:
             v.append("not supported")
-        lines.append(s)
+        lines.add(s, short)
     learned_cos = sorted((g for g in x.geo_sum if head_is(g["config"], head="learned", logits="cosine")),
                          key=lambda g: g["variant"])
     for g in learned_cos:
         if g["compactness_pred"]["mean"] is not None:
-            lines.append(f"{g['dataset']}/{g['arch']} {g['variant']}: mean cos(h, w_pred) "
-                         f"{plain(g['compactness_pred'])} (the paper: it falls as S rises)")
+            lines.add(f"{g['dataset']}/{g['arch']} {g['variant']}: mean cos(h, w_pred) "
+                      f"{plain(g['compactness_pred'])} (the paper: it falls as S rises)")
     return lines, _overall(v)
 
 
-def spearman(x: ClaimInputs) -> tuple[list[str], str]:
-    lines, v = [], []
+def spearman(x: ClaimInputs) -> tuple[Evidence, str]:
+    lines, v = Evidence(), []
+    many = _many(x.geo_sum)
     for g in x.geo_sum:
         rho = g["spearman_rho"]
         if rho["mean"] is None:
             continue
         lo, hi = PAPER_SPEARMAN
         inside = lo <= rho["mean"] <= hi
-        lines.append(f"{g['dataset']}/{g['arch']} {g['variant']}: Spearman ρ {plain(rho, 2, True)}"
-                     f"{' (within the paper range)' if inside else ''}")
         cfg = g["config"]
+        lines.add(f"{g['dataset']}/{g['arch']} {g['variant']}: Spearman ρ {plain(rho, 2, True)}"
+                  f"{' (within the paper range)' if inside else ''}",
+                  f"{_where(g, many)}{g['variant']} ρ {plain(rho, 2, True, n=False)}"
+                  if cfg.get("head") == "learned" else None)
         if (head_is(cfg, head="learned", logits="dot", init="sphere")
                 or head_is(cfg, head="learned", logits="cosine", scale=1.0, init="sphere")):
             v.append(gain_verdict(rho).replace("contradicted", "contradicted (negative correlation)"))
     return lines, _overall(v)
 
 
-def kept(cond: str, what: str) -> Callable[[ClaimInputs], tuple[list[str], str]]:
-    def judge(x: ClaimInputs) -> tuple[list[str], str]:
+def kept(cond: str, what: str) -> Callable[[ClaimInputs], tuple[Evidence, str]]:
+    def judge(x: ClaimInputs) -> tuple[Evidence, str]:
         pairs = [p for logits in ("dot", "cosine") for p in _pairs(x.paired, cond, logits)]
         lines, v = _pair_lines(pairs, kept_verdict)
         if lines:
@@ -236,22 +280,25 @@ def kept(cond: str, what: str) -> Callable[[ClaimInputs], tuple[list[str], str]]
     return judge
 
 
-def random_vectors(x: ClaimInputs) -> tuple[list[str], str]:
-    lines = []
+def random_vectors(x: ClaimInputs) -> tuple[Evidence, str]:
+    lines = Evidence()
+    many = _many(x.geo_sum)
     for g in x.geo_sum:
         if g["config"].get("head") == "fixed" and g["class_vector_mean_cos"]["mean"] is not None:
             c, d = g["num_classes"], g["dim"]
-            lines.append(f"{g['dataset']}/{g['arch']} {g['variant']}: mean pairwise cos(w_i, w_j) "
-                         f"{g['class_vector_mean_cos']['mean']:+.3f} (simplex ETF: {-1 / (c - 1):+.3f}; "
-                         f"random in d = {d}: 0 ± {d ** -0.5:.3f}); ETF distance of W "
-                         f"{plain(g['nc2_etf_weights'])}")
+            m = g["class_vector_mean_cos"]["mean"]
+            lines.add(f"{g['dataset']}/{g['arch']} {g['variant']}: mean pairwise cos(w_i, w_j) "
+                      f"{m:+.3f} (simplex ETF: {-1 / (c - 1):+.3f}; "
+                      f"random in d = {d}: 0 ± {d ** -0.5:.3f}); ETF distance of W "
+                      f"{plain(g['nc2_etf_weights'])}",
+                      f"{_where(g, many)}{g['variant']}: mean cos {m:+.2f} (ETF {-1 / (c - 1):+.2f})")
     return lines, "measured" if lines else "not measured"
 
 
-def extra_heads(x: ClaimInputs) -> tuple[list[str], str]:
+def extra_heads(x: ClaimInputs) -> tuple[Evidence, str]:
     """Clean accuracy of each extra fixed head minus the fixed random head with the same logits
     and S, paired over seeds."""
-    lines, verdicts = [], []
+    lines, verdicts = Evidence(), []
     extra = {}
     for r in x.records:
         c = r["config"]
@@ -270,33 +317,42 @@ def extra_heads(x: ClaimInputs) -> tuple[list[str], str]:
                                                scale=c["scale"], init=base["config"]["init"]))
         g = gain_verdict(d).replace("supported", "better").replace("contradicted", "worse")
         verdicts.append(g)
-        lines.append(f"{ds}/{arch}: {variant} − {base['variant']} on clean: {pp(d)} → {g}")
+        lines.add(f"{ds}/{arch}: {variant} − {base['variant']} on clean: {pp(d)} → {g}",
+                  f"{variant} − {base['variant']}: {short_pp(d)}")
     return lines, (_overall(verdicts) if lines else "not measured (robeval reproduce --extra-heads)")
 
 
 CLAIMS: list[Claim] = [
-    Claim("dot-gain", "Fixing random class vectors raises the accuracy of dot-product models",
+    Claim("dot-gain", "fixed vectors raise dot-model accuracy",
+          "Fixing random class vectors raises the accuracy of dot-product models",
           "up to +4 pp absolute (clean test accuracy)", dot_gain),
-    Claim("cosine-s1", "With S = 1, learned cosine models fail to converge while fixed ones reach "
-                       "high accuracy and can beat dot-product models",
+    Claim("cosine-s1", "at S = 1 only fixed cosine heads train well",
+          "With S = 1, learned cosine models fail to converge while fixed ones reach "
+          "high accuracy and can beat dot-product models",
           "up to +53 pp for fixed over learned cosine at S = 1", cosine_s1),
-    Claim("compactness", "Fixed cosine models at S = 1 are compact: mean cosine between image features "
-                         "and their predicted class vectors ≈ 0.95",
+    Claim("compactness", "fixed cosine S = 1 features are compact (≈ 0.95)",
+          "Fixed cosine models at S = 1 are compact: mean cosine between image features "
+          "and their predicted class vectors ≈ 0.95",
           "≈ 0.95 in all experiments (Table 4 setting)", compact),
-    Claim("spearman", "Learned class vectors of classes that are often confused are close in angle "
-                      "(Spearman correlation between cos(w_i, w_j) and confusions i→j)",
+    Claim("spearman", "confused classes get close learned vectors",
+          "Learned class vectors of classes that are often confused are close in angle "
+          "(Spearman correlation between cos(w_i, w_j) and confusions i→j)",
           "0.82/0.77/0.61/0.79 (dot) and 0.85/0.87/0.81/0.83 (cosine S = 1)", spearman),
-    Claim("robustness", "Fixing the class vectors keeps robustness to corruptions",
+    Claim("robustness", "fixing keeps robustness to corruptions",
+          "Fixing the class vectors keeps robustness to corruptions",
           "not worse with fixed vectors (3 runs averaged)",
           kept("corruptions (mean)", "robustness to corruptions")),
-    Claim("generalisation", "Fixing the class vectors keeps generalisation to new data",
+    Claim("generalisation", "fixing keeps generalisation to new data",
+          "Fixing the class vectors keeps generalisation to new data",
           "not worse with fixed vectors (3 runs averaged)",
           kept("generalisation (mean)", "generalisation to new data")),
-    Claim("random-vectors", "(context) Random class vectors in high d are nearly orthogonal, not a "
-                            "simplex ETF (Vershynin 2018, concentration on the sphere; Papyan et al. 2020)",
+    Claim("random-vectors", "(context) random vectors are near-orthogonal, not an ETF",
+          "(context) Random class vectors in high d are nearly orthogonal, not a "
+          "simplex ETF (Vershynin 2018, concentration on the sphere; Papyan et al. 2020)",
           "not discussed in the paper", random_vectors),
-    Claim("extra-heads", "(context) Fixed simplex-ETF and fixed Hadamard (learned scale) heads "
-                         "against the paper's fixed random vectors",
+    Claim("extra-heads", "(context) ETF and Hadamard fixed heads vs random",
+          "(context) Fixed simplex-ETF and fixed Hadamard (learned scale) heads "
+          "against the paper's fixed random vectors",
           "not compared in the paper (Hoffer et al. 2018; Papyan et al. 2020, neural collapse)",
           extra_heads),
 ]
@@ -314,9 +370,10 @@ def build_claims(records: list[dict], paired: list[dict], geo_sum: list[dict]) -
     unsettled = not_at_plateau(records)
     out = []
     for c in CLAIMS:
-        lines, verdict = c.judge(x)
-        if unsettled and lines:
-            verdict += f" ({len(unsettled)} of {len(records)} runs not at their plateau)"
-        out.append({"name": c.name, "claim": c.claim, "paper": c.paper, "evidence": lines,
-                    "verdict": verdict, "not_at_plateau": unsettled if lines else []})
+        ev, verdict = c.judge(x)
+        caveat = f"{len(unsettled)} of {len(records)} runs not at their plateau" if unsettled and ev else ""
+        out.append({"name": c.name, "title": c.title, "claim": c.claim, "paper": c.paper,
+                    "evidence": list(ev), "shows": ev.short,
+                    "verdict": verdict + (f" ({caveat})" if caveat else ""), "verdict_only": verdict,
+                    "caveat": caveat, "not_at_plateau": unsettled if ev else []})
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 
+from robeval.render.document import Cell
 from robeval.stages.report.aggregate import GROUP_KEYS
 
 
@@ -35,6 +36,58 @@ def interval_text(d: dict | None, *, scale: float = 100.0, spec: str = ".2f", un
 
 def pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.2f}"
+
+
+def _band(d: dict, scale: float, spec: str, n: bool) -> str:
+    if d.get("ci_low") is None:
+        return f"n = {d['n']}: no interval" if n else "no interval"
+    s = f"[{format(scale * d['ci_low'], spec)}, {format(scale * d['ci_high'], spec)}]"
+    return s + (f", n = {d['n']}" if n else "")
+
+
+def acc_cell(d: dict | None, *, n: bool = True) -> Cell:
+    """An accuracy % cell: the mean over seeds, under it the 95% t-interval (and n); the full
+    text with the std on hover."""
+    if not d or d.get("mean") is None:
+        return Cell("–", (d or {}).get("note") or "")
+    return Cell(f"{100 * d['mean']:.2f}", _band(d, 100.0, ".2f", n), interval_text(d, std=True))
+
+
+def diff_cell(d: dict | None, *, n: bool = True) -> Cell:
+    """A paired difference in pp: signed mean, under it the interval (and n)."""
+    if not d or d.get("mean") is None:
+        return Cell("–", (d or {}).get("note") or "")
+    return Cell(f"{100 * d['mean']:+.2f}", _band(d, 100.0, "+.2f", n),
+                interval_text(d, unit="pp", signed=True))
+
+
+def plain_cell(d: dict | None, spec: str) -> Cell:
+    """A geometry number (no scaling) with its interval on a second line."""
+    if not d or d.get("mean") is None:
+        return Cell("–", (d or {}).get("note") or "")
+    return Cell(format(d["mean"], spec), _band(d, 1.0, spec, False), interval_text(d, scale=1.0, spec=spec))
+
+
+def common_n(cells: list[dict]) -> int | None:
+    """The seed count every cell shares (said once in a header), else None."""
+    ns = {c["n"] for c in cells if c}
+    return ns.pop() if len(ns) == 1 else None
+
+
+def by_condition(rows: list[dict], conditions: list[str]) -> tuple[list, list[list]]:
+    """Conditions as rows, head variants as columns (one dataset/arch): headers and rows of cells;
+    n goes into a column's header when all its cells share it."""
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    cell = {(r["variant"], r["condition"]): r for r in rows}
+    headers: list = ["condition"]
+    for v in variants:
+        n = common_n([cell.get((v, c)) for c in conditions])
+        headers.append(Cell(v, f"n = {n}" if n else "", num=True))
+    body = []
+    for c in conditions:
+        body.append([c, *(acc_cell(cell.get((v, c)), n=common_n(
+            [cell.get((v, k)) for k in conditions]) is None) for v in variants)])
+    return headers, body
 
 
 def pivot_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:

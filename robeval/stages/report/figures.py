@@ -1,0 +1,254 @@
+"""The report's figures: what each draws from the runs, its file name and the caption that says
+what to read from it. One record per figure kind in FIGURES; each returns (path, caption) pairs
+that the sections place. Every figure colours a head variant the same way (``colours``).
+
+The geometry figures use each variant's lowest-seed run: its analysis.json (class-vector cosines,
+confusions) and, for compactness, its primary condition's features from eval/*.npz.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from robeval import runs
+from robeval.analysis.geometry import sample_cosines
+from robeval.core.fileio import slug
+from robeval.runs.outputs import load_condition, load_head
+from robeval.stages.report.aggregate import SUMMARY_KINDS
+
+Fig = tuple[str, str]  # (path relative to the report folder, caption)
+DIAGNOSTIC_PLOTS = (("confusion", "confusion matrix (row: true class)"),
+                    ("pca", "features in 2-D (PCA), class vectors as stars"),
+                    ("feature_norms", "feature norms of right and wrong predictions"))
+
+
+@dataclass
+class FigureContext:
+    records: list[dict]  # sorted by variant order, then seed
+    rows: list[dict]
+    out: Path
+    colours: dict
+
+    def groups(self) -> list[tuple[str, str]]:
+        return list(dict.fromkeys((r["config"]["dataset"], r["config"]["arch"]) for r in self.records))
+
+    def where(self, ds: str, arch: str) -> str:
+        """A caption's dataset/arch, said only when the report spans several."""
+        return f"{ds}/{arch}: " if len(self.groups()) > 1 else ""
+
+    def path(self, ds: str, arch: str, name: str) -> Path:
+        return self.out / "plots" / f"{slug(ds)}-{slug(arch)}-{name}.png"
+
+    def rel(self, p: Path) -> str:
+        return str(p.relative_to(self.out))
+
+    def first_runs(self, ds: str, arch: str) -> list[dict]:
+        """Each variant's lowest-seed analysed run, in variant order."""
+        seen: dict[str, dict] = {}
+        for r in sorted(self.records, key=lambda r: r["seed"]):
+            c = r["config"]
+            if c["dataset"] == ds and c["arch"] == arch and r.get("analysis") and r["variant"] not in seen:
+                seen[r["variant"]] = r
+        order = list(dict.fromkeys(r["variant"] for r in self.records))
+        return sorted(seen.values(), key=lambda r: order.index(r["variant"]))
+
+
+def _band(row: dict) -> tuple[float | None, float | None]:
+    """The seed band: lowest and highest seed (none with one seed)."""
+    vals = row.get("values") or []
+    return (min(vals), max(vals)) if len(vals) > 1 else (None, None)
+
+
+def _point(x, row: dict) -> tuple:
+    return (x, row["mean"], *_band(row))
+
+
+def headline_figure(c: FigureContext) -> list[Fig]:
+    from robeval.render import figures
+
+    out = []
+    names = {"clean": "clean", **{v: v.replace(" (mean)", "") for v in SUMMARY_KINDS.values()}}
+    for ds, arch in c.groups():
+        mine = [r for r in c.rows if r["dataset"] == ds and r["arch"] == arch and r["mean"] is not None]
+        groups = [(label, [(r["variant"], r["mean"], r.get("ci_low"), r.get("ci_high"))
+                           for r in mine if r["condition"] == cond]) for cond, label in names.items()]
+        groups = [g for g in groups if g[1]]
+        if groups:
+            f = figures.accuracy_dots(groups, c.colours, c.path(ds, arch, "headline"))
+            out.append((c.rel(f), f"{c.where(ds, arch)}Test accuracy per head variant: dots at the mean over "
+                                  "seeds, whiskers at the 95% t-interval. Read: a variant is ahead only "
+                                  "where its whisker clears the other's."))
+    return out
+
+
+def severity_figures(c: FigureContext) -> list[Fig]:
+    """One panel per corruption family, each its own image at 460 px: the clean value at severity 0."""
+    from robeval.render import figures
+
+    out = []
+    for ds, arch in c.groups():
+        mine = [r for r in c.rows if r["dataset"] == ds and r["arch"] == arch and r["mean"] is not None]
+        clean = {r["variant"]: r for r in mine if r["condition"] == "clean"}
+        series: dict[str, dict[str, list]] = {}
+        for r in mine:
+            if r["kind"] == "corruption" and r["severity"] is not None:
+                series.setdefault(r["family"] or r["condition"], {}).setdefault(r["variant"], []).append(
+                    _point(r["severity"], r))
+        for fam, by_variant in series.items():
+            for variant, pts in by_variant.items():
+                if variant in clean:
+                    pts.append(_point(0, clean[variant]))
+            f = figures.severity_panel(by_variant, c.colours, c.path(ds, arch, f"severity-{fam}"),
+                                       f"{c.where(ds, arch)}{fam.replace('_', ' ')}")
+            out.append((c.rel(f), f"{c.where(ds, arch)}**{fam}**: accuracy vs severity (0 = clean). Read: "
+                                  "the vertical gap is the difference between variants at that severity; a "
+                                  "flatter line loses less. Bands: lowest to highest seed."))
+    return out
+
+
+def _kind(r: dict) -> tuple[str, str]:
+    cfg = r["config"]
+    label = "dot" if cfg["logits"] == "dot" else f"cosine S = {cfg['scale']:g}"
+    return label, slug(label.replace(" = ", ""))
+
+
+def cosine_figures(c: FigureContext) -> list[Fig]:
+    """cos(w_i, w_j) learned vs fixed side by side, one image per logits kind (and S)."""
+    from robeval.render import figures
+
+    out = []
+    for ds, arch in c.groups():
+        kinds: dict[tuple[str, str], list[dict]] = {}
+        for r in c.first_runs(ds, arch):
+            kinds.setdefault(_kind(r), []).append(r)
+        for (label, key), members in kinds.items():
+            panels = [(r["variant"], np.asarray(r["analysis"]["class_vectors"]["cosine_matrix"])) for r in members]
+            classes = members[0]["analysis"]["head"]["classes"]
+            f = figures.cosine_pair(panels, classes, c.path(ds, arch, f"cosines-{key}"),
+                                    f"{c.where(ds, arch)}{label}: cos(w_i, w_j), seed {members[0]['seed']}")
+            out.append((c.rel(f), f"{c.where(ds, arch)}**{label}**: cosine between class vectors, "
+                                  f"{' vs '.join(p[0] for p in panels)}. Read: learned vectors of look-alike "
+                                  "classes are red (close in angle); fixed random ones stay near 0 (white)."))
+    return out
+
+
+def spearman_figures(c: FigureContext) -> list[Fig]:
+    from robeval.render import figures
+
+    out = []
+    for ds, arch in c.groups():
+        panels = []
+        for r in c.first_runs(ds, arch):
+            a = r["analysis"]
+            p = a["conditions"][a["primary_condition"]]
+            cos, conf = np.asarray(a["class_vectors"]["cosine_matrix"]), np.asarray(p["confusion"])
+            off = ~np.eye(len(cos), dtype=bool)
+            panels.append((r["variant"], cos[off], conf[off], p["spearman"]["rho"]))
+        if panels:
+            f = figures.spearman_grid(panels, c.colours, c.path(ds, arch, "spearman"))
+            out.append((c.rel(f), f"{c.where(ds, arch)}Confusions i → j against cos(w_i, w_j), every ordered "
+                                  "class pair, lowest seed. Read: a rising cloud (ρ > 0) means often-confused "
+                                  "classes got close vectors (the paper: 0.61-0.87 for learned heads); "
+                                  "fixed heads cannot show it."))
+    return out
+
+
+def compactness_figures(c: FigureContext) -> list[Fig]:
+    from robeval.render import figures
+
+    out = []
+    for ds, arch in c.groups():
+        panels = []
+        for r in c.first_runs(ds, arch):
+            a, run = r["analysis"], Path(r["run"])
+            primary = a["primary_condition"]
+            arrays = load_condition(run, primary, r["conditions"][primary]).arrays()
+            if arrays.get("features") is None:
+                continue
+            cos = sample_cosines(arrays["features"].astype(np.float64), load_head(run)["weight"])
+            idx = np.arange(len(cos))
+            comp = a["conditions"][primary]["compactness"]
+            panels.append((r["variant"], cos[idx, arrays["predictions"].astype(np.int64)],
+                           cos[idx, arrays["labels"].astype(np.int64)],
+                           comp["ceiling_mean_predicted"] if comp.get("ceiling_applies") else None))
+        if panels:
+            f = figures.compactness_grid(panels, c.colours, c.path(ds, arch, "compactness"))
+            out.append((c.rel(f), f"{c.where(ds, arch)}Cosine between each test image's feature and its "
+                                  "predicted (filled) and true (outline) class vector, lowest seed. Read: "
+                                  "further right is more compact; a ReLU encoder cannot pass the dashed "
+                                  "ceiling, so the paper's 0.95 (dotted) is out of reach left of it."))
+    return out
+
+
+def _epochs(run: Path) -> dict[int, float]:
+    f = run / runs.METRICS
+    if not f.is_file():
+        return {}
+    rows = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+    return {int(m["epoch"]): float(m["val_acc"]) for m in rows if m.get("val_acc") is not None}
+
+
+def dynamics_figures(c: FigureContext) -> list[Fig]:
+    """Validation accuracy per epoch, one panel per logits kind: mean over seeds, seed band."""
+    from robeval.render import figures
+
+    out = []
+    for ds, arch in c.groups():
+        per: dict[str, dict[str, dict[int, list[float]]]] = {}
+        for r in c.records:
+            if (r["config"]["dataset"], r["config"]["arch"]) != (ds, arch):
+                continue
+            for e, v in _epochs(Path(r["run"])).items():
+                per.setdefault(_kind(r)[0], {}).setdefault(r["variant"], {}).setdefault(e, []).append(v)
+        panels = {k: {v: [(e, float(np.mean(x)), *((min(x), max(x)) if len(x) > 1 else (None, None)))
+                          for e, x in sorted(ep.items())] for v, ep in vs.items()} for k, vs in per.items()}
+        if panels:
+            f = figures.curves_grid(panels, c.colours, c.path(ds, arch, "dynamics"), "epoch",
+                                    "validation accuracy %")
+            out.append((c.rel(f), f"{c.where(ds, arch)}Validation accuracy per epoch, mean over seeds, band "
+                                  "from lowest to highest seed. Read: a line still rising at its last epoch "
+                                  "had not converged; compare variants within a panel."))
+    return out
+
+
+def diagnostic_figures(c: FigureContext) -> list[Fig]:
+    """The run plots robeval analyze drew for each variant's lowest seed, copied."""
+    out = []
+    for ds, arch in c.groups():
+        for r in c.first_runs(ds, arch):
+            for name, caption in DIAGNOSTIC_PLOTS:
+                src = Path(r["run"]) / r["analysis"].get("plots", {}).get(name, "-")
+                if src.is_file():
+                    dst = c.path(ds, arch, f"{r['variant']}-seed{r['seed']}-{name}")
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(src, dst)
+                    out.append((c.rel(dst), f"{c.where(ds, arch)}{r['variant']} seed {r['seed']}: {caption}"))
+    return out
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str  # the key sections read from ReportInputs.figs
+    draw: Callable[[FigureContext], list[Fig]]
+
+
+FIGURES: list[Figure] = [
+    Figure("headline", headline_figure),
+    Figure("severity", severity_figures),
+    Figure("cosines", cosine_figures),
+    Figure("spearman", spearman_figures),
+    Figure("compactness", compactness_figures),
+    Figure("dynamics", dynamics_figures),
+    Figure("diagnostics", diagnostic_figures),
+]
+
+
+def draw_figures(records: list[dict], rows: list[dict], out: Path, colours: dict) -> dict[str, list[Fig]]:
+    c = FigureContext(records, rows, out, colours)
+    return {f.name: f.draw(c) for f in FIGURES}

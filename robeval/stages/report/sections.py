@@ -1,0 +1,203 @@
+"""The report's sections after the first screen: tuning, accuracy by condition, paired
+differences, geometry, the claims' evidence, training dynamics, runs and environment.
+
+Each takes the ReportInputs and returns document blocks. Short tables stay open: conditions as
+rows, head variants as columns. Long ones (per severity, every paired row, geometry, runs) are
+folded under <details>, so the page fits a 1,400 px screen without sideways scrolling.
+"""
+
+from __future__ import annotations
+
+import json
+
+from robeval.analysis.metrics import columns
+from robeval.core.fileio import slug
+from robeval.render.document import Cell
+from robeval.stages.report.aggregate import SUMMARY_KINDS
+from robeval.stages.report.format import by_condition, diff_cell, plain_cell
+from robeval.stages.report.inputs import ReportInputs
+
+
+def geometry_table() -> list[tuple[str, str, str]]:
+    """(key, header, format) of the report's geometry table: every metric column with a label."""
+    return [(c.key, c.label, c.fmt) for _, c in columns() if c.label] + [("final_scale", "S (final)", ".3g")]
+
+
+def _split_conditions(rows: list[dict]) -> tuple[list[str], list[str]]:
+    """(open, folded) condition names: clean, family means, corruption mean, generalisation sets
+    and their mean stay open; each corruption severity is folded."""
+    conds = list(dict.fromkeys(r["condition"] for r in rows))
+    info = {r["condition"]: r for r in rows}
+    folded = [c for c in conds if info[c]["kind"] == "corruption" and info[c]["severity"] is not None]
+    rank = {"clean": 0, "corruption": 2, "generalisation": 4}
+
+    def order(c: str) -> tuple:
+        r = info[c]
+        if r["kind"] == "summary":
+            return (1 if r["family"] not in SUMMARY_KINDS else rank[r["family"]] + 1, conds.index(c))
+        return (rank.get(r["kind"], 6), conds.index(c))
+
+    return sorted((c for c in conds if c not in folded), key=order), folded
+
+
+def _where(x: ReportInputs, ds: str, arch: str) -> str:
+    return f" ({ds} / {arch})" if len(x.groups()) > 1 else ""
+
+
+def tuning_section(x: ReportInputs) -> list[tuple]:
+    """The LR sweep: validation accuracy per variant and value, and which value was chosen."""
+    b: list[tuple] = []
+    if x.sweep:
+        lrs = sorted({r["lr"] for r in x.sweep})
+        variants = list(dict.fromkeys((r["dataset"], r["arch"], r["variant"]) for r in x.sweep))
+        cell = {(r["dataset"], r["arch"], r["variant"], r["lr"]): r for r in x.sweep}
+        rows = []
+        for v in variants:
+            vals = [cell.get((*v, lr)) for lr in lrs]
+            rows.append([*v, *(Cell("–") if r is None else Cell(f"{100 * r['val_mean']:.2f}",
+                                                                "chosen ★" if r["chosen"] else "")
+                               for r in vals),
+                         next(f"{r['lr']:g}" for r in vals if r and r["chosen"])])
+        b += [("h", 2, "Tuning: learning rate per head variant, chosen on validation"),
+              ("p", "Every head variant was trained at every learning rate; the value with the best "
+                    "mean validation accuracy over its seeds (★; a tie goes to the smaller LR) was kept. "
+                    "Test accuracy and every other condition were evaluated for the chosen value only, "
+                    "so no number in this report was used to choose."),
+              ("table", ["dataset", "arch", "head", *(f"val % at LR {lr:g}" for lr in lrs), "chosen LR"],
+               rows)]
+    presets = {r["train_config"].get("preset") for r in x.records}
+    if "authors" in presets:
+        b.append(("p", "**Unequal tuning (preset authors):** the authors' protocol trains learned-dot "
+                       "heads at LR 0.001 and every other head at 0.1, as their code does; the heads "
+                       "were not tuned alike (robeval reproduce --lrs ... tunes each on validation)."))
+    return b
+
+
+def accuracy_section(x: ReportInputs) -> list[tuple]:
+    if not x.rows:
+        return []
+    b: list[tuple] = [("h", 2, "Accuracy by condition")]
+    headline = {path: cap for path, cap in x.figs.get("headline", [])}
+    for ds, arch in x.groups():
+        rows = x.rows_of(ds, arch)
+        shown, folded = _split_conditions(rows)
+        if len(x.groups()) > 1:
+            b.append(("h", 3, f"{ds} / {arch}"))
+        fig = next(((p, c) for p, c in headline.items() if f"{slug(ds)}-{slug(arch)}-" in p), None)
+        table = ("table", *by_condition(rows, shown))
+        b.append(("row", [table, ("figures", [fig])]) if fig else table)
+        if folded:
+            b.append(("fold", f"Per corruption and severity: {len(folded)} conditions{_where(x, ds, arch)}",
+                      [("table", *by_condition(rows, folded))]))
+    if x.figs.get("severity"):
+        b.append(("figures", x.figs["severity"]))
+    return b
+
+
+def paired_section(x: ReportInputs) -> list[tuple]:
+    if not x.paired:
+        return []
+    b: list[tuple] = [
+        ("h", 2, "Fixed − learned, paired over seeds"),
+        ("p", "Each fixed variant against the learned one with the same logits and S: a difference "
+              "per seed (same seed = same encoder init and data order), then the mean and its 95% "
+              "t-interval, in percentage points. An interval that excludes 0 is a difference."),
+    ]
+    for ds, arch in x.groups():
+        mine = [p for p in x.paired if p["dataset"] == ds and p["arch"] == arch]
+        if not mine:
+            continue
+        shown, folded = _split_conditions(mine)
+        pairs = list(dict.fromkeys((p["fixed"], p["learned"]) for p in mine))
+        cell = {(p["fixed"], p["learned"], p["condition"]): p for p in mine}
+        if len(x.groups()) > 1:
+            b.append(("h", 3, f"{ds} / {arch}"))
+        b.append(("table", ["condition", *(Cell(f, f"− {lrn}, pp") for f, lrn in pairs)],
+                  [[c, *(diff_cell(cell.get((f, lrn, c))) for f, lrn in pairs)] for c in shown]))
+        if folded:
+            b.append(("fold", f"Per corruption and severity: {len(folded)} conditions{_where(x, ds, arch)}",
+                      [("table", ["condition", *(Cell(f, f"− {lrn}, pp") for f, lrn in pairs)],
+                        [[c, *(diff_cell(cell.get((f, lrn, c))) for f, lrn in pairs)] for c in folded])]))
+    return b
+
+
+def geometry_section(x: ReportInputs) -> list[tuple]:
+    if not x.geo_sum:
+        return []
+    table = geometry_table()
+    b: list[tuple] = [("h", 2, "Geometry of the classification layer")]
+    figs = [f for k in ("cosines", "spearman", "compactness") for f in x.figs.get(k, [])]
+    if figs:
+        b.append(("figures", figs))
+    for ds, arch in x.groups():
+        mine = [g for g in x.geo_sum if g["dataset"] == ds and g["arch"] == arch]
+        if mine:
+            b.append(("fold", f"Geometry per head variant: {len(table)} measures{_where(x, ds, arch)}", [
+                ("note", "On the primary condition (clean test set): mean over seeds, under it the 95% "
+                         "t-interval. Class means come from the same test features."),
+                ("table", ["measure", *(Cell(g["variant"], f"n = {g['n']}") for g in mine)],
+                 [[label, *(plain_cell(g[k], spec) for g in mine)] for k, label, spec in table])]))
+    defs = next((r["analysis"]["definitions"] for r in x.records if r.get("analysis")), None)
+    if defs:
+        b.append(("fold", "What each measure means", [("ul", [f"**{k}**: {v}" for k, v in defs.items()])]))
+    if x.figs.get("diagnostics"):
+        b.append(("fold", "Per-variant diagnostic plots (lowest seed): confusions, PCA, feature norms",
+                  [("figures", x.figs["diagnostics"])]))
+    return b
+
+
+def claims_detail(x: ReportInputs) -> list[tuple]:
+    if not x.claims:
+        return []
+    b: list[tuple] = [("h", 2, "Claims in detail")]
+    for i, c in enumerate(x.claims, 1):
+        b.append(("fold", f"Claim {i}: {c['claim']}. These runs: {c['verdict']}.",
+                  [("p", f"Paper: {c['paper']}."), ("ul", c["evidence"] or ["no runs measure this"])]))
+    return b
+
+
+def dynamics_section(x: ReportInputs) -> list[tuple]:
+    if not x.figs.get("dynamics"):
+        return []
+    return [("h", 2, "Training"), ("figures", x.figs["dynamics"])]
+
+
+def _run_accuracy(r: dict) -> Cell:
+    """One run's clean test accuracy with its Clopper-Pearson interval (test sampling only)."""
+    clean = r["conditions"].get("clean", {})
+    ci = clean.get("accuracy_ci95")
+    if clean.get("accuracy") is None:
+        return Cell("–")
+    sub = f"[{100 * ci[0]:.2f}, {100 * ci[1]:.2f}]" if ci and ci[0] is not None else ""
+    return Cell(f"{100 * clean['accuracy']:.2f}", sub)
+
+
+def runs_section(x: ReportInputs) -> list[tuple]:
+    rows = [[r["run"], r["variant"], r["seed"],
+             "–" if r["best_val_acc"] is None else f"{100 * r['best_val_acc']:.2f}",
+             _run_accuracy(r), {True: "yes", False: "NO", None: "–"}[r.get("at_plateau")],
+             r["train_config"].get("preset"), r["train_config"].get("epochs"),
+             r["train_config"].get("batch_size"), r["train_config"].get("lr"),
+             r["train_config"].get("max_train")] for r in x.records]
+    b: list[tuple] = [("h", 2, "Runs")]
+    if rows:
+        b.append(("fold", f"{len(rows)} runs: seed, validation and clean test accuracy, plateau, settings",
+                  [("table", ["run", "head", "seed", "best val %", Cell("clean test %", "95% binomial"),
+                              "plateau", "preset", "epochs", "batch", "lr", "max train"], rows)]))
+        b.append(("details", "every run's configuration (JSON)",
+                  json.dumps({r["run"]: r["train_config"] for r in x.records}, indent=1)))
+    if x.notes:
+        b.append(("ul", x.notes))
+    return b
+
+
+def environment_section(x: ReportInputs) -> list[tuple]:
+    env = x.env
+    libs = ", ".join(f"{k} {v}" for k, v in env["libraries"].items() if v)
+    return [
+        ("h", 2, "Environment"),
+        ("p", f"git {env['git_sha']}; python {env['python']}; {env['platform']}; {libs}; "
+              f"written {env['time_utc']}."),
+        ("p", "Files: results.csv (accuracy), paired.csv (fixed − learned), geometry.csv (per run), "
+              "results.json (everything, with per-seed values and claims), plots/."),
+    ]
