@@ -160,3 +160,11 @@ def test_analyze_and_report_errors_are_one_line(tmp_path):
     (tmp_path / "run" / "config.json").write_text(json.dumps({"config": {"seed": 0}, "model": {}}))
     res = CliRunner().invoke(cli, ["analyze", str(tmp_path / "run")])
     assert res.exit_code == 1 and "robeval eval" in res.output
+
+
+def test_every_figure_draws_nothing_from_no_runs(tmp_path):
+    from robeval.stages.report.figures import FIGURES, FigureContext
+
+    ctx = FigureContext([], [], tmp_path, {})
+    for fig in FIGURES:
+        assert fig.draw(ctx) == [], fig.name

@@ -89,6 +89,11 @@ def _md_table(headers: list, rows: list[list]) -> list[str]:
     return out + ["| " + " | ".join(map(_md_cell, r)) + " |" for r in rows] + [""]
 
 
+def _md_figure(path: str, caption: str) -> list[str]:
+    """The image, then its caption as a paragraph (alt text without the caption's bold marks)."""
+    return [f"![{caption.replace('**', '')}]({path})", "", caption, ""]
+
+
 def to_markdown(blocks: list[Block]) -> str:
     out: list[str] = []
     for b in blocks:
@@ -102,10 +107,10 @@ def to_markdown(blocks: list[Block]) -> str:
         elif kind == "table":
             out += _md_table(b[1], b[2])
         elif kind == "img":
-            out += [f"![{b[2]}]({b[1]})", "", f"*{b[2]}*", ""]
+            out += _md_figure(b[1], b[2])
         elif kind == "figures":
             for path, caption in b[1]:
-                out += [f"![{caption}]({path})", "", f"*{caption}*", ""]
+                out += _md_figure(path, caption)
         elif kind == "pre":
             out += ["```", b[1], "```", ""]
         elif kind == "details":
