@@ -39,7 +39,8 @@ def test_corrupt_quiet_prints_no_bar(tmp_path):
 
 
 @pytest.mark.parametrize("vals,expected", [([0.5, 0.9, 0.905], True), ([0.5, 0.8, 0.9], False),
-                                           ([0.9], False), ([0.7, 0.705], True)])
+                                           ([0.9], False), ([0.7, 0.705], True),
+                                           ([0.72, 0.71], True), ([0.72, 0.709], False)])
 def test_plateau_rule(vals, expected):
     result = plateau([{"val_acc": v} for v in vals])
     assert result["at_plateau"] is expected

@@ -233,7 +233,7 @@ def report(run_dirs, out, analyze, plots) -> None:
 @click.option("--epochs", type=int, default=None, help="Override the preset's epochs.")
 @click.option("--batch-size", type=int, default=None, help="Override the preset's batch size.")
 @click.option("--max-train", type=int, default=None,
-              help="Training images per run (0 = all). Default: 2,000 with the quick preset, which "
+              help="Training images per run (0 = all). Default: 3,000 with the quick preset, which "
                    "keeps the CPU demo short; all with the others.")
 @click.option("--conditions", default="all", show_default=True, help="Conditions to evaluate.")
 @click.option("--extra-heads", is_flag=True,
@@ -285,7 +285,7 @@ def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max
         if any(not x > 0 or x == float("inf") for x in lr_list) or len(set(lr_list)) != len(lr_list):
             raise click.BadParameter("learning rates must be distinct finite numbers > 0", param_hint="--lrs")
     if max_train is None:
-        max_train = 2000 if preset == "quick" else 0
+        max_train = 3000 if preset == "quick" else 0
     if workers is None:
         import os
 
