@@ -185,6 +185,8 @@ def test_cell_failing_twice_is_reported_and_the_rest_reported(slurm, two_heads, 
     assert "is not a folder" in Path(jobs[-1]["log"]).read_text()
     report = json.loads((out / "report" / "results.json").read_text())
     assert {r["variant"] for r in report["rows"]} == {"learned-dot"}
+    assert report["incomplete"] == {blocked.name: jobs[-1]["log"]}  # the report says it is incomplete
+    assert "Incomplete: 1 grid cell(s) failed twice" in (out / "report" / "report.md").read_text()
 
     # a re-run does not resubmit it; --retry-failed does, once the cause is gone
     text = _run([*grid, "--out", str(out), *SLURM])
@@ -193,6 +195,7 @@ def test_cell_failing_twice_is_reported_and_the_rest_reported(slurm, two_heads, 
     blocked.unlink()
     text = _run([*grid, "--out", str(out), *SLURM, "--retry-failed"])
     assert "INCOMPLETE" not in text and not (out / "incomplete.json").exists()
+    assert "Incomplete:" not in (out / "report" / "report.md").read_text()
     assert [j["end"] for j in _ledger(out)[blocked.name]] == ["failed", "failed", "done"]
 
 

@@ -194,7 +194,8 @@ def reproduce(
     if not cells:
         raise RobevalError(f"every cell failed twice; no report. Their logs: {out / 'incomplete.json'}")
     t3 = time.time()
-    rows = write_report([run_dir for _, run_dir in cells], out / "report", sweep=sweep)
+    rows = write_report([run_dir for _, run_dir in cells], out / "report", sweep=sweep,
+                        incomplete=failed)
     timings["report_s"] = time.time() - t3
     timings["total_s"] = time.time() - t_start
     claims = read_json(out / "report" / "results.json")["claims"]

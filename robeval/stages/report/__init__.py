@@ -23,11 +23,14 @@ __all__ = ["aggregate", "collect", "paired_rows", "terminal_table", "write_repor
 
 
 def write_report(run_dirs: list[str | Path], out_dir: str | Path, *, analyze: bool = True,
-                 plots: bool = True, sweep: list[dict] | None = None) -> list[dict]:
+                 plots: bool = True, sweep: list[dict] | None = None,
+                 incomplete: dict[str, str] | None = None) -> list[dict]:
     """Aggregate ``run_dirs`` and write the report files into ``out_dir``; returns the rows.
 
     With ``analyze``, runs evaluated with features whose analysis.json is missing or older than
     eval.json are analysed first (robeval analyze), so geometry and claims are never stale.
+    ``incomplete`` (run name -> log path) names grid cells that failed and are missing: the report
+    is then marked incomplete on its first screen and in results.json.
     """
     from robeval.stages.report.page import build_report  # matplotlib, analysis: only when writing
 
@@ -36,5 +39,5 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path, *, analyze: bo
     records = collect(run_dirs)
     rows = aggregate(records)
     build_report(records, rows, paired_rows(records), Path(out_dir), environment(),
-                 analyze=analyze, plots=plots, sweep=sweep)
+                 analyze=analyze, plots=plots, sweep=sweep, incomplete=incomplete)
     return rows

@@ -87,6 +87,11 @@ def claims_table(x: ReportInputs) -> list[tuple]:
 
 def caveats(x: ReportInputs) -> list[tuple]:
     b: list[tuple] = []
+    if x.incomplete:
+        b.append(("note", f"**Incomplete: {len(x.incomplete)} grid cell(s) failed twice and are missing "
+                          "from every table**: " + "; ".join(f"{run} (log: {log})" for run, log in
+                                                               sorted(x.incomplete.items()))
+                  + ". Fix the cause and re-run the same command with --retry-failed."))
     unsettled = not_at_plateau(x.records)
     if unsettled:
         b.append(("note", f"**{len(unsettled)} of {len(x.records)} runs had not reached their plateau** "

@@ -22,6 +22,7 @@ class ReportInputs:
     claims: list[dict]
     figs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # figures.FIGURES' output
     sweep: list[dict] | None = None  # stages/tuning.py rows: validation accuracy per variant and LR
+    incomplete: dict[str, str] = field(default_factory=dict)  # failed cells: run name -> log path
 
     def groups(self) -> list[tuple[str, str]]:
         """The (dataset, arch) pairs, in the rows' order."""

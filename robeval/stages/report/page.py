@@ -76,14 +76,16 @@ def _draw(records: list[dict], rows: list[dict], out: Path) -> dict[str, list[tu
 
 
 def build_report(records: list[dict], rows: list[dict], paired: list[dict], out: Path, env: dict,
-                 *, analyze: bool = True, plots: bool = True, sweep: list[dict] | None = None) -> dict:
+                 *, analyze: bool = True, plots: bool = True, sweep: list[dict] | None = None,
+                 incomplete: dict[str, str] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     records = sorted(records, key=lambda r: (variant_order(r["config"]), r["seed"]))
     notes = ensure_analysis(records, analyze, plots)
     geo = geometry_rows(records)
     geo_sum = geometry_summary(geo, records)
     x = ReportInputs(records, rows, paired, env, notes, geo, geo_sum,
-                     build_claims(records, paired, geo_sum), sweep=sweep)
+                     build_claims(records, paired, geo_sum), sweep=sweep,
+                     incomplete=incomplete or {})
     if plots:
         x.figs = _draw(records, rows, out)
     blocks = [b for section in SECTIONS for b in section.blocks(x)]
@@ -99,5 +101,6 @@ def build_report(records: list[dict], rows: list[dict], paired: list[dict], out:
                  for r in records]
     write_json(out / "results.json", {"rows": rows, "paired": paired, "geometry": geo,
                                       "geometry_summary": geo_sum, "claims": x.claims, "runs": runs_json,
-                                      "notes": notes, "sweep": sweep, "environment": env})
+                                      "notes": notes, "sweep": sweep, "incomplete": incomplete or {},
+                                      "environment": env})
     return {"claims": x.claims, "geometry": geo_sum}
