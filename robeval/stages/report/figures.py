@@ -38,6 +38,10 @@ class FigureContext:
     def groups(self) -> list[tuple[str, str]]:
         return list(dict.fromkeys((r["config"]["dataset"], r["config"]["arch"]) for r in self.records))
 
+    def measured_rows(self, ds: str, arch: str) -> list[dict]:
+        """The aggregated rows of one dataset/arch that have a mean."""
+        return [r for r in self.rows if r["dataset"] == ds and r["arch"] == arch and r["mean"] is not None]
+
     def where(self, ds: str, arch: str) -> str:
         """A caption's dataset/arch, said only when the report spans several."""
         return f"{ds}/{arch}: " if len(self.groups()) > 1 else ""
@@ -75,7 +79,7 @@ def headline_figure(c: FigureContext) -> list[Fig]:
     out = []
     names = {"clean": "clean", **{v: v.replace(" (mean)", "") for v in SUMMARY_KINDS.values()}}
     for ds, arch in c.groups():
-        mine = [r for r in c.rows if r["dataset"] == ds and r["arch"] == arch and r["mean"] is not None]
+        mine = c.measured_rows(ds, arch)
         groups = [(label, [(r["variant"], r["mean"], r.get("ci_low"), r.get("ci_high"))
                            for r in mine if r["condition"] == cond]) for cond, label in names.items()]
         groups = [g for g in groups if g[1]]
@@ -93,7 +97,7 @@ def severity_figures(c: FigureContext) -> list[Fig]:
 
     out = []
     for ds, arch in c.groups():
-        mine = [r for r in c.rows if r["dataset"] == ds and r["arch"] == arch and r["mean"] is not None]
+        mine = c.measured_rows(ds, arch)
         clean = {r["variant"]: r for r in mine if r["condition"] == "clean"}
         series: dict[str, dict[str, list]] = {}
         for r in mine:
