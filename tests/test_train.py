@@ -103,4 +103,9 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     rows = [json.loads(x) for x in (killed / runs.METRICS).read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    # time_s counts on from the killed session: epoch 2 ends at least half an epoch after epoch 1
+    epoch_s = rows[2]["time_s"] - rows[1]["time_s"]
+    assert rows[1]["time_s"] > rows[0]["time_s"] + 0.5 * epoch_s
+    summary = json.loads((killed / runs.SUMMARY).read_text())
+    assert summary["train_wall_s"] >= rows[-1]["time_s"]
     assert not list(killed.glob(".*.tmp"))  # no half-written temporary files left behind

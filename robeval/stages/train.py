@@ -217,6 +217,8 @@ def _resume(run: _Run, resuming: bool) -> tuple[list[dict], dict]:
     if run.sched is not None:
         run.sched.load_state_dict(state["scheduler"])
     history = list(state["history"])
+    if history:  # time_s and train_wall_s count training time over every session, not downtime
+        run.t0 = time.time() - float(history[-1].get("time_s", 0.0))
     if run.main:
         write_text(out / runs.METRICS, "".join(json.dumps(row) + "\n" for row in history))
     return history, dict(state["best"])
