@@ -24,6 +24,7 @@ from click.testing import CliRunner
 
 from robeval import runs
 from robeval.cli import cli
+from robeval.cli.cluster import INCOMPLETE_EXIT
 from robeval.stages import reproduce as reproduce_stage
 
 START = Path(__file__).parent / "slurm" / "start.sh"
@@ -68,9 +69,9 @@ def two_heads(monkeypatch):
     monkeypatch.setattr(reproduce_stage, "PAPER_GRID", (("learned", "dot"), ("fixed", "cosine")))
 
 
-def _run(args: list[str]) -> str:
+def _run(args: list[str], exit_code: int = 0) -> str:
     res = CliRunner().invoke(cli, args, catch_exceptions=False)
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == exit_code, res.output
     return res.output
 
 
@@ -176,7 +177,7 @@ def test_cell_failing_twice_is_reported_and_the_rest_reported(slurm, two_heads, 
     blocked.parent.mkdir(parents=True)
     blocked.write_text("not a run folder")  # its task fails: the run folder cannot be created
 
-    text = _run([*grid, "--out", str(out), *SLURM])
+    text = _run([*grid, "--out", str(out), *SLURM], exit_code=INCOMPLETE_EXIT)  # report written
     assert "INCOMPLETE: 1 cell(s) failed twice" in text and blocked.name in text
     jobs = _ledger(out)[blocked.name]
     assert [j["end"] for j in jobs] == ["failed", "failed"] and "is not a folder" in jobs[-1]["reason"]
@@ -189,7 +190,7 @@ def test_cell_failing_twice_is_reported_and_the_rest_reported(slurm, two_heads, 
     assert "Incomplete: 1 grid cell(s) failed twice" in (out / "report" / "report.md").read_text()
 
     # a re-run does not resubmit it; --retry-failed does, once the cause is gone
-    text = _run([*grid, "--out", str(out), *SLURM])
+    text = _run([*grid, "--out", str(out), *SLURM], exit_code=INCOMPLETE_EXIT)
     assert len(_ledger(out)[blocked.name]) == 2 and "INCOMPLETE" in text
     assert len(_ledger(out)["shapes-smallcnn-learned-dot-seed0"]) == 1  # done cells: never again
     blocked.unlink()

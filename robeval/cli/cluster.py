@@ -111,6 +111,9 @@ def echo_pending(result: dict) -> bool:
     return True
 
 
+INCOMPLETE_EXIT = 3  # reproduce wrote a report, but cells that failed twice are missing from it
+
+
 def echo_incomplete(result: dict, out: str) -> None:
     """One line when cells failed twice, and where each one's log is."""
     failed = result.get("incomplete") or {}
