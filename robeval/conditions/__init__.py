@@ -2,7 +2,8 @@
 
 ``base`` holds Condition, ConditionContext, the SOURCES registry and ``resolve``; importing this
 package registers the sources in order: ``clean``, ``genset`` (generalisation sets) and
-``corrupt`` (corruption families, albumentations transforms).
+``corrupt`` (corruption families, albumentations transforms) and ``released`` (CIFAR-10-C and
+other released benchmark files).
 
 May import the components (data, corruptions) and ``core``; never ``runs``, ``stages`` or ``cli``.
 """
@@ -11,6 +12,7 @@ from robeval.conditions import (  # noqa: F401  (registers the sources, in order
     clean,
     corrupt,  # noqa: F401, I001
     genset,
+    released,
 )
 from robeval.conditions.base import (
     SOURCES,

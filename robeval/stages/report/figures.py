@@ -47,7 +47,7 @@ class FigureContext:
         return f"{ds}/{arch}: " if len(self.groups()) > 1 else ""
 
     def path(self, ds: str, arch: str, name: str) -> Path:
-        return self.out / "plots" / f"{slug(ds)}-{slug(arch)}-{name}.png"
+        return self.out / "plots" / f"{slug(ds)}-{slug(arch)}-{slug(name)}.png"
 
     def rel(self, p: Path) -> str:
         return str(p.relative_to(self.out))
