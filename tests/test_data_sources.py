@@ -209,3 +209,19 @@ def test_imagefolder_mixed_sizes_are_brought_to_the_common_side(tmp_path, data_d
             (d / f"{i}.png").write_bytes(png_bytes(np.ascontiguousarray(img)))
     train = load_split(f"imagefolder:{root}", "train")
     assert train.images.shape == (4, 24, 24, 3) and train.classes == ["a", "b"]
+
+
+def test_imagefolder_with_only_test_serves_eval_and_corrupt(tmp_path, data_dir):
+    from robeval.conditions.corrupt import corrupt_dataset
+
+    root = tmp_path / "testonly"
+    imgs = random_images(6, 32, 9)
+    for i, cls in enumerate(["dog", "cat", "ant"] * 2):
+        (root / "test" / cls).mkdir(parents=True, exist_ok=True)
+        (root / "test" / cls / f"{i}.png").write_bytes(png_bytes(imgs[i]))
+    test = load_split(f"imagefolder:{root}", "test")
+    assert test.classes == ["ant", "cat", "dog"] and len(test) == 6  # named from test/
+    rows = corrupt_dataset(f"imagefolder:{root}", "test", "impulse_noise", [3], progress=False)
+    assert rows[0]["condition"] == "impulse_noise/3" and rows[0]["params"]
+    with pytest.raises(RobevalError, match="no train/ folder"):  # training still needs train/
+        load_split(f"imagefolder:{root}", "train")

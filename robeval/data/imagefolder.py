@@ -2,7 +2,8 @@
 
 Splits are ``train`` and ``test`` (a ``val/`` folder serves as ``test`` when there is no
 ``test/``; validation for training is carved from train). Class order is ``PATH/classes.txt``
-(one name a line) when present, else the sorted train folder names (torchvision's rule); the
+(one name a line) when present, else the sorted train folder names (torchvision's rule; the test
+folder's where there is no ``train/``, which serves eval and corrupt but not training); the
 names are kept, so evaluation matches classes by name. The train split is put in a fixed
 seeded order (seed 0) so ``--max-train N`` takes a mix of classes, not the first few folders.
 Images of mixed sizes are centre-square-cropped and resized to the most common side.
@@ -47,9 +48,12 @@ def folder_classes(root: Path) -> list[str]:
         if len(set(names)) != len(names):
             raise RobevalError(f"{listed}: duplicate class names")
         return names
-    names = sorted(p.name for p in split_folder(root, "train").iterdir() if p.is_dir())
+    # train/ names the classes; a folder with only test/ (or val/) serves eval and corrupt
+    only_test = not (root / "train").is_dir() and any((root / n).is_dir() for n in ("test", "val"))
+    source = split_folder(root, "test" if only_test else "train")
+    names = sorted(p.name for p in source.iterdir() if p.is_dir())
     if not names:
-        raise RobevalError(f"{root}/train has no class folders")
+        raise RobevalError(f"{source} has no class folders")
     return names
 
 
