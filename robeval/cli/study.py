@@ -270,6 +270,7 @@ def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max
     Re-running the same command continues an interrupted study (finished runs are skipped).
     On a Slurm cluster, one task per cell (docs/cluster.md):
       robeval reproduce --dataset cifar10 --preset fast --launcher slurm --slurm-partition gpu
+
     Exit status 3: the report was written, but cells that failed twice are missing from it
     (listed in OUT/incomplete.json).
     """
