@@ -268,6 +268,8 @@ def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max
       robeval reproduce --dataset stl10 --preset authors --arch resnet18,vgg16bn,mobilenetv2
 
     Re-running the same command continues an interrupted study (finished runs are skipped).
+
+    \b
     On a Slurm cluster, one task per cell (docs/cluster.md):
       robeval reproduce --dataset cifar10 --preset fast --launcher slurm --slurm-partition gpu
 
