@@ -117,9 +117,12 @@ def build_source(arch: str, num_classes: int, path: str | None = None) -> nn.Mod
 
 
 def find_head_layer(net: nn.Module, name: str | None = None) -> tuple[str, nn.Module]:
-    """(name, module) of the classification layer: ``name`` when given, else the first of
-    HEAD_NAMES that is a Linear, else the last Linear in ``named_modules``."""
+    """(name, module) of the classification layer: ``name`` when given, else the layer timm's
+    pretrained_cfg names, else the first of HEAD_NAMES that is a Linear, else the last Linear in
+    ``named_modules``."""
     modules = dict(net.named_modules())
+    hint = (getattr(net, "pretrained_cfg", None) or {}).get("classifier")
+    hints = (hint,) if isinstance(hint, str) else ()
 
     def is_linear(m: nn.Module) -> bool:
         return isinstance(m, nn.Linear) or getattr(m, "original_name", "") == "Linear"
@@ -130,7 +133,7 @@ def find_head_layer(net: nn.Module, name: str | None = None) -> tuple[str, nn.Mo
             raise RobevalError(f"--head-layer {name!r} is not a Linear layer of this model; its Linear "
                                f"layers: {', '.join(linears[-4:]) or 'none'}")
         return name, modules[name]
-    for candidate in HEAD_NAMES:
+    for candidate in hints + HEAD_NAMES:
         if candidate in modules and is_linear(modules[candidate]):
             return candidate, modules[candidate]
     linears = [(n, m) for n, m in modules.items() if is_linear(m)]
