@@ -169,3 +169,22 @@ def test_bad_inputs_are_one_line_errors(tmp_path, monkeypatch):
     _, result = _import(tmp_path, tmp_path / "t.pt", "torchvision:resnet18", "--head", "learned",
                         "--mean", "1,2")
     assert result.exit_code != 0 and "1 or 3 numbers" in result.output
+
+
+def test_imagefolder_import_knows_its_image_size_and_corruption_params(tmp_path, data_dir):
+    from PIL import Image
+
+    shapes = load_split("shapes", "test")
+    root = tmp_path / "tree"
+    for split in ("train", "test"):
+        for i in range(20):
+            folder = root / split / shapes.classes[shapes.labels[i]]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(shapes.images[i]).save(folder / f"{i:03d}.png")
+    out = tmp_path / "folder-run"
+    result = robeval.evaluate(Tiny(len(set(shapes.labels[:20].tolist()))), dataset=f"imagefolder:{root}",
+                              conditions="clean,impulse_noise/2", out=out, analyze=False)
+    config = json.loads((out / "config.json").read_text())
+    assert config["dataset"]["image_size"] == 32 and config["model"]["image_size"] == 32
+    params = result["conditions"]["impulse_noise/2"]["params"]
+    assert params["table"] == "cifar" and len(params) > 1  # the 32 px table, with its values
