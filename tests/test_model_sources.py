@@ -4,6 +4,7 @@ and the geometry is computed from that Linear's weight."""
 
 import json
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -188,3 +189,19 @@ def test_imagefolder_import_knows_its_image_size_and_corruption_params(tmp_path,
     assert config["dataset"]["image_size"] == 32 and config["model"]["image_size"] == 32
     params = result["conditions"]["impulse_noise/2"]["params"]
     assert params["table"] == "cifar" and len(params) > 1  # the 32 px table, with its values
+
+
+def test_safetensors_and_torchscript_hint(tmp_path):
+    safetensors = pytest.importorskip("safetensors.torch")
+    from robeval.models.checkpoint import load_checkpoint
+
+    torch.manual_seed(0)
+    net = Tiny()
+    safetensors.save_file(net.state_dict(), str(tmp_path / "tiny.safetensors"))
+    loaded = load_checkpoint(tmp_path / "tiny.safetensors")
+    assert all(torch.equal(loaded[k], v) for k, v in net.state_dict().items())
+    with warnings.catch_warnings():  # torch.jit is deprecated upstream
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.script(net), str(tmp_path / "tiny.ts"))
+    with pytest.raises(RobevalError, match="--arch torchscript"):
+        load_checkpoint(tmp_path / "tiny.ts")
