@@ -126,10 +126,10 @@ def train(seeds, out, resume, overwrite, device, data_dir, quiet, **options) -> 
 @click.option("--head-layer", default=None, help="With --import-checkpoint: the final Linear's name.")
 @click.option("--mean", callback=parse_floats, help="With --import-checkpoint: 1 or 3 numbers [0.5].")
 @click.option("--std", callback=parse_floats, help="With --import-checkpoint: 1 or 3 numbers [0.5].")
-@click.option("--resize", type=click.IntRange(1), default=None,
-              help="With --import-checkpoint: resize the shorter side to this many pixels.")
-@click.option("--crop", type=click.IntRange(1), default=None,
-              help="With --import-checkpoint: then a centre crop of this side.")
+@click.option("--resize", type=click.IntRange(0), default=None,
+              help="With --import-checkpoint: resize the shorter side to this many pixels (0: no).")
+@click.option("--crop", type=click.IntRange(0), default=None,
+              help="With --import-checkpoint: then a centre crop of this side (0: no).")
 @click.option("--logits", type=LOGITS, default="dot", show_default=True, help="With --import-checkpoint.")
 @click.option("--scale", "-S", type=float, default=None, help="With --import-checkpoint: cosine S.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,

@@ -138,8 +138,8 @@ def find_head_layer(net: nn.Module, name: str | None = None) -> tuple[str, nn.Mo
             return candidate, modules[candidate]
     linears = [(n, m) for n, m in modules.items() if is_linear(m)]
     if not linears:
-        raise RobevalError("found no nn.Linear classification layer in this model; name it with "
-                           "--head-layer NAME")
+        raise RobevalError("found no nn.Linear classification layer in this model (a 1x1-conv "
+                           "classifier, as in SqueezeNet, is not supported)")
     return linears[-1]
 
 

@@ -38,6 +38,7 @@ def resolve_preprocess(given: dict, library: dict) -> dict:
     out = {"mean": 0.5, "std": 0.5, "resize": None, "crop": None}
     out.update({k: v for k, v in library.items() if v is not None})
     out.update({k: v for k, v in given.items() if v is not None})
+    out.update({k: None for k in ("resize", "crop") if out[k] == 0})  # --resize 0: none at all
     for key in ("mean", "std"):
         value = out[key]
         if isinstance(value, (list, tuple)) and len(value) != 3:
