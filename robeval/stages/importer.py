@@ -2,7 +2,12 @@
 
 Supported: the authors' checkpoint (``{"model_state": ...}`` of their ResNet-18 plus separate
 ``embedding`` (d x C) and ``bias`` files) and plain torchvision/timm-style state dicts whose class
-layer is ``fc.*``, ``linear.*``, ``classifier.*`` or ``head.*`` (see models/checkpoint.py).
+layer is ``fc.*``, ``linear.*``, ``classifier.*`` or ``head.*`` (see models/checkpoint.py), into
+robeval's encoders; and ``torchvision:NAME``, ``timm:NAME`` and ``torchscript`` networks as they
+are (models/sources.py; ``foreign`` in config.json says how to rebuild them). docs/import.md.
+
+    robeval eval --import-checkpoint r18.pt --arch torchvision:resnet18 --dataset cifar10 \
+        --head learned --mean 0.4914,0.4822,0.4465 --std 0.247,0.243,0.261 --out runs/tv-r18
 """
 
 from __future__ import annotations
