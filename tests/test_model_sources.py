@@ -135,6 +135,8 @@ def test_torchscript_file_gives_logits_and_class_vectors(tmp_path):
     _check_run(out, scripted, 0.5, 0.5, features=False)  # hooks do not fire in TorchScript
     again = CliRunner().invoke(cli, ["eval", str(out), "--conditions", "clean", "--quiet"])
     assert again.exit_code == 0, again.output  # the run folder rebuilds from its own copy
+    detected, result = _import(tmp_path / "x", tmp_path / "tiny.ts", "smallcnn", "--head", "fixed")
+    assert result.exit_code == 0 and "imported torchscript" in result.output, result.output
 
 
 def test_python_api_on_any_module(tmp_path):

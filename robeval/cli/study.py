@@ -168,7 +168,7 @@ def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_condition
                              head_layer=head_layer, data_dir=data_dir,
                              preprocess={"mean": mean, "std": std, "resize": resize, "crop": crop})
         _, imported = runs.open_run(run_dir)
-        click.echo(f"{run_dir}: imported {arch}; {preprocess_line(imported['imported']['preprocess'])}")
+        click.echo(f"{run_dir}: imported {imported['config']['arch']}; {preprocess_line(imported['imported']['preprocess'])}")
         dirs.append(run_dir)
     if not dirs:
         raise click.UsageError("give at least one run folder (or --import-checkpoint)")

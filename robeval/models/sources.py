@@ -107,6 +107,17 @@ def is_foreign(arch: str) -> bool:
     return arch.split(":", 1)[0] in MODEL_SOURCES.names()
 
 
+def is_torchscript(path) -> bool:
+    """True for a ``torch.jit.save`` archive (a zip with compiled ``code/``), read without loading."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any("/code/__torch__" in n for n in z.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def build_source(arch: str, num_classes: int, path: str | None = None) -> nn.Module:
     """The bare network for ``--arch`` (``torchscript`` loads ``path``)."""
     name, _, arg = arch.partition(":")

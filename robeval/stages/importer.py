@@ -23,7 +23,7 @@ from robeval.core.fileio import write_json
 from robeval.data.loading import dataset_spec, load_split
 from robeval.models import ModelSpec, build_model
 from robeval.models.checkpoint import describe_mismatch, load_foreign_state, save_checkpoint
-from robeval.models.sources import ForeignClassifier, build_source, is_foreign
+from robeval.models.sources import ForeignClassifier, build_source, is_foreign, is_torchscript
 from robeval.runs.config_file import write_config
 from robeval.training.config import TrainConfig, resolve
 
@@ -93,6 +93,8 @@ def import_run(
             head = "fixed"  # the authors' separate embedding file is their fixed head
         if classes is None:
             classes = load_split(dataset, "test", data_dir).classes
+        if not is_foreign(arch) and is_torchscript(checkpoint):
+            arch = "torchscript"  # detected: a torch.jit.save file, not a state dict
         if is_foreign(arch):
             import_foreign(out, checkpoint, dataset=dataset, arch=arch, head=head, classes=classes,
                            head_layer=head_layer, preprocess=preprocess or {}, data_dir=data_dir)
