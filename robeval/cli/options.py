@@ -48,6 +48,9 @@ class RegistryName(click.ParamType):
 # strings are checked by tests/test_registries.py, so a rename cannot drift silently.
 DATASET = RegistryName(_registry_names("robeval.data", "DATASETS"), allow_arg=True)
 ARCH = RegistryName(_registry_names("robeval.models", "ENCODERS"))
+# --arch of an import: robeval's encoders, or a model source (torchvision:NAME, timm:NAME, torchscript)
+IMPORT_ARCH = RegistryName(lambda: ARCH.names() + _registry_names("robeval.models.sources",
+                                                                  "MODEL_SOURCES")(), allow_arg=True)
 INIT = RegistryName(_registry_names("robeval.models", "INITS"))
 PRESET = RegistryName(_registry_names("robeval.training.presets", "PRESETS"))
 HEAD = RegistryName(_registry_names("robeval.models.kinds", "HEAD_MODES"))
@@ -153,3 +156,16 @@ def _set_quiet(ctx, param, value: bool) -> bool:
 def quiet_option(f):
     return click.option("--quiet", is_flag=True, callback=_set_quiet,
                         help="No progress bars at all (training, decoding, building, hashing).")(f)
+
+
+def parse_floats(ctx, param, value: str | None) -> float | list[float] | None:
+    """'0.5' -> 0.5; '0.485,0.456,0.406' -> three floats (one per RGB channel)."""
+    if value is None:
+        return None
+    try:
+        numbers = [float(v) for v in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give 1 or 3 numbers separated by commas") from None
+    if len(numbers) not in (1, 3):
+        raise click.BadParameter(f"{value!r}: give 1 or 3 numbers (one per RGB channel)")
+    return numbers[0] if len(numbers) == 1 else numbers

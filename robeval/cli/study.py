@@ -19,6 +19,7 @@ from robeval.cli.options import (
     CHECKPOINT,
     DATASET,
     HEAD,
+    IMPORT_ARCH,
     INIT,
     LOGITS,
     PRECISION,
@@ -27,6 +28,7 @@ from robeval.cli.options import (
     data_dir_option,
     device_option,
     expand_runs,
+    parse_floats,
     parse_names,
     parse_seeds,
     quiet_option,
@@ -123,9 +125,17 @@ def train(seeds, out, resume, overwrite, device, data_dir, quiet, **options) -> 
 @click.option("--bias-file", type=click.Path(dir_okay=False), default=None,
               help="With --import-checkpoint: the authors' separate bias file.")
 @click.option("--dataset", type=DATASET, default=None, help="With --import-checkpoint: its dataset.")
-@click.option("--arch", type=ARCH, default="resnet18-authors", show_default=True,
-              help="With --import-checkpoint: its encoder.")
-@click.option("--head", type=HEAD, default="fixed", show_default=True, help="With --import-checkpoint.")
+@click.option("--arch", type=IMPORT_ARCH, default="resnet18-authors", show_default=True,
+              help="With --import-checkpoint: its encoder, torchvision:NAME, timm:NAME or torchscript.")
+@click.option("--head", type=HEAD, default=None,
+              help="With --import-checkpoint: learned or fixed (required; fixed with --embedding).")
+@click.option("--head-layer", default=None, help="With --import-checkpoint: the final Linear's name.")
+@click.option("--mean", callback=parse_floats, help="With --import-checkpoint: 1 or 3 numbers [0.5].")
+@click.option("--std", callback=parse_floats, help="With --import-checkpoint: 1 or 3 numbers [0.5].")
+@click.option("--resize", type=click.IntRange(0), default=None,
+              help="With --import-checkpoint: resize the shorter side to this many pixels (0: no).")
+@click.option("--crop", type=click.IntRange(0), default=None,
+              help="With --import-checkpoint: then a centre crop of this side (0: no).")
 @click.option("--logits", type=LOGITS, default="dot", show_default=True, help="With --import-checkpoint.")
 @click.option("--scale", "-S", type=float, default=None, help="With --import-checkpoint: cosine S.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
@@ -134,7 +144,8 @@ def train(seeds, out, resume, overwrite, device, data_dir, quiet, **options) -> 
 @data_dir_option
 @quiet_option
 def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_conditions, import_checkpoint,
-             embedding, bias_file, dataset, arch, head, logits, scale, out, device, data_dir, quiet):
+             embedding, bias_file, dataset, arch, head, head_layer, mean, std, resize, crop, logits,
+             scale, out, device, data_dir, quiet):
     """Evaluate runs on conditions; write eval/<condition>.npz and eval.json per run.
 
     \b
@@ -143,6 +154,9 @@ def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_condition
                        --dataset stl10 --arch resnet18-authors --head fixed --logits cosine -S 1
       plain state dict (torchvision/timm style, class layer as fc./linear./classifier./head.):
                        --import-checkpoint model.pt --dataset cifar10 --arch resnet18 --head learned
+      torchvision/timm: --import-checkpoint r18.pt --arch torchvision:resnet18 --head learned
+                       --dataset cifar10 --mean 0.4914,0.4822,0.4465 --std 0.247,0.243,0.261
+      TorchScript:     --import-checkpoint model.ts --arch torchscript --head learned ...
     """
     from robeval import runs
     from robeval.stages.evaluate import accuracy_table, evaluate_run
@@ -153,8 +167,15 @@ def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_condition
 
         if not dataset or not out:
             raise click.UsageError("--import-checkpoint needs --dataset and --out")
-        dirs.append(import_run(import_checkpoint, Path(out), dataset=dataset, arch=arch, head=head,
-                               logits=logits, scale=scale, embedding=embedding, bias=bias_file))
+        from robeval.stages.importer import preprocess_line
+
+        run_dir = import_run(import_checkpoint, Path(out), dataset=dataset, arch=arch, head=head,
+                             logits=logits, scale=scale, embedding=embedding, bias=bias_file,
+                             head_layer=head_layer, data_dir=data_dir,
+                             preprocess={"mean": mean, "std": std, "resize": resize, "crop": crop})
+        _, imported = runs.open_run(run_dir)
+        click.echo(f"{run_dir}: imported {imported['config']['arch']}; {preprocess_line(imported['imported']['preprocess'])}")
+        dirs.append(run_dir)
     if not dirs:
         raise click.UsageError("give at least one run folder (or --import-checkpoint)")
     if list_conditions:

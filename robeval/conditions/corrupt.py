@@ -120,6 +120,9 @@ def _corrupt_condition(spec: Spec, dataset: str) -> Condition:
     def build(ctx: ConditionContext) -> ImageSet:
         data, _ = corrupted_set(spec, ctx.dataset, "test", ctx.data_dir, clean=ctx.clean_test,
                                 backend=ctx.options.get("corrupt_backend", "reference"), seed=ctx.seed)
+        if not params and spec.kind != "custom":  # size unknown before loading (imagefolder:)
+            table, values = spec.resolve(min(data.images.shape[1:3]))
+            params.update({"table": table, **values})  # the condition's own dict: eval.json reads it
         return data
 
     return Condition(spec.name, spec.kind, build, family=spec.family, severity=spec.severity,

@@ -36,6 +36,8 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict:
         raise RobevalError(f"no checkpoint at {path}")
     if path.stat().st_size == 0:
         raise RobevalError(f"{path} is empty (0 bytes): re-train, or pass --resume to finish the run")
+    if path.suffix == ".safetensors":
+        return _load_safetensors(path, map_location)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -45,11 +47,29 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict:
                 "save the weights instead: torch.save(model.state_dict(), 'model.pt')"
             ) from None
         raise RobevalError(f"cannot read checkpoint {path}: {first_line(exc)}") from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as exc:
+    except RuntimeError as exc:
+        if "TorchScript" in str(exc):
+            raise RobevalError(f"{path} is a TorchScript file: import it with --arch torchscript") from None
+        raise RobevalError(f"cannot read checkpoint {path}: {first_line(exc)} "
+                           "(truncated or not a PyTorch file? re-train, or pass --resume to finish "
+                           "the run)") from None
+    except (EOFError, OSError, zipfile.BadZipFile) as exc:
         raise RobevalError(
             f"cannot read checkpoint {path}: {first_line(exc)} "
             "(truncated or not a PyTorch file? re-train, or pass --resume to finish the run)"
         ) from None
+
+
+def _load_safetensors(path: Path, map_location: str) -> dict:
+    """A .safetensors file (tensors only, never code); needs the safetensors package."""
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise RobevalError(f"{path} is a safetensors file: pip install safetensors") from None
+    try:
+        return load_file(str(path), device=map_location)
+    except Exception as exc:  # safetensors raises its own SafetensorError
+        raise RobevalError(f"cannot read safetensors file {path}: {first_line(exc)}") from None
 
 
 def first_line(exc: BaseException, limit: int = 200) -> str:

@@ -6,16 +6,23 @@ needs nothing from the training machinery.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
 from robeval.models.classifier import Classifier
 
 
-def to_input(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
-    """uint8 NHWC -> normalised float NCHW."""
+def to_input(images: torch.Tensor, mean: float | Sequence[float],
+             std: float | Sequence[float]) -> torch.Tensor:
+    """uint8 NHWC -> normalised float NCHW; ``mean``/``std`` one number or one per channel."""
     x = images.permute(0, 3, 1, 2).float().div_(255.0)
-    return x.sub_(mean).div_(std)
+    if isinstance(mean, (int, float)) and isinstance(std, (int, float)):
+        return x.sub_(mean).div_(std)
+    m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1)
+    s = torch.as_tensor(std, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1)
+    return x.sub_(m).div_(s)
 
 
 def autocast(device: str, precision: str):
@@ -26,7 +33,8 @@ def autocast(device: str, precision: str):
 
 @torch.no_grad()
 def predict(
-    model: Classifier, images: np.ndarray, device: str, *, mean: float, std: float,
+    model: Classifier, images: np.ndarray, device: str, *, mean: float | Sequence[float],
+    std: float | Sequence[float],
     batch_size: int = 512, precision: str = "fp32", features: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Logits (and penultimate features) for uint8 NHWC images, in eval mode, in large batches."""
@@ -37,7 +45,7 @@ def predict(
         with autocast(device, precision):
             out, h = model.forward_features(x)
         logits.append(out.float().cpu())
-        if features:
+        if features and h is not None:  # a TorchScript model gives no features
             feats.append(h.float().cpu())
     num_classes = model.head.weight.shape[0]
     out = torch.cat(logits).numpy() if logits else np.zeros((0, num_classes), np.float32)

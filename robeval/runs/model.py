@@ -9,6 +9,7 @@ import torch
 from robeval.core.errors import RobevalError
 from robeval.models import Classifier, ModelSpec, build_model
 from robeval.models.checkpoint import first_line, load_checkpoint
+from robeval.models.sources import ForeignClassifier, build_source
 from robeval.runs.layout import CHECKPOINTS, open_run
 from robeval.training.config import TrainConfig
 
@@ -20,16 +21,29 @@ def load_run_model(run_dir: str | Path, which: str = "best", device: str = "cpu"
     if which not in CHECKPOINTS:
         raise RobevalError(f"unknown checkpoint {which!r}; choose one of: {', '.join(CHECKPOINTS)}")
     cfg = TrainConfig.from_dict(config["config"])
-    model = build_model(ModelSpec(**config["model"]))
+    foreign = config.get("foreign")
+    model = build_model(ModelSpec(**config["model"])) if foreign is None else build_foreign(path, foreign)
     state = load_checkpoint(path / CHECKPOINTS[which], device)
     try:
-        model.load_state_dict(state["model"] if "model" in state else state)
+        target = model if foreign is None else model.net
+        target.load_state_dict(state["model"] if "model" in state else state)
     except (RuntimeError, KeyError, TypeError) as exc:
         raise RobevalError(f"{path / CHECKPOINTS[which]} does not fit this run's model: "
                            f"{first_line(exc)}") from None
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model.to(device), cfg, config
+
+
+def build_foreign(path: Path, foreign: dict) -> ForeignClassifier:
+    """The network of an imported torchvision/timm/TorchScript run (config.json's ``foreign``)."""
+    if foreign["arch"] == "module":
+        raise RobevalError(f"{path} was written by robeval.evaluate() from a Python nn.Module, which "
+                           "a run folder cannot rebuild; evaluate it again with robeval.evaluate(model, ...)")
+    script = path / foreign["file"] if foreign.get("file") else None
+    net = build_source(foreign["arch"], foreign["num_classes"], script)
+    return ForeignClassifier(net, foreign["head_layer"], foreign["train"], foreign.get("resize"),
+                             foreign.get("crop"))
 
 
 def predict_kwargs(cfg: TrainConfig) -> dict:

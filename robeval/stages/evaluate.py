@@ -24,6 +24,7 @@ from robeval.core.progress import progress_bar
 from robeval.models.inference import predict
 from robeval.runs.model import load_run_model, predict_kwargs
 from robeval.runs.outputs import read_eval_json, write_condition, write_eval_json, write_head
+from robeval.training.config import TrainConfig
 
 
 def check_classes(model_classes: list[str], set_classes: list[str], condition: str) -> np.ndarray:
@@ -46,13 +47,19 @@ def evaluate_run(
     data_dir: str | None = None,
     features: bool = True,
     progress: bool = True,
+    model=None,
 ) -> dict:
-    """Evaluate one finished run on the named conditions; returns the eval.json contents."""
+    """Evaluate one finished run on the named conditions; returns the eval.json contents.
+
+    ``model``: an in-memory model to use instead of the run's checkpoint (robeval.evaluate)."""
     path, config = runs.open_run(run_dir)
     if not runs.is_finished(path):
         raise RobevalError(f"{path} has not finished training (resume it: robeval train --resume --out {path})")
     device = pick_device(device)
-    model, cfg, _ = load_run_model(path, checkpoint, device)
+    if model is None:
+        model, cfg, _ = load_run_model(path, checkpoint, device)
+    else:
+        model, cfg = model.to(device), TrainConfig.from_dict(config["config"])
     model_classes = config["dataset"]["classes"]
     chosen = resolve(conditions, cfg.dataset)
     ctx = ConditionContext(cfg.dataset, data_dir, seed=0)

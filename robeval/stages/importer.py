@@ -2,7 +2,12 @@
 
 Supported: the authors' checkpoint (``{"model_state": ...}`` of their ResNet-18 plus separate
 ``embedding`` (d x C) and ``bias`` files) and plain torchvision/timm-style state dicts whose class
-layer is ``fc.*``, ``linear.*``, ``classifier.*`` or ``head.*`` (see models/checkpoint.py).
+layer is ``fc.*``, ``linear.*``, ``classifier.*`` or ``head.*`` (see models/checkpoint.py), into
+robeval's encoders; and ``torchvision:NAME``, ``timm:NAME`` and ``torchscript`` networks as they
+are (models/sources.py; ``foreign`` in config.json says how to rebuild them). docs/import.md.
+
+    robeval eval --import-checkpoint r18.pt --arch torchvision:resnet18 --dataset cifar10 \
+        --head learned --mean 0.4914,0.4822,0.4465 --std 0.247,0.243,0.261 --out runs/tv-r18
 """
 
 from __future__ import annotations
@@ -15,11 +20,49 @@ from robeval import runs
 from robeval.core.environment import environment
 from robeval.core.errors import RobevalError
 from robeval.core.fileio import write_json
-from robeval.data.loading import dataset_spec
+from robeval.data.loading import dataset_spec, load_split
 from robeval.models import ModelSpec, build_model
 from robeval.models.checkpoint import describe_mismatch, load_foreign_state, save_checkpoint
+from robeval.models.sources import ForeignClassifier, build_source, is_foreign, is_torchscript
 from robeval.runs.config_file import write_config
 from robeval.training.config import TrainConfig, resolve
+
+SCRIPT_FILE = "model.torchscript"  # an imported TorchScript model's copy inside the run folder
+
+
+def image_size(dataset: str, data_dir: str | None = None) -> int:
+    """The dataset's image side; read from the test images when the spec does not fix it
+    (``imagefolder:``)."""
+    size = dataset_spec(dataset).image_size
+    return size or int(load_split(dataset, "test", data_dir).images.shape[1])
+
+
+def resolve_preprocess(given: dict, library: dict) -> dict:
+    """mean/std/resize/crop: what the user gave, else what the library records, else mean = std
+    = 0.5 (robeval's own training) and no resize or crop."""
+    out = {"mean": 0.5, "std": 0.5, "resize": None, "crop": None}
+    out.update({k: v for k, v in library.items() if v is not None})
+    out.update({k: v for k, v in given.items() if v is not None})
+    out.update({k: None for k in ("resize", "crop") if out[k] == 0})  # --resize 0: none at all
+    for key in ("mean", "std"):
+        value = out[key]
+        if isinstance(value, (list, tuple)) and len(value) != 3:
+            raise RobevalError(f"--{key} takes 1 or 3 numbers (one per RGB channel), got {len(value)}")
+        if any(v <= 0 for v in (value if isinstance(value, (list, tuple)) else [value])) and key == "std":
+            raise RobevalError(f"--std values must be > 0, got {value}")
+    return out
+
+
+def preprocess_line(pre: dict) -> str:
+    """'normalising with mean=..., std=...' plus resize/crop: what an import prints."""
+    def fmt(v):
+        return (",".join(f"{x:g}" for x in v) if isinstance(v, (list, tuple)) else f"{v:g}")
+    line = f"normalising with mean={fmt(pre['mean'])}, std={fmt(pre['std'])}"
+    if pre.get("resize"):
+        line += f", resize shorter side to {pre['resize']}"
+    if pre.get("crop"):
+        line += f", centre crop {pre['crop']}"
+    return line
 
 
 def import_run(
@@ -34,14 +77,31 @@ def import_run(
     embedding: str | Path | None = None,
     bias: str | Path | None = None,
     classes: list[str] | None = None,
+    head_layer: str | None = None,
+    preprocess: dict | None = None,
+    data_dir: str | None = None,
 ) -> Path:
     """Write ``out`` as a finished robeval run holding the foreign model; returns ``out``.
 
     A checkpoint that does not load leaves no folder behind."""
     runs.prepare_out_dir(out, resume=False, overwrite=False)
     try:
-        _import_into(out, checkpoint, dataset=dataset, arch=arch, head=head, logits=logits,
-                     scale=scale, embedding=embedding, bias=bias, classes=classes)
+        if head is None:
+            if embedding is None:
+                raise RobevalError("say how the class layer was trained: --head learned (trained with "
+                                   "the network) or --head fixed (frozen random class vectors)")
+            head = "fixed"  # the authors' separate embedding file is their fixed head
+        if classes is None:
+            classes = load_split(dataset, "test", data_dir).classes
+        if not is_foreign(arch) and is_torchscript(checkpoint):
+            arch = "torchscript"  # detected: a torch.jit.save file, not a state dict
+        if is_foreign(arch):
+            import_foreign(out, checkpoint, dataset=dataset, arch=arch, head=head, classes=classes,
+                           head_layer=head_layer, preprocess=preprocess or {}, data_dir=data_dir)
+        else:
+            _import_into(out, checkpoint, dataset=dataset, arch=arch, head=head, logits=logits,
+                         scale=scale, embedding=embedding, bias=bias, classes=classes,
+                         preprocess=preprocess or {}, data_dir=data_dir)
     except BaseException:
         if out.is_dir() and not any(out.iterdir()):
             out.rmdir()
@@ -50,15 +110,15 @@ def import_run(
 
 
 def _import_into(out: Path, checkpoint, *, dataset, arch, head, logits, scale, embedding, bias,
-                 classes) -> None:
-    spec_ds = dataset_spec(dataset)
-    if classes is None:
-        from robeval.data import load_split
-
-        classes = load_split(dataset, "test").classes
-    cfg = resolve(TrainConfig(dataset=dataset, arch=arch, head=head, logits=logits, scale=scale),
-                  spec_ds.image_size)
-    spec = ModelSpec(arch=arch, num_classes=len(classes), image_size=spec_ds.image_size, head=head,
+                 classes, preprocess, data_dir) -> None:
+    if preprocess.get("resize") or preprocess.get("crop"):
+        raise RobevalError("--resize/--crop apply to torchvision:, timm: and torchscript models; "
+                           "robeval's own encoders take the dataset's image size")
+    size = image_size(dataset, data_dir)
+    norm = {k: preprocess[k] for k in ("mean", "std") if preprocess.get(k) is not None}
+    cfg = resolve(TrainConfig(dataset=dataset, arch=arch, head=head, logits=logits, scale=scale,
+                              **norm), size)
+    spec = ModelSpec(arch=arch, num_classes=len(classes), image_size=size, head=head,
                      logits=logits, scale=cfg.scale or 1.0, init="sphere")
     model = build_model(spec)
     encoder_state, weight, bias_t = load_foreign_state(checkpoint, embedding, bias)
@@ -77,10 +137,60 @@ def _import_into(out: Path, checkpoint, *, dataset, arch, head, logits, scale, e
         model.head.bias.copy_(bias_t.float() if bias_t is not None else torch.zeros_like(model.head.bias))
     save_checkpoint(out / runs.BEST, {"model": model.state_dict()})
     save_checkpoint(out / runs.LAST, {"model": model.state_dict()})
-    write_config(out, cfg, spec, {"name": dataset, "classes": classes, "image_size": spec_ds.image_size},
+    write_config(out, cfg, spec, {"name": dataset, "classes": classes, "image_size": size},
                  environment("cpu"),
                  imported={"checkpoint": str(checkpoint),
                            "embedding": str(embedding) if embedding else None,
-                           "bias": str(bias) if bias else None})
+                           "bias": str(bias) if bias else None,
+                           "preprocess": {"mean": cfg.mean, "std": cfg.std}})
+    write_json(out / runs.SUMMARY, {"variant": runs.variant(cfg), "seed": None, "imported": True,
+                                    "best_val_acc": None, "last_val_acc": None})
+
+
+def import_foreign(out: Path, checkpoint, *, dataset: str, arch: str, head: str, classes: list[str],
+                   head_layer: str | None, preprocess: dict, data_dir: str | None) -> None:
+    """A torchvision/timm network (state dict in ``checkpoint``) or a TorchScript file."""
+    from robeval.models.checkpoint import load_checkpoint, unwrap_state
+    from robeval.models.sources import MODEL_SOURCES
+
+    source = MODEL_SOURCES.get(arch.split(":", 1)[0])
+    net = build_source(arch, len(classes), checkpoint)
+    foreign = {"arch": arch, "num_classes": len(classes), "train": head, "file": None}
+    if source.name == "torchscript":
+        foreign["file"] = SCRIPT_FILE
+        torch.jit.save(net, str(out / SCRIPT_FILE))
+    else:
+        state = unwrap_state(load_checkpoint(checkpoint))
+        if not state:
+            raise RobevalError(f"{checkpoint}: found no tensors; save the weights with "
+                               "torch.save(model.state_dict(), 'model.pt')")
+        try:
+            net.load_state_dict(state)
+        except RuntimeError:
+            raise RobevalError(f"{checkpoint} does not fit {arch}: {describe_mismatch(net, state)}") from None
+    write_foreign_run(out, ForeignClassifier(net, head_layer, head), foreign, dataset=dataset,
+                      classes=classes, preprocess=resolve_preprocess(preprocess, source.preprocessing(net)),
+                      origin={"checkpoint": str(checkpoint)}, data_dir=data_dir)
+
+
+def write_foreign_run(out: Path, model: ForeignClassifier, foreign: dict, *, dataset: str,
+                      classes: list[str], preprocess: dict, origin: dict, data_dir: str | None) -> None:
+    """config.json (with ``foreign``: how to rebuild the network), checkpoints and summary."""
+    model.resize, model.crop = preprocess["resize"], preprocess["crop"]
+    size = image_size(dataset, data_dir)
+    c, d = model.head.weight.shape
+    if c != len(classes):
+        raise RobevalError(f"the model's class layer {model.head_layer!r} has {c} outputs; {dataset} has "
+                           f"{len(classes)} classes")
+    cfg = resolve(TrainConfig(dataset=dataset, arch=foreign["arch"], head=foreign["train"], logits="dot",
+                              mean=preprocess["mean"], std=preprocess["std"], channels_last=False), size)
+    spec = ModelSpec(arch=foreign["arch"], num_classes=c, image_size=size, head=foreign["train"])
+    foreign = {**foreign, "head_layer": model.head_layer, "resize": preprocess["resize"],
+               "crop": preprocess["crop"], "features": not model.scripted}
+    state = {"model": model.net.state_dict()}
+    save_checkpoint(out / runs.BEST, state)
+    save_checkpoint(out / runs.LAST, state)
+    write_config(out, cfg, spec, {"name": dataset, "classes": classes, "image_size": size},
+                 environment("cpu"), foreign=foreign, imported={**origin, "preprocess": preprocess})
     write_json(out / runs.SUMMARY, {"variant": runs.variant(cfg), "seed": None, "imported": True,
                                     "best_val_acc": None, "last_val_acc": None})

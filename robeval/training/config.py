@@ -38,8 +38,8 @@ class TrainConfig:
     plateau_patience: int = 3
     crop_padding: int | None = None
     flip: bool = True
-    mean: float = 0.5
-    std: float = 0.5
+    mean: float | list[float] = 0.5  # one number, or one per channel (imports: --mean)
+    std: float | list[float] = 0.5
     val_fraction: float = 0.1
     max_train: int | None = None  # use only the first N training images (after the val split)
     eval_batch_size: int = 512

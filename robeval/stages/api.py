@@ -1,0 +1,78 @@
+"""The Python API: evaluate any ``nn.Module`` classifier like ``robeval eval`` does.
+
+    import robeval, torchvision
+    net = torchvision.models.resnet18(num_classes=10)   # your trained weights loaded here
+    result = robeval.evaluate(net, dataset="shapes", conditions="clean,gaussian_noise/3",
+                              out="runs/my-r18", head="learned",
+                              mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    print(result["conditions"]["clean"]["accuracy"])
+
+The run folder (config.json, eval/*.npz, eval.json, analysis.json) is what the CLI writes, so
+``robeval analyze`` and ``robeval report`` read it. The module itself cannot be rebuilt from the
+folder: evaluate more conditions with ``robeval.evaluate`` again (same ``out``, ``overwrite=True``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from torch import nn
+
+from robeval import runs
+from robeval.core.errors import RobevalError
+
+
+def evaluate(
+    model: nn.Module,
+    *,
+    dataset: str,
+    out: str | Path,
+    conditions: str = "clean",
+    head: str = "learned",
+    mean: float | Sequence[float] | None = None,
+    std: float | Sequence[float] | None = None,
+    resize: int | None = None,
+    crop: int | None = None,
+    head_layer: str | None = None,
+    classes: list[str] | None = None,
+    data_dir: str | None = None,
+    device: str = "auto",
+    analyze: bool = True,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> dict:
+    """Write ``out`` as a run folder for ``model``, evaluate it on ``conditions`` (and measure the
+    geometry when ``analyze``); returns eval.json's contents (with ``analysis`` when analysed).
+
+    ``model`` maps normalised float NCHW images to logits (N x C); its final ``nn.Linear`` (or
+    ``head_layer``) is the classification layer. ``mean``/``std`` default to 0.5."""
+    from robeval.data.loading import load_split
+    from robeval.models.sources import ForeignClassifier
+    from robeval.stages.evaluate import evaluate_run
+    from robeval.stages.importer import resolve_preprocess, write_foreign_run
+
+    if not isinstance(model, nn.Module):
+        raise RobevalError(f"robeval.evaluate takes a torch nn.Module, got {type(model).__name__}")
+    out = Path(out)
+    runs.prepare_out_dir(out, resume=False, overwrite=overwrite)
+    if classes is None:
+        classes = load_split(dataset, "test", data_dir).classes
+    pre = resolve_preprocess({"mean": _listed(mean), "std": _listed(std), "resize": resize,
+                              "crop": crop}, {})
+    wrapped = ForeignClassifier(model, head_layer, head)
+    foreign = {"arch": "module", "num_classes": len(classes), "train": head, "file": None,
+               "class": f"{type(model).__module__}.{type(model).__qualname__}"}
+    write_foreign_run(out, wrapped, foreign, dataset=dataset, classes=list(classes), preprocess=pre,
+                      origin={"api": "robeval.evaluate"}, data_dir=data_dir)
+    result = evaluate_run(out, conditions, device=device, data_dir=data_dir, progress=progress,
+                          model=wrapped)
+    if analyze and not wrapped.scripted:
+        from robeval.stages.analyze import analyze_run
+
+        result = {**result, "analysis": analyze_run(out, plots=False)}
+    return result
+
+
+def _listed(value):
+    return list(value) if isinstance(value, (list, tuple)) else value
