@@ -70,6 +70,8 @@ from robeval.cli.options import (
 @click.option("--channels-last/--no-channels-last", default=True, show_default=True,
               help="NHWC memory layout for convolutions.")
 @click.option("--compile", is_flag=True, help="torch.compile the model (GPU; first epoch pays for compiling).")
+@click.option("--track/--no-track", default=True, show_default=True,
+              help="Log the geometry (class-vector cosines, compactness, NC1, margin, W movement) each epoch.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run folder (default runs/<dataset>-<arch>-<head variant>-seed<k>).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")

@@ -37,7 +37,7 @@ from robeval.models.checkpoint import load_checkpoint, save_checkpoint
 from robeval.models.inference import autocast, predict
 from robeval.runs.config_file import write_config
 from robeval.runs.model import predict_kwargs
-from robeval.training import distributed
+from robeval.training import distributed, track
 from robeval.training.augment import random_crop_flip, to_input
 from robeval.training.config import TrainConfig, resolve
 from robeval.training.optim import Scheduler, make_optimizer, make_scheduler, plateau
@@ -126,6 +126,7 @@ class _Run:
     sched_record: Scheduler | None = None
     sched: Any = None
     spec: ModelSpec | None = None
+    prev_weight: Any = None  # W at the end of the last epoch (training/track.py)
 
     @property
     def main(self) -> bool:
@@ -233,8 +234,11 @@ def _fit_epoch(run: _Run, epoch: int, x_train, y_train, history: list[dict], bes
     if not math.isfinite(row["train_loss"]):
         _diverged(run, epoch, row)
     # every rank: same weights, same answer
-    val_logits, _ = predict(run.model, run.val_set.images, run.device, **predict_kwargs(cfg))
+    val_logits, val_feats = predict(run.model, run.val_set.images, run.device, features=cfg.track,
+                                    **predict_kwargs(cfg))
     row["val_acc"] = float((val_logits.argmax(1) == run.val_set.labels).mean())
+    if cfg.track:
+        _track(run, row, val_logits, val_feats)
     row["time_s"] = round(time.time() - run.t0, 2)
     if run.sched_record.steps_on == "val_acc":
         run.sched.step(row["val_acc"])
@@ -256,6 +260,17 @@ def _fit_epoch(run: _Run, epoch: int, x_train, y_train, history: list[dict], bes
                    f"  val {row['val_acc']:.3f}  lr {row['lr']:.2g}")
     distributed.barrier(run.info)
     return best
+
+
+def _track(run: _Run, row: dict, logits, feats) -> None:
+    """The geometry fields of this epoch's row, on the run's fixed validation subset."""
+    t = time.perf_counter()
+    idx = track.subset_indices(len(run.val_set), run.cfg.seed)
+    weight = track.head_weight(run.model)
+    row.update(track.geometry_row(feats[idx], run.val_set.labels[idx], logits[idx], weight,
+                                  run.prev_weight, track.is_learned(run.model)))
+    run.prev_weight = weight
+    row["track_s"] = round(time.perf_counter() - t, 4)
 
 
 DIVERGED = "diverged.json"
@@ -317,6 +332,7 @@ def train(
     run = _prepare(cfg, out, info, device, resuming, data_dir, progress)
     _build(run)
     history, best = _resume(run, resuming)
+    run.prev_weight = track.head_weight(run.model)
     x_train = torch.from_numpy(run.train_set.images).to(device)
     y_train = torch.from_numpy(run.train_set.labels).to(device)
     for epoch in range(len(history) + 1, run.cfg.epochs + 1):

@@ -46,6 +46,7 @@ class TrainConfig:
     precision: str | None = None  # fp32 | bf16 (autocast); None -> the preset's, else fp32
     channels_last: bool = True
     compile: bool = False  # torch.compile the training model
+    track: bool = True  # per-epoch geometry on a validation subset (training/track.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
