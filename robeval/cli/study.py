@@ -48,6 +48,8 @@ from robeval.cli.options import (
 @click.option("--init", type=INIT, default="sphere", show_default=True, help="How class vectors are drawn.")
 @click.option("--bias/--no-bias", default=True, show_default=True, help="Per-class bias b_c.")
 @click.option("--learn-scale", is_flag=True, help="Learn S (Hoffer et al.'s fixed Hadamard head).")
+@click.option("--margin", type=float, default=0.0, show_default=True,
+              help="CosFace margin m (cosine logits): S*(cos - m) on the true class, in training only.")
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True, help="Seed of one run.")
 @click.option("--seeds", default=None,
               help="Several runs: a count (3 = seeds 0,1,2), a range 0-4 or a list 0,1,5; --out is then "
@@ -268,6 +270,9 @@ def report(run_dirs, out, analyze, plots) -> None:
 @click.option("--extra-heads", is_flag=True,
               help="Also fixed simplex-ETF heads (dot and cosine) and a fixed Hadamard cosine head "
                    "with a learned scale (Hoffer et al. 2018).")
+@click.option("--heads", default="paper", show_default=True, metavar="HEADSET",
+              help="Head-set: paper (the 2 x 2) or paper+baselines (+ NormFace, CosFace m=0.35, "
+                   "Hoffer et al.'s fixed Hadamard head with learned S).")
 @click.option("--out", type=click.Path(file_okay=False), default="reproduce", show_default=True)
 @device_option
 @click.option("--devices", default=None,
@@ -279,7 +284,7 @@ def report(run_dirs, out, analyze, plots) -> None:
 @data_dir_option
 @quiet_option
 def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max_train, conditions,
-              extra_heads, out, device, devices, workers, data_dir, quiet, launcher, **slurm) -> None:
+              extra_heads, heads, out, device, devices, workers, data_dir, quiet, launcher, **slurm) -> None:
     """The whole study in one command: {learned, fixed} x {dot, cosine (each S)} x encoders x
     seeds, every condition (clean, corruptions, generalisation sets), analysis and a report. With no
     arguments it runs offline on the embedded `shapes` dataset in a few CPU minutes.
@@ -301,8 +306,11 @@ def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max
     """
     import time
 
+    from robeval.stages.headsets import HEAD_SETS
     from robeval.stages.reproduce import ReproducePlan
     from robeval.stages.reproduce import reproduce as run
+
+    HEAD_SETS.get(heads)  # an unknown head-set: one line listing the choices
 
     try:
         scale_list = tuple(float(s) for s in scales.split(","))
@@ -327,7 +335,7 @@ def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max
     plan = ReproducePlan(dataset=dataset, archs=tuple(parse_names(arch, ARCH, "encoder")), preset=preset, seeds=tuple(parse_seeds(seeds)),
                          scales=scale_list, epochs=epochs, batch_size=batch_size,
                          max_train=max_train or None, conditions=conditions, extra_heads=extra_heads,
-                         lrs=lr_list)
+                         lrs=lr_list, heads=heads)
     device_list = [d if not d.isdigit() else f"cuda:{d}" for d in devices.split(",")] if devices else None
     launch = launch_options(launcher, **slurm)
     t0 = time.time()

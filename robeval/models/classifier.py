@@ -23,6 +23,7 @@ class ModelSpec:
     init: str = "sphere"
     learn_scale: bool = False
     seed: int = 0
+    margin: float = 0.0  # CosFace margin (training logits only)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -35,11 +36,12 @@ class Classifier(nn.Module):
         self.encoder = build_encoder(spec.arch, spec.image_size)
         self.head = ClassifierHead(
             self.encoder.out_dim, spec.num_classes, spec.head, spec.logits, spec.scale,
-            spec.bias, spec.init, spec.seed, spec.learn_scale,
+            spec.bias, spec.init, spec.seed, spec.learn_scale, spec.margin,
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x))
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """``labels`` (training only) let a margin head penalise the true class."""
+        return self.head(self.encoder(x), labels)
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits, penultimate features) in one pass."""

@@ -11,7 +11,9 @@ run's seed, saved in the checkpoint, never seen by an optimizer).
   C-dimensional subspace (needs d >= C);
 - ``hadamard``: rows 1..C of a Hadamard matrix (Hoffer et al. 2018), first d columns.
 
-``learn_scale`` makes S a parameter (Hoffer et al.'s fixed Hadamard head learns it).
+``learn_scale`` makes S a parameter (Hoffer et al.'s fixed Hadamard head learns it; with a
+learned cosine head it is NormFace). ``margin`` m > 0 is CosFace: in training mode, given the
+labels, the true class's logit becomes S * (cos(h, w_y) - m) + b_y; evaluation logits carry no margin.
 """
 
 from __future__ import annotations
@@ -81,13 +83,16 @@ class ClassifierHead(nn.Module):
         init: str = "sphere",
         seed: int = 0,
         learn_scale: bool = False,
+        margin: float = 0.0,
     ) -> None:
         super().__init__()
         mode = HEAD_MODES.get(train)
         self.kind = LOGITS_KINDS.get(logits)
         if not scale > 0:
             raise RobevalError(f"the cosine scale S must be > 0, got {scale}")
-        self.train_mode, self.logits_kind, self.init = train, logits, init
+        if margin and not self.kind.uses_margin:
+            raise RobevalError(f"a margin applies to cosine logits only; {logits} logits have none")
+        self.train_mode, self.logits_kind, self.init, self.margin = train, logits, init, float(margin)
         weight = draw_class_vectors(init, num_classes, dim, seed)
         bias_value = torch.full((num_classes,), 0.01 if init == "authors" else 0.0)
         if not bias:
@@ -108,10 +113,16 @@ class ClassifierHead(nn.Module):
         else:
             self.register_buffer("scale", scale_t)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.kind.forward(features, self.weight, self.scale) + self.bias
+    def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits; with ``labels`` in training mode the CosFace margin is taken off the true class."""
+        logits = self.kind.forward(features, self.weight, self.scale)
+        if self.margin and self.training and labels is not None:
+            onehot = torch.nn.functional.one_hot(labels, logits.shape[1]).to(logits.dtype)
+            logits = logits - self.scale * self.margin * onehot
+        return logits + self.bias
 
     def extra_repr(self) -> str:
         c, d = self.weight.shape
         s = f", S={float(self.scale):g}" if self.kind.uses_scale else ""
+        s += f", m={self.margin:g}" if self.margin else ""
         return f"{self.train_mode} {self.logits_kind}{s}, init={self.init}, C={c}, d={d}"

@@ -40,6 +40,7 @@ class LogitsKind:
     uses_scale: bool
     normalised: bool
     formula: str = ""
+    uses_margin: bool = False  # CosFace's additive margin m (``--margin``) applies in training
 
 
 HEAD_MODES: Registry[HeadMode] = Registry("head")
@@ -61,5 +62,5 @@ for _mode in (HeadMode("learned", True, "class vectors and bias are trained"),
     HEAD_MODES.add(_mode.name, _mode)
 for _kind in (LogitsKind("dot", _dot, uses_scale=False, normalised=False, formula="h·w_c + b_c"),
               LogitsKind("cosine", _cosine, uses_scale=True, normalised=True,
-                         formula="S·cos(h, w_c) + b_c")):
+                         formula="S·cos(h, w_c) + b_c", uses_margin=True)):
     LOGITS_KINDS.add(_kind.name, _kind)

@@ -1,6 +1,7 @@
 """The one place a run's name and its head variant's name are made.
 
-    variant(cfg)   'fixed-cosine-S1', 'learned-dot', 'fixed-cosine-S1-hadamard-learnS'
+    variant(cfg)   'fixed-cosine-S1', 'learned-dot', 'fixed-cosine-S1-hadamard-learnS',
+                   'learned-cosine-S30-m0.35' (CosFace)
     run_name(cfg)  'shapes-smallcnn-fixed-cosine-S1-seed0' (reproduce's and train's default folder)
 
 Reports group and claims match runs on config fields; the variant is only a label.
@@ -26,7 +27,9 @@ def variant(cfg: Any) -> str:
     init = _get(cfg, "init", "sphere")
     init = "" if init == "sphere" else f"-{init}"
     learn = "-learnS" if _get(cfg, "learn_scale", False) else ""
-    return f"{_get(cfg, 'head')}-{logits}{s}{init}{learn}"
+    margin = _get(cfg, "margin", 0.0) or 0.0
+    m = f"-m{margin:g}" if margin else ""  # CosFace: runs with different margins never collide
+    return f"{_get(cfg, 'head')}-{logits}{s}{m}{init}{learn}"
 
 
 def run_name(cfg: Any) -> str:

@@ -23,6 +23,7 @@ from robeval.core.progress import progress_bar
 from robeval.models.kinds import LOGITS_KINDS
 from robeval.runs.outputs import read_eval_json
 from robeval.stages.evaluate import evaluate_run
+from robeval.stages.headsets import HEAD_SETS, HeadVariant
 from robeval.stages.launchers import LAUNCHERS, Batch, Cell, LaunchOptions, Outcome
 from robeval.stages.report import terminal_table, write_report
 from robeval.stages.train import train
@@ -51,20 +52,24 @@ class ReproducePlan:
     init: str = "sphere"
     extra_heads: bool = False
     lrs: tuple[float, ...] | None = None  # several: a sweep, chosen per variant on validation
+    heads: str = "paper"  # a head-set (stages/headsets.py)
 
     def configs(self) -> list[TrainConfig]:
-        grid = [(h, lg, self.init, False) for h, lg in PAPER_GRID]
+        head_set = HEAD_SETS.get(self.heads)
+        grid = [HeadVariant(h, lg, self.init) for h, lg in PAPER_GRID] if head_set.paper else []
+        grid += [v for v in head_set.extra if v not in grid]
         if self.extra_heads:
-            grid += list(EXTRA_HEADS)
+            grid += [v for v in (HeadVariant(*e) for e in EXTRA_HEADS) if v not in grid]
         out = []
-        for arch, (head, logits, init, learn_scale) in itertools.product(self.archs, grid):
+        for arch, v in itertools.product(self.archs, grid):
+            head, logits, init, learn_scale = v.head, v.logits, v.init, v.learn_scale
             for scale in (self.scales if LOGITS_KINDS.get(logits).uses_scale else (None,)):
                 for lr, seed in itertools.product(self.lrs or (None,), self.seeds):
                     out.append(TrainConfig(
                         dataset=self.dataset, arch=arch, head=head, logits=logits, scale=scale,
                         init=init, learn_scale=learn_scale, seed=seed, preset=self.preset,
                         epochs=self.epochs, batch_size=self.batch_size, max_train=self.max_train,
-                        lr=lr,
+                        lr=lr, margin=v.margin,
                     ))
         return out
 

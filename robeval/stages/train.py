@@ -60,7 +60,7 @@ def model_spec(cfg: TrainConfig, data: ImageSet) -> ModelSpec:
     return ModelSpec(
         arch=cfg.arch, num_classes=len(data.classes), image_size=data.image_size, head=cfg.head,
         logits=cfg.logits, scale=cfg.scale or 1.0, bias=cfg.bias, init=cfg.init,
-        learn_scale=cfg.learn_scale, seed=cfg.seed,
+        learn_scale=cfg.learn_scale, seed=cfg.seed, margin=cfg.margin,
     )
 
 
@@ -91,7 +91,7 @@ def train_epoch(net, opt, sched, x_train, y_train, cfg, epoch, device, dist_info
         if dist_info.enabled:
             xb, yb = xb[dist_info.rank :: dist_info.world], yb[dist_info.rank :: dist_info.world]
         with autocast(device, cfg.precision):
-            logits = net(to_input(xb, cfg.mean, cfg.std))
+            logits = net(to_input(xb, cfg.mean, cfg.std), yb)  # yb: for a margin head
             loss = F.cross_entropy(logits.float(), yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -14,7 +14,7 @@ import numpy as np
 from robeval.runs.naming import variant
 from robeval.training.config import TrainConfig
 
-VARIANT_KEYS = ("dataset", "arch", "head", "logits", "scale", "init", "learn_scale")
+VARIANT_KEYS = ("dataset", "arch", "head", "logits", "scale", "init", "learn_scale", "margin")
 
 
 def variant_key(cfg: TrainConfig) -> tuple:

@@ -25,6 +25,7 @@ class TrainConfig:
     bias: bool = True
     init: str = "sphere"
     learn_scale: bool = False
+    margin: float = 0.0  # CosFace margin m (cosine logits, training only)
     seed: int = 0
     preset: str = "quick"
     epochs: int | None = None
@@ -73,6 +74,11 @@ def resolve(cfg: TrainConfig, image_size: int) -> TrainConfig:
     if cfg.learn_scale and not kind.uses_scale:
         raise RobevalError(f"--learn-scale learns the cosine S; {cfg.logits} logits have none: drop "
                            "--learn-scale or use --logits cosine")
+    if not (isinstance(cfg.margin, int | float) and 0 <= cfg.margin < math.inf):
+        raise RobevalError(f"--margin must be a finite number >= 0, got {cfg.margin}")
+    if cfg.margin and not kind.uses_margin:
+        raise RobevalError(f"--margin is CosFace's margin on cosine logits; {cfg.logits} logits have "
+                           "none: drop --margin or use --logits cosine")
     if kind.uses_scale and cfg.scale is None:
         cfg = TrainConfig.from_dict({**cfg.to_dict(), "scale": 1.0})
     if cfg.scale is not None and not (0 < cfg.scale < math.inf):

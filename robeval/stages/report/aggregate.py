@@ -19,7 +19,7 @@ from robeval.core.errors import RobevalError
 from robeval.core.fileio import read_json
 from robeval.runs.outputs import read_eval_json
 
-GROUP_KEYS = ("dataset", "arch", "head", "logits", "scale", "init", "learn_scale")
+GROUP_KEYS = ("dataset", "arch", "head", "logits", "scale", "init", "learn_scale", "margin")
 SUMMARY_KINDS = {"corruption": "corruptions (mean)", "generalisation": "generalisation (mean)"}
 
 
@@ -118,7 +118,7 @@ def variant_order(cfg: dict) -> tuple:
     the paper's random init before the extra heads."""
     return (str(cfg["dataset"]), str(cfg["arch"]), cfg["scale"] is not None, cfg["scale"] or 0.0,
             cfg["head"] != "learned", cfg["init"] not in ("sphere", "authors"), str(cfg["init"]),
-            bool(cfg["learn_scale"]))
+            bool(cfg["learn_scale"]), float(cfg.get("margin") or 0.0))
 
 
 def group_key(record: dict) -> tuple:
@@ -131,7 +131,7 @@ def find_partner(fixed: dict, learned_groups: dict[tuple, list[dict]]) -> tuple 
     cfg = fixed["config"]
     cands = [k for k, m in learned_groups.items()
              if all(m[0]["config"][f] == cfg[f] for f in ("dataset", "arch", "logits", "scale"))
-             and not m[0]["config"]["learn_scale"]]
+             and not m[0]["config"]["learn_scale"] and not m[0]["config"].get("margin")]
     for init in (cfg["init"], "sphere"):
         for k in cands:
             if learned_groups[k][0]["config"]["init"] == init:

@@ -57,7 +57,7 @@ def head_is(cfg: dict, head: str | None = None, logits: str | None = None, scale
     """The paper's head variants by config: head mode, logits kind, S (cosine), the paper's
     random class vectors (sphere or authors' init, or exactly ``init``) and a fixed S."""
     return ((head is None or cfg["head"] == head) and (logits is None or cfg["logits"] == logits)
-            and (scale is None or cfg["scale"] == scale) and not cfg["learn_scale"]
+            and (scale is None or cfg["scale"] == scale) and not cfg["learn_scale"] and not cfg.get("margin")
             and (cfg["init"] == init if init else cfg["init"] in RANDOM_INITS))
 
 
