@@ -164,6 +164,10 @@ def _base_files_manifest() -> dict:
     (lambda m: m["items"][0].update(path="../../etc/passwd"), "outside the manifest's root"),
     (lambda m: m["items"][0].update(path="/etc/passwd"), "outside the manifest's root"),
     (lambda m: m["items"][0].update(box=[5, 5, 1, 1]), "box must be"),
+    (lambda m: m["items"][0].update(box=[0, 0, float("nan"), 5]), "finite"),
+    (lambda m: m["items"][0].update(box=[0, 0, 1e308, float("inf")]), "finite"),
+    (lambda m: m["items"][0].update(box=[0, 0, True, 5]), "finite"),
+    (lambda m: m.update(items={"a": m["items"][0]}), "empty"),
     (lambda m: m.update(classes=["cat", "cat"]), "duplicate class names"),
     (lambda m: m["items"][0].update(sha256="xyz"), "not a lowercase hex digest"),
     (lambda m: m["source"].update(kind="ftp"), "source.kind"),
@@ -284,3 +288,22 @@ def test_built_sets_join_genset_all_for_their_target(tmp_path, data_dir, manifes
     run("genset", "build", str(path), "--quiet")
     assert [c.name for c in resolve("genset:all", "cifar10")] == ["genset:mine"]
     assert "genset:mine" not in [c.name for c in resolve("genset:all", "shapes")]
+
+
+def test_deeply_nested_manifest_is_a_clear_error(tmp_path):
+    from robeval.data.gensets.manifest import load_manifest
+
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(RobevalError, match="nested too deeply"):
+        load_manifest(path)
+
+
+def test_box_outside_the_image_is_refused(tmp_path, data_dir, manifests):
+    path = files_manifest(tmp_path, manifests)
+    m = json.loads(path.read_text())
+    m["items"][0]["box"] = [0, 0, 1e6, 20]  # the images are 40 px
+    path.write_text(json.dumps(m))
+    code, out = run("genset", "build", "mine")
+    assert code == 1 and "reaches outside" in out and "Traceback" not in out
+    assert not (data_dir / "gensets" / "mine.npz").exists()

@@ -196,6 +196,8 @@ def build_items(m: Manifest, root: Path, opts: dict) -> Built:
         box = item.get("box")
         if box is not None and kind == "openimages":
             box = [box[0] * img.width, box[1] * img.height, box[2] * img.width, box[3] * img.height]
+        if box is not None and (box[2] > img.width or box[3] > img.height):
+            return "bad", None, f"{where}: box {box} reaches outside the {img.width}x{img.height} image", digest
         return "ok", crop_resize(img, size, box, margin), None, digest
 
     # Pillow and hashing release the GIL: threads help local files too, downloads most

@@ -10,6 +10,7 @@ Labels are always explicit; nothing is inferred from folder order.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -170,9 +171,11 @@ def _validate_items(data: dict, kind: str, where: str) -> None:
             safe_relpath(item["path"], at)
         box = item.get("box")
         if box is not None:
-            ok = isinstance(box, list) and len(box) == 4 and all(isinstance(v, int | float) for v in box)
+            ok = isinstance(box, list) and len(box) == 4 and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in box)
             if not ok or box[2] <= box[0] or box[3] <= box[1] or min(box) < 0:
-                raise RobevalError(f"{at}: box must be [x0, y0, x1, y1] with x1 > x0, y1 > y0 >= 0")
+                raise RobevalError(f"{at}: box must be 4 finite numbers [x0, y0, x1, y1] with x1 > x0, "
+                                   "y1 > y0 >= 0")
             if kind == "openimages" and max(box) > 1:
                 raise RobevalError(f"{at}: Open Images boxes are fractions of the image (0..1)")
     if dups:
@@ -187,6 +190,8 @@ def load_manifest(path: str | Path) -> Manifest:
         raise RobevalError(f"no manifest at {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RobevalError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise RobevalError(f"{path}: JSON nested too deeply to be a manifest") from None
     m = validate(data, str(path))
     m.path = path
     return m
