@@ -57,3 +57,11 @@ def test_fixed_head_zero_movement_and_no_track(tmp_path):
 def test_subset_fixed_by_seed():
     assert np.array_equal(track.subset_indices(1000, 3), track.subset_indices(1000, 3))
     assert len(track.subset_indices(100, 3)) == 100
+
+
+def test_reproduce_passes_no_track_to_every_cell():
+    from robeval.stages.reproduce import ReproducePlan
+
+    assert all(c.track for c in ReproducePlan().configs())
+    off = ReproducePlan(track=False, heads="paper+baselines").configs()
+    assert off and not any(c.track for c in off)

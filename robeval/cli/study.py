@@ -273,6 +273,8 @@ def report(run_dirs, out, analyze, plots) -> None:
 @click.option("--heads", default="paper", show_default=True, metavar="HEADSET",
               help="Head-set: paper (the 2 x 2) or paper+baselines (+ NormFace, CosFace m=0.35, "
                    "Hoffer et al.'s fixed Hadamard head with learned S).")
+@click.option("--track/--no-track", default=True, show_default=True,
+              help="Log the geometry (cosines, compactness, NC1, margin, W movement) at each epoch.")
 @click.option("--out", type=click.Path(file_okay=False), default="reproduce", show_default=True)
 @device_option
 @click.option("--devices", default=None,
@@ -284,7 +286,7 @@ def report(run_dirs, out, analyze, plots) -> None:
 @data_dir_option
 @quiet_option
 def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max_train, conditions,
-              extra_heads, heads, out, device, devices, workers, data_dir, quiet, launcher, **slurm) -> None:
+              extra_heads, heads, track, out, device, devices, workers, data_dir, quiet, launcher, **slurm) -> None:
     """The whole study in one command: {learned, fixed} x {dot, cosine (each S)} x encoders x
     seeds, every condition (clean, corruptions, generalisation sets), analysis and a report. With no
     arguments it runs offline on the embedded `shapes` dataset in a few CPU minutes.
@@ -335,7 +337,7 @@ def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max
     plan = ReproducePlan(dataset=dataset, archs=tuple(parse_names(arch, ARCH, "encoder")), preset=preset, seeds=tuple(parse_seeds(seeds)),
                          scales=scale_list, epochs=epochs, batch_size=batch_size,
                          max_train=max_train or None, conditions=conditions, extra_heads=extra_heads,
-                         lrs=lr_list, heads=heads)
+                         lrs=lr_list, heads=heads, track=track)
     device_list = [d if not d.isdigit() else f"cuda:{d}" for d in devices.split(",")] if devices else None
     launch = launch_options(launcher, **slurm)
     t0 = time.time()

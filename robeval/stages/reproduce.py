@@ -53,6 +53,7 @@ class ReproducePlan:
     extra_heads: bool = False
     lrs: tuple[float, ...] | None = None  # several: a sweep, chosen per variant on validation
     heads: str = "paper"  # a head-set (stages/headsets.py)
+    track: bool = True  # per-epoch geometry on a validation subset (training/track.py)
 
     def configs(self) -> list[TrainConfig]:
         head_set = HEAD_SETS.get(self.heads)
@@ -69,7 +70,7 @@ class ReproducePlan:
                         dataset=self.dataset, arch=arch, head=head, logits=logits, scale=scale,
                         init=init, learn_scale=learn_scale, seed=seed, preset=self.preset,
                         epochs=self.epochs, batch_size=self.batch_size, max_train=self.max_train,
-                        lr=lr, margin=v.margin,
+                        lr=lr, margin=v.margin, track=self.track,
                     ))
         return out
 
