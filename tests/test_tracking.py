@@ -65,3 +65,21 @@ def test_reproduce_passes_no_track_to_every_cell():
     assert all(c.track for c in ReproducePlan().configs())
     off = ReproducePlan(track=False, heads="paper+baselines").configs()
     assert off and not any(c.track for c in off)
+
+
+def test_report_plots_the_tracked_geometry(learned_run, tmp_path):
+    from robeval.stages.evaluate import evaluate_run
+    from robeval.stages.report import write_report
+    from robeval.stages.report.figures import TRACKED
+
+    assert set(TRACKED) == set(track.TRACKED)  # every tracked field has a panel
+    untracked = tmp_path / "untracked"
+    train(tiny_config(max_train=256, epochs=1, head="fixed", track=False), untracked, progress=False)
+    for run in (learned_run, untracked):
+        evaluate_run(run, "clean", device="cpu", progress=False)
+    write_report([learned_run], tmp_path / "rep")
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "-tracking.png" in md and "geometry over training" in md
+    assert list((tmp_path / "rep" / "plots").glob("*-tracking.png"))
+    write_report([untracked], tmp_path / "rep2")
+    assert "-tracking.png" not in (tmp_path / "rep2" / "report.md").read_text()

@@ -133,24 +133,24 @@ def compactness_grid(panels: list[tuple[str, np.ndarray, np.ndarray, float | Non
 
 
 def curves_grid(panels: dict[str, dict[str, list[tuple]]], colours: dict, path: str | Path,
-                xlabel: str, ylabel: str) -> Path:
+                xlabel: str, ylabel: str, scale: float = 100.0) -> Path:
     """One panel per key, one line per variant: [(x, mean, band_low | None, band_high | None)]
-    (training dynamics: validation accuracy per epoch)."""
+    (training dynamics: validation accuracy per epoch; tracked geometry with ``scale=1``)."""
     fig, axes = _grid(len(panels), (420, 320))
     for ax, (name, series) in zip(axes, panels.items(), strict=True):
         for variant, pts in series.items():
             colour, marker = _style(colours, variant)
             x = [p[0] for p in pts]
-            ax.plot(x, [100 * p[1] for p in pts], color=colour, marker=marker, ms=3, lw=1.4, label=variant)
+            ax.plot(x, [scale * p[1] for p in pts], color=colour, marker=marker, ms=3, lw=1.4, label=variant)
             if all(p[2] is not None for p in pts):
-                ax.fill_between(x, [100 * p[2] for p in pts], [100 * p[3] for p in pts], color=colour,
+                ax.fill_between(x, [scale * p[2] for p in pts], [scale * p[3] for p in pts], color=colour,
                                 alpha=0.18, lw=0)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
         ax.set_ylabel(ylabel, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="best")
     return _done(fig, path)
 
 

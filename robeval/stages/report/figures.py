@@ -190,12 +190,44 @@ def compactness_figures(c: FigureContext) -> list[Fig]:
     return out
 
 
-def _epochs(run: Path) -> dict[int, float]:
+def _epochs(run: Path, key: str = "val_acc") -> dict[int, float]:
     f = run / runs.METRICS
     if not f.is_file():
         return {}
     rows = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
-    return {int(m["epoch"]): float(m["val_acc"]) for m in rows if m.get("val_acc") is not None}
+    return {int(m["epoch"]): float(m[key]) for m in rows if m.get(key) is not None}
+
+
+#: metrics.jsonl field -> panel title (training/track.py writes them at each epoch)
+TRACKED = {"track_cos_mean": "mean off-diagonal cos(w_i, w_j)", "track_cos_max": "max off-diagonal cos",
+           "track_compactness": "compactness cos(h, w_pred)", "track_nc1": "NC1 (within / between)",
+           "track_margin": "mean logit margin", "track_w_move": "W moved since last epoch (relative)"}
+
+
+def tracking_figures(c: FigureContext) -> list[Fig]:
+    """The geometry over training: one panel per tracked quantity, one line per variant (mean
+    over seeds, band from lowest to highest seed)."""
+    from robeval.render import figures
+
+    out = []
+    for ds, arch in c.groups():
+        panels: dict[str, dict[str, list[tuple]]] = {}
+        for key, title in TRACKED.items():
+            per: dict[str, dict[int, list[float]]] = {}
+            for r in c.records:
+                if (r["config"]["dataset"], r["config"]["arch"]) == (ds, arch):
+                    for e, v in _epochs(Path(r["run"]), key).items():
+                        per.setdefault(r["variant"], {}).setdefault(e, []).append(v)
+            if per:
+                panels[title] = {v: [(e, float(np.mean(x)), *((min(x), max(x)) if len(x) > 1 else (None, None)))
+                                     for e, x in sorted(ep.items())] for v, ep in per.items()}
+        if panels:
+            f = figures.curves_grid(panels, c.colours, c.path(ds, arch, "tracking"), "epoch", "value", scale=1.0)
+            out.append((c.rel(f), f"{c.where(ds, arch)}The geometry over training, measured at each epoch on a "
+                                  "fixed validation subset: mean over seeds, band from lowest to highest seed. "
+                                  "Read: fixed heads keep their class-vector cosines and W movement flat by "
+                                  "construction; compare how fast compactness rises and NC1 falls."))
+    return out
 
 
 def dynamics_figures(c: FigureContext) -> list[Fig]:
@@ -249,6 +281,7 @@ FIGURES: list[Figure] = [
     Figure("spearman", spearman_figures),
     Figure("compactness", compactness_figures),
     Figure("dynamics", dynamics_figures),
+    Figure("tracking", tracking_figures),
     Figure("diagnostics", diagnostic_figures),
 ]
 

@@ -157,9 +157,10 @@ def claims_detail(x: ReportInputs) -> list[tuple]:
 
 
 def dynamics_section(x: ReportInputs) -> list[tuple]:
-    if not x.figs.get("dynamics"):
+    figs = x.figs.get("dynamics", []) + x.figs.get("tracking", [])
+    if not figs:
         return []
-    return [("h", 2, "Training"), ("figures", x.figs["dynamics"])]
+    return [("h", 2, "Training"), ("figures", figs)]
 
 
 def _run_accuracy(r: dict) -> Cell:
