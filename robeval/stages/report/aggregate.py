@@ -20,6 +20,7 @@ from robeval.core.fileio import read_json
 from robeval.runs.outputs import read_eval_json
 
 GROUP_KEYS = ("dataset", "arch", "head", "logits", "scale", "init", "learn_scale", "margin")
+GROUP_DEFAULTS = {"margin": 0.0}
 SUMMARY_KINDS = {"corruption": "corruptions (mean)", "generalisation": "generalisation (mean)"}
 
 
@@ -80,7 +81,8 @@ def aggregate(records: list[dict]) -> list[dict]:
     """Group records by configuration and summarise each condition over seeds."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
-        groups[tuple(r["config"][k] for k in GROUP_KEYS)].append(r)
+        # runs written before a key existed (margin) group with its default
+        groups[group_key(r)].append(r)
     rows = []
     for key, members in sorted(groups.items(), key=lambda kv: variant_order(kv[1][0]["config"])):
         seeds = [m["seed"] for m in members]
@@ -122,7 +124,7 @@ def variant_order(cfg: dict) -> tuple:
 
 
 def group_key(record: dict) -> tuple:
-    return tuple(record["config"][k] for k in GROUP_KEYS)
+    return tuple(record["config"].get(k, GROUP_DEFAULTS.get(k)) for k in GROUP_KEYS)
 
 
 def find_partner(fixed: dict, learned_groups: dict[tuple, list[dict]]) -> tuple | None:
