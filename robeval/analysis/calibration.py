@@ -34,8 +34,9 @@ def nll(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(logsum - z[np.arange(len(labels)), labels]))
 
 
-def ece(logits: np.ndarray, labels: np.ndarray, n_bins: int = ECE_BINS) -> float:
-    p = softmax(logits)
+def ece(logits: np.ndarray, labels: np.ndarray, n_bins: int = ECE_BINS,
+        probs: np.ndarray | None = None) -> float:
+    p = softmax(logits) if probs is None else probs
     conf = p.max(axis=1)
     correct = (p.argmax(axis=1) == labels).astype(np.float64)
     # bin b holds confidences in (b/n_bins, (b+1)/n_bins]
@@ -48,14 +49,14 @@ def ece(logits: np.ndarray, labels: np.ndarray, n_bins: int = ECE_BINS) -> float
     return float(total)
 
 
-def brier(logits: np.ndarray, labels: np.ndarray) -> float:
-    p = softmax(logits)
+def brier(logits: np.ndarray, labels: np.ndarray, probs: np.ndarray | None = None) -> float:
+    p = (softmax(logits) if probs is None else probs).copy()
     p[np.arange(len(labels)), labels] -= 1.0
     return float(np.mean((p ** 2).sum(axis=1)))
 
 
-def aurc(logits: np.ndarray, labels: np.ndarray) -> float:
-    p = softmax(logits)
+def aurc(logits: np.ndarray, labels: np.ndarray, probs: np.ndarray | None = None) -> float:
+    p = softmax(logits) if probs is None else probs
     conf = p.max(axis=1)
     wrong = (p.argmax(axis=1) != labels).astype(np.float64)
     order = np.argsort(-conf, kind="stable")
@@ -68,5 +69,6 @@ def calibration(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     labels = np.asarray(labels, dtype=np.int64)
     if len(labels) == 0:
         return {k: float("nan") for k in ("nll", "ece", "brier", "aurc")}
-    return {"nll": nll(logits, labels), "ece": ece(logits, labels),
-            "brier": brier(logits, labels), "aurc": aurc(logits, labels)}
+    p = softmax(logits)  # once for the three metrics that read probabilities
+    return {"nll": nll(logits, labels), "ece": ece(logits, labels, probs=p),
+            "brier": brier(logits, labels, probs=p), "aurc": aurc(logits, labels, probs=p)}
