@@ -159,7 +159,7 @@ def test_analyze_and_report_errors_are_one_line(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text(json.dumps({"config": {"seed": 0}, "model": {}}))
     res = CliRunner().invoke(cli, ["analyze", str(tmp_path / "run")])
-    assert res.exit_code == 1 and "robeval eval" in res.output
+    assert res.exit_code == 1 and "is not a robeval run config" in res.output  # no dataset section
 
 
 def test_every_figure_draws_nothing_from_no_runs(tmp_path):

@@ -1,6 +1,8 @@
 """Atomic file writes: every file is written to a temporary name and renamed into place.
 
-A crash, Ctrl-C or kill -9 therefore never leaves a half-written file that looks whole.
+A crash, Ctrl-C or kill -9 therefore never leaves a half-written file that looks whole. The
+readers (``read_json``, ``read_npz``) turn a damaged file (empty, truncated, a folder, another
+format, missing arrays) into a RobevalError that names the file, never a traceback.
 """
 
 from __future__ import annotations
@@ -10,13 +12,16 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from robeval.core.errors import RobevalError
 from robeval.core.progress import progress_bar
 
 CHUNK = 1 << 20  # bytes read or copied at a time
@@ -45,13 +50,64 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+@contextlib.contextmanager
+def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty folder beside ``out``; when the block succeeds, move everything in it into
+    ``out`` (replacing entries of the same name). A failure leaves ``out`` as it was."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.incoming-", dir=out.parent))
+    try:
+        yield staging
+        out.mkdir(exist_ok=True)
+        for entry in sorted(staging.iterdir()):
+            target = out / entry.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(entry, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text())
+def read_json(path: str | os.PathLike, kind: type | None = None) -> Any:
+    """The parsed file; with ``kind`` (dict, list) the top level must be of that type."""
+    try:
+        obj = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = "a folder" if Path(path).is_dir() else "empty" if _empty(path) else \
+            f"{type(exc).__name__}: {exc}"
+        raise RobevalError(f"{path} cannot be read as JSON ({reason}); it is damaged: "
+                           "re-create it with the command that wrote it") from None
+    if kind is not None and not isinstance(obj, kind):
+        raise RobevalError(f"{path} holds a JSON {type(obj).__name__}, not the {kind.__name__} "
+                           "robeval writes there; re-create it with the command that wrote it")
+    return obj
+
+
+def _empty(path: str | os.PathLike) -> bool:
+    return Path(path).is_file() and Path(path).stat().st_size == 0
+
+
+def read_npz(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Every array of an .npz (never unpickled), checked for the ``required`` names."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        reason = "a folder" if Path(path).is_dir() else "empty" if _empty(path) else \
+            f"{type(exc).__name__}: {exc}"
+        raise RobevalError(f"{path} cannot be read as .npz ({reason}); it is damaged: "
+                           "re-create it with the command that wrote it") from None
+    missing = [k for k in required if k not in arrays]
+    if missing:
+        raise RobevalError(f"{path} lacks the array(s) {', '.join(missing)} (it holds "
+                           f"{', '.join(arrays) or 'none'}); re-create it with the command that wrote it")
+    return arrays
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from robeval.core.errors import RobevalError
 from robeval.core.fileio import read_json
+from robeval.training.config import check_stored
 
 CONFIG = "config.json"
 BEST = "checkpoint.pt"
@@ -43,13 +44,22 @@ def open_run(path: str | Path) -> tuple[Path, dict]:
         raise RobevalError(f"no run folder at {path} (train one with: robeval train --out {path})")
     if not is_run(path):
         raise RobevalError(f"{path} is not a robeval run folder (no {CONFIG})")
-    try:
-        config = read_json(path / CONFIG)
-    except ValueError as exc:
-        raise RobevalError(f"{path / CONFIG} is not valid JSON: {exc}") from None
-    if not isinstance(config, dict) or "config" not in config or "model" not in config:
+    config = read_json(path / CONFIG)
+    if not isinstance(config, dict) or "config" not in config or not isinstance(config.get("model"), dict) \
+            or not isinstance(config.get("dataset"), dict):
         raise RobevalError(f"{path / CONFIG} is not a robeval run config")
+    check_stored(config["config"], str(path / CONFIG))
     return path, config
+
+
+def read_summary(path: Path) -> dict:
+    """summary.json of a finished run; a damaged one (no best validation accuracy) is refused."""
+    summary = read_json(path / SUMMARY, dict)
+    best = summary.get("best_val_acc")
+    if not isinstance(best, (int, float)) or isinstance(best, bool):
+        raise RobevalError(f"{path / SUMMARY} has no best_val_acc; it is damaged: re-train the run "
+                           f"(robeval train --overwrite --out {path}) or restore the file")
+    return summary
 
 
 def prepare_out_dir(path: Path, resume: bool, overwrite: bool) -> bool:
@@ -62,6 +72,10 @@ def prepare_out_dir(path: Path, resume: bool, overwrite: bool) -> bool:
     if has_content and resume:
         if not is_run(path):
             raise RobevalError(f"cannot resume: {path} is not a robeval run folder (no {CONFIG})")
+        folders = [n for n in (SUMMARY, STATE, BEST, LAST, METRICS) if (path / n).is_dir()]
+        if folders:
+            raise RobevalError(f"cannot resume {path}: {', '.join(folders)} should be a file but is a "
+                               "folder (the run folder was damaged); restore it or use --overwrite")
         return True
     if has_content and overwrite:
         if not is_run(path):

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from robeval.core.errors import RobevalError
-from robeval.core.fileio import read_json, slug, write_json, write_npz
+from robeval.core.fileio import read_json, read_npz, slug, write_json, write_npz
 from robeval.runs.layout import EVAL_DIR, EVAL_JSON, open_run
 
 HEAD_FILE = "head.npz"
@@ -72,9 +72,17 @@ def write_condition(path: Path, name: str, arrays: dict[str, np.ndarray]) -> str
 
 
 def read_eval_json(path: Path) -> dict:
-    """eval.json, or {} when the run has not been evaluated."""
+    """eval.json, or {} when the run has not been evaluated; a damaged one is a RobevalError."""
     f = path / EVAL_JSON
-    return read_json(f) if f.exists() else {}
+    if not f.exists():
+        return {}
+    data = read_json(f, dict)
+    conditions = data.get("conditions")
+    if not isinstance(conditions, dict) or not all(
+            isinstance(r, dict) and isinstance(r.get("file"), str) for r in conditions.values()):
+        raise RobevalError(f"{f} is not the eval.json robeval writes (no conditions with their "
+                           f"files); re-run `robeval eval {path}`")
+    return data
 
 
 def write_eval_json(path: Path, data: dict) -> None:
@@ -86,7 +94,7 @@ def read_eval(run_dir: str | Path) -> tuple[Path, dict, dict]:
     path, config = open_run(run_dir)
     if not (path / EVAL_JSON).is_file() or not (path / EVAL_DIR / HEAD_FILE).is_file():
         raise RobevalError(f"{path} has no eval outputs; run `robeval eval {path}` first")
-    return path, config, read_json(path / EVAL_JSON)
+    return path, config, read_eval_json(path)
 
 
 def load_head(path: Path) -> dict:
@@ -94,12 +102,16 @@ def load_head(path: Path) -> dict:
     head_file = path / EVAL_DIR / HEAD_FILE
     if not head_file.exists():
         raise RobevalError(f"{path} has no {EVAL_DIR}/{HEAD_FILE}; run: robeval eval {path}")
-    with np.load(head_file, allow_pickle=False) as z:
-        return {
-            "weight": z["weight"].astype(np.float64), "bias": z["bias"].astype(np.float64),
-            "scale": float(z["scale"]), "logits": str(z["logits"]), "train": str(z["train"]),
-            "nonnegative": bool(z["nonnegative_features"]), "classes": [str(c) for c in z["classes"]],
-        }
+    z = read_npz(head_file, ("weight", "bias", "scale", "logits", "train", "nonnegative_features",
+                             "classes"))
+    if z["weight"].ndim != 2 or z["bias"].shape != z["weight"].shape[:1]:
+        raise RobevalError(f"{head_file}: weight {z['weight'].shape} and bias {z['bias'].shape} are "
+                           f"not a C x d matrix and C biases; re-run `robeval eval {path}`")
+    return {
+        "weight": z["weight"].astype(np.float64), "bias": z["bias"].astype(np.float64),
+        "scale": float(z["scale"]), "logits": str(z["logits"]), "train": str(z["train"]),
+        "nonnegative": bool(z["nonnegative_features"]), "classes": [str(c) for c in z["classes"]],
+    }
 
 
 def load_condition(path: Path, name: str, info: dict) -> EvalOutputs:
@@ -107,10 +119,14 @@ def load_condition(path: Path, name: str, info: dict) -> EvalOutputs:
     file = path / info.get("file", "")
     if not file.is_file():
         raise RobevalError(f"{file} is missing; re-run `robeval eval {path} --conditions {name}`")
-    with np.load(file, allow_pickle=False) as z:
-        return EvalOutputs(name, info, z["labels"], z["predictions"], z["logits"],
-                           z["index"] if "index" in z.files else np.arange(len(z["labels"])),
-                           z["features"] if "features" in z.files else None)
+    z = read_npz(file, ("labels", "predictions", "logits"))
+    n = len(z["labels"])
+    shapes = [z[k].shape[:1] for k in ("predictions", "logits", "index", "features") if k in z]
+    if z["logits"].ndim != 2 or any(s != (n,) for s in shapes):
+        raise RobevalError(f"{file}: its arrays disagree in length or shape (labels {n}); it is "
+                           f"damaged: re-run `robeval eval {path} --conditions {name}`")
+    return EvalOutputs(name, info, z["labels"], z["predictions"], z["logits"],
+                       z["index"] if "index" in z else np.arange(n), z.get("features"))
 
 
 def has_features(run_dir: str | Path) -> bool:
@@ -118,9 +134,8 @@ def has_features(run_dir: str | Path) -> bool:
     path = Path(run_dir)
     if not (path / EVAL_JSON).exists() or not (path / EVAL_DIR / HEAD_FILE).exists():
         return False
-    for info in read_json(path / EVAL_JSON).get("conditions", {}).values():
+    for info in read_eval_json(path).get("conditions", {}).values():
         f = path / info.get("file", "")
         if f.is_file():
-            with np.load(f, allow_pickle=False) as z:
-                return "features" in z.files
+            return "features" in read_npz(f)
     return False

@@ -105,6 +105,11 @@ def analyze_run(run_dir: str | Path, *, plots: bool = True, tsne: bool = False) 
     variant = config.get("variant", "")
     for name in [primary, *(n for n in conds if n != primary)]:
         arrays = load_condition(path, name, conds[name]).arrays()
+        bad = [k for k in ("features", "logits") if k in arrays and not np.isfinite(arrays[k]).all()]
+        if bad or not np.isfinite(w).all():
+            raise RobevalError(f"{path}: the {' and '.join(bad) or 'class vectors'} of {name} hold NaN "
+                               "or inf (did training diverge? see its metrics.jsonl); the geometry "
+                               "cannot be measured")
         results[name] = measure(arrays, head, full=name == primary)
         if plots and name == primary:
             plot_files = make_plots(path, arrays, head, results[name], name, f"{variant} ({path.name})", tsne)

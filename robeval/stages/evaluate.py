@@ -10,6 +10,8 @@ needs nothing but these files.
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -26,6 +28,8 @@ from robeval.models.inference import predict
 from robeval.runs.model import load_run_model, predict_kwargs
 from robeval.runs.outputs import read_eval_json, write_condition, write_eval_json, write_head
 from robeval.training.config import TrainConfig
+
+STAGING = ".eval-incoming"  # inside the run folder; see evaluate_run
 
 
 def check_classes(model_classes: list[str], set_classes: list[str], condition: str) -> np.ndarray:
@@ -64,9 +68,37 @@ def evaluate_run(
     model_classes = config["dataset"]["classes"]
     chosen = resolve(conditions, cfg.dataset)
     ctx = ConditionContext(cfg.dataset, data_dir, seed=0)
-    write_head(path, model.head, model_classes, getattr(model.encoder, "nonnegative", False))
-    results = dict(read_eval_json(path).get("conditions", {}))
-    bar = progress_bar(chosen, desc=f"eval {path.name}", leave=False, disable=not progress)
+    previous = read_eval_json(path)
+    # results of another checkpoint are not mixed in: they describe a different model
+    results = dict(previous.get("conditions", {})) if previous.get("checkpoint") == checkpoint else {}
+    # everything is written under a staging folder and moved in only when every condition is
+    # done, so a failed eval leaves the previous head.npz, condition files and eval.json intact
+    staging = path / STAGING
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        _evaluate_into(staging, model, model_classes, chosen, ctx, cfg, device, features, progress,
+                       results, path.name)
+        (path / runs.EVAL_DIR).mkdir(exist_ok=True)
+        for f in sorted((staging / runs.EVAL_DIR).iterdir()):
+            os.replace(f, path / runs.EVAL_DIR / f.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    out = {
+        "run": str(path),
+        "variant": config.get("variant"),
+        "checkpoint": checkpoint,
+        "conditions": results,
+        "environment": environment(device),
+    }
+    write_eval_json(path, out)
+    return out
+
+
+def _evaluate_into(root: Path, model, model_classes: list[str], chosen, ctx, cfg, device: str,
+                   features: bool, progress: bool, results: dict, label: str) -> None:
+    """Write head.npz and one file per condition under ``root``/eval; fill ``results``."""
+    write_head(root, model.head, model_classes, getattr(model.encoder, "nonnegative", False))
+    bar = progress_bar(chosen, desc=f"eval {label}", leave=False, disable=not progress)
     for cond in bar:
         bar.set_postfix_str(cond.name)
         t0 = time.time()
@@ -78,7 +110,7 @@ def evaluate_run(
                   "index": np.arange(len(labels))}
         if feats is not None:
             arrays["features"] = feats.astype(np.float32)
-        rel = write_condition(path, cond.name, arrays)
+        rel = write_condition(root, cond.name, arrays)
         correct = int((preds == labels).sum())
         results[cond.name] = {
             "accuracy": correct / len(labels) if len(labels) else float("nan"),
@@ -94,15 +126,6 @@ def evaluate_run(
             "file": rel,
             "seconds": round(time.time() - t0, 2),
         }
-    out = {
-        "run": str(path),
-        "variant": config.get("variant"),
-        "checkpoint": checkpoint,
-        "conditions": results,
-        "environment": environment(device),
-    }
-    write_eval_json(path, out)
-    return out
 
 
 def accuracy_table(results: dict[str, dict]) -> str:

@@ -193,7 +193,7 @@ def reproduce(
         failed.update(done.failed)
         cells = [c for c in cells if c[1].name not in failed]
         if phase == "sweep" and cells:
-            vals = [(cfg, read_json(run_dir / runs.SUMMARY)["best_val_acc"]) for cfg, run_dir in cells]
+            vals = [(cfg, runs.read_summary(run_dir)["best_val_acc"]) for cfg, run_dir in cells]
             chosen, sweep = select_by_validation(vals)
             cells = [cells[i] for i in chosen]
     _incomplete(out, failed)

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from robeval import runs
 from robeval.core.environment import environment, pick_device
 from robeval.core.errors import RobevalError
-from robeval.core.fileio import append_jsonl, read_json, write_json, write_text
+from robeval.core.fileio import append_jsonl, write_json, write_text
 from robeval.core.progress import progress_bar
 from robeval.data import ImageSet, load_split, split_train_val
 from robeval.data.loading import dataset_spec
@@ -137,7 +137,7 @@ def _start_or_resume(out: Path, resume: bool, overwrite: bool) -> tuple[bool, di
     """Rank 0 prepares the folder: (resuming, summary if the run had already finished)."""
     resuming = runs.prepare_out_dir(out, resume, overwrite)
     if resuming and runs.is_finished(out) and not (out / runs.STATE).exists():
-        return True, read_json(out / runs.SUMMARY)
+        return True, runs.read_summary(out)
     return resuming, None
 
 
@@ -162,7 +162,7 @@ def _prepare(cfg: TrainConfig, out: Path, info, device: str, resuming: bool, dat
     """Load data and resolve the config (a resumed run keeps its config.json's); a failed start
     leaves no empty run folder behind."""
     if resuming:
-        cfg = TrainConfig.from_dict(read_json(out / runs.CONFIG)["config"])
+        cfg = TrainConfig.from_dict(runs.open_run(out)[1]["config"])
     t0 = time.time()
     try:
         train_set, val_set = load_train_val(cfg, data_dir)
@@ -326,7 +326,7 @@ def train(
     device = distributed.setup(info, pick_device(device))
     resuming, finished = distributed.on_main(info, _start_or_resume, out, resume, overwrite)
     if resuming:  # a finished run too: "--resume --epochs 99" must not silently do nothing
-        _refuse_changes(cfg, TrainConfig.from_dict(read_json(out / runs.CONFIG)["config"]), out)
+        _refuse_changes(cfg, TrainConfig.from_dict(runs.open_run(out)[1]["config"]), out)
     if finished is not None:
         return finished
     run = _prepare(cfg, out, info, device, resuming, data_dir, progress)

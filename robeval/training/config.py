@@ -58,6 +58,30 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
+_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,),
+          "None": (type(None),), "list[float]": (list,)}
+REQUIRED = ("dataset", "arch", "head", "logits", "seed")
+
+
+def check_stored(d: Any, source: str) -> None:
+    """A stored config (config.json's "config") has the fields and types TrainConfig declares:
+    an edited or damaged file is refused here, not deep inside training or evaluation."""
+    if not isinstance(d, dict):
+        raise RobevalError(f"{source}: \"config\" is a {type(d).__name__}, not a mapping of settings; "
+                           "re-create the run")
+    missing = [k for k in REQUIRED if k not in d]
+    if missing:
+        raise RobevalError(f"{source}: \"config\" lacks {', '.join(missing)}; re-create the run")
+    for f in fields(TrainConfig):
+        if f.name not in d:
+            continue
+        allowed = tuple(t for part in str(f.type).split("|") for t in _TYPES[part.strip()])
+        value = d[f.name]
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            raise RobevalError(f"{source}: \"{f.name}\" is {value!r}, not a {f.type}; the file was "
+                               "edited or damaged: restore it or re-create the run")
+
+
 DEFAULTS = {"precision": "fp32"}  # what a preset does not set
 PRECISIONS = ("fp32", "bf16")  # --precision: fp32, or bf16 autocast
 

@@ -16,7 +16,6 @@ import numpy as np
 from robeval import runs
 from robeval.analysis.stats import paired_differences, t_interval
 from robeval.core.errors import RobevalError
-from robeval.core.fileio import read_json
 from robeval.runs.outputs import read_eval_json
 
 GROUP_KEYS = ("dataset", "arch", "head", "logits", "scale", "init", "learn_scale", "margin")
@@ -33,7 +32,7 @@ def collect(run_dirs: list[str | Path]) -> list[dict]:
         if not ev:
             raise RobevalError(f"{path} has no eval results yet; run: robeval eval {path}")
         cfg = config["config"]
-        summary = read_json(path / runs.SUMMARY) if (path / runs.SUMMARY).exists() else {}
+        summary = runs.read_summary(path) if (path / runs.SUMMARY).exists() else {}
         records.append({
             "run": str(path),
             "variant": runs.variant(cfg),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from robeval.core.fileio import read_json, write_json, write_text
+from robeval.core.fileio import read_json, staged_folder, write_json, write_text
 from robeval.render.document import to_html, to_markdown
 from robeval.runs.outputs import has_features
 from robeval.stages.analyze import ANALYSIS_JSON, analyze_run, is_stale
@@ -78,7 +78,16 @@ def _draw(records: list[dict], rows: list[dict], out: Path) -> dict[str, list[tu
 def build_report(records: list[dict], rows: list[dict], paired: list[dict], out: Path, env: dict,
                  *, analyze: bool = True, plots: bool = True, sweep: list[dict] | None = None,
                  incomplete: dict[str, str] | None = None) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
+    """Every report file is written into a staging folder and moved into ``out`` at the end: a
+    report that fails (a damaged run, Ctrl-C) leaves ``out`` as it was."""
+    with staged_folder(out) as staging:
+        return _build(records, rows, paired, staging, env, analyze=analyze, plots=plots, sweep=sweep,
+                      incomplete=incomplete)
+
+
+def _build(records: list[dict], rows: list[dict], paired: list[dict], out: Path, env: dict,
+           *, analyze: bool, plots: bool, sweep: list[dict] | None,
+           incomplete: dict[str, str] | None) -> dict:
     records = sorted(records, key=lambda r: (variant_order(r["config"]), r["seed"]))
     notes = ensure_analysis(records, analyze, plots)
     geo = geometry_rows(records)
