@@ -256,11 +256,16 @@ def report(run_dirs, out, analyze, plots) -> None:
                    "embedded CPU demo.")
 @click.option("--seeds", default="3", show_default=True,
               help="Seeds per cell: a count (3 = seeds 0,1,2), a range 0-4 or a list 0,1,5.")
-@click.option("--scales", default="1", show_default=True, help="Cosine S values, e.g. 1,5,10,20,40.")
+@click.option("--scales", default="1", show_default=True,
+              help="Cosine S values, e.g. 1,5,10,20,40. With several, S is chosen per cosine variant "
+                   "on validation together with the LR (--lrs): the (LR, S) setting with the best "
+                   "mean validation accuracy is kept and only its runs are evaluated on test; dot "
+                   "heads have no S.")
 @click.option("--lrs", default=None, metavar="LR[,LR...]",
               help="Learning rates to sweep, e.g. 0.02,0.05,0.1,0.2,0.5: every head variant trains at "
-                   "each; the best mean validation accuracy over seeds is kept per variant, and only "
-                   "the chosen runs are evaluated on test and the other conditions.")
+                   "each (with each S of --scales); the best mean validation accuracy over seeds is "
+                   "kept per variant, and only the chosen runs are evaluated on test and the other "
+                   "conditions.")
 @click.option("--epochs", type=int, default=None, help="Override the preset's epochs.")
 @click.option("--batch-size", type=int, default=None, help="Override the preset's batch size.")
 @click.option("--max-train", type=int, default=None,
@@ -287,7 +292,7 @@ def report(run_dirs, out, analyze, plots) -> None:
 @quiet_option
 def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max_train, conditions,
               extra_heads, heads, track, out, device, devices, workers, data_dir, quiet, launcher, **slurm) -> None:
-    """The whole study in one command: {learned, fixed} x {dot, cosine (each S)} x encoders x
+    """The whole study in one command: {learned, fixed} x {dot, cosine} x encoders x
     seeds, every condition (clean, corruptions, generalisation sets), analysis and a report. With no
     arguments it runs offline on the embedded `shapes` dataset in a few CPU minutes.
 
