@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from robeval import runs
 from robeval.cli import cli
+from robeval.stages.report import paired_rows
 from robeval.stages.reproduce import ReproducePlan, reproduce
 from robeval.stages.tuning import select_by_validation, setting
 from robeval.training.config import TrainConfig
@@ -146,3 +147,24 @@ def test_reproduce_help_says_s_is_chosen_with_the_lr():
     assert out.exit_code == 0
     text = " ".join(out.output.split())
     assert "S is chosen per cosine variant on validation together with the LR" in text
+
+
+def _cos_record(head: str, scale: float, seed: int, acc: float) -> dict:
+    cfg = {"dataset": "shapes", "arch": "tinycnn", "head": head, "logits": "cosine", "scale": scale,
+           "init": "sphere", "learn_scale": False, "margin": 0.0}
+    return {"run": f"r-{head}-{scale:g}-{seed}", "variant": f"{head}-cosine-S{scale:g}", "seed": seed,
+            "config": cfg, "accuracy": {"clean": acc}, "conditions": {"clean": {"kind": "clean"}},
+            "best_val_acc": None}
+
+
+def test_fixed_and_learned_are_paired_at_their_own_chosen_s():
+    # tuning kept S 8 for the fixed head and S 1 for the learned one: still one paired row
+    recs = [_cos_record("fixed", 8.0, s, a) for s, a in ((0, 0.9), (1, 0.8))]
+    recs += [_cos_record("learned", 1.0, s, a) for s, a in ((0, 0.5), (1, 0.6))]
+    (p,) = paired_rows(recs)
+    assert (p["fixed"], p["learned"], p["scale"], p["partner_scale"]) == (
+        "fixed-cosine-S8", "learned-cosine-S1", 8.0, 1.0)
+    assert round(p["mean"], 6) == 0.3
+    # a learned run at the same S is preferred when there is one
+    recs += [_cos_record("learned", 8.0, s, 0.7) for s in (0, 1)]
+    assert {(r["fixed"], r["learned"]) for r in paired_rows(recs)} == {("fixed-cosine-S8", "learned-cosine-S8")}

@@ -124,7 +124,8 @@ def paired_section(x: ReportInputs) -> list[tuple]:
         return []
     b: list[tuple] = [
         ("h", 2, "Fixed − learned, paired over seeds"),
-        ("p", "Each fixed variant against the learned one with the same logits and S: a difference "
+        ("p", "Each fixed variant against the learned one with the same logits and S (when S was "
+              "chosen per variant on validation, the learned one at its own chosen S): a difference "
               "per seed (same seed = same encoder init and data order), then the mean and its 95% "
               "t-interval, in percentage points. An interval that excludes 0 is a difference."),
     ]
