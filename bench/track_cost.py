@@ -124,8 +124,8 @@ def main() -> None:
         parts = by_parts(Path(tmp) / "run-0-True", runs[0]["n_val"], device, args.parts)
     off = min(r["min_epoch_s"] for r in runs if not r["track"])
     on = min(r["min_epoch_s"] for r in runs if r["track"])
-    off_med = statistics.median([r["median_epoch_s"] for r in runs if not r["track"]])
-    on_med = statistics.median([r["median_epoch_s"] for r in runs if r["track"]])
+    off_med = round(statistics.median([r["median_epoch_s"] for r in runs if not r["track"]]), 4)
+    on_med = round(statistics.median([r["median_epoch_s"] for r in runs if r["track"]]), 4)
     track_s = [t for r in runs for t in r["track_s"] if t is not None]
     summary = {"epoch_s_no_track": off, "epoch_s_track": on, "overhead_pct": round(100 * (on - off) / off, 2),
                "median_epoch_s_no_track": off_med, "median_epoch_s_track": on_med,
