@@ -154,6 +154,7 @@ def test_train_cli_writes_a_run(tmp_path):
     (["train", "--max-train", "0"], "--max-train must be >= 1"),
     (["corrupt", "--seed", "-1"], "--seed"),
     (["reproduce", "--lrs", "0.1,inf"], "finite numbers > 0"),
+    (["reproduce", "--scales", "1,8,1"], "S values must be distinct"),
 ])
 def test_bad_numbers_are_one_line_errors_and_write_nothing(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

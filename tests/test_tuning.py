@@ -168,3 +168,17 @@ def test_fixed_and_learned_are_paired_at_their_own_chosen_s():
     # a learned run at the same S is preferred when there is one
     recs += [_cos_record("learned", 8.0, s, 0.7) for s in (0, 1)]
     assert {(r["fixed"], r["learned"]) for r in paired_rows(recs)} == {("fixed-cosine-S8", "learned-cosine-S8")}
+
+
+def test_learned_scale_variants_choose_their_starting_s():
+    cfgs = ReproducePlan(seeds=(0,), scales=(1.0, 8.0), heads="paper+baselines").configs()
+    # validation favours S 8 for NormFace, S 1 for everything else
+    cells = [(c, 0.6 if (c.learn_scale and c.head == "learned") == (c.scale == 8.0) else 0.4) for c in cfgs]
+    chosen, rows = select_by_validation(cells)
+    by_family = {}
+    for r in rows:
+        by_family.setdefault(r["family"], []).append(r)
+    assert {f: [r["scale"] for r in rs if r["chosen"]] for f, rs in by_family.items()} == {
+        "learned-dot": [None], "fixed-dot": [None], "learned-cosine": [1.0], "fixed-cosine": [1.0],
+        "learned-cosine-learnS": [8.0], "learned-cosine-m0.35": [1.0], "fixed-cosine-hadamard-learnS": [1.0]}
+    assert len(chosen) == len(by_family)  # one run per variant (one seed)

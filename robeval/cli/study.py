@@ -325,6 +325,8 @@ def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max
         raise click.BadParameter(f"{scales!r}: give S values as 1,5,10", param_hint="--scales") from None
     if any(not s > 0 or s == float("inf") for s in scale_list):
         raise click.BadParameter("every S must be a finite number > 0", param_hint="--scales")
+    if len(set(scale_list)) != len(scale_list):  # one run folder per S: a repeat would share one
+        raise click.BadParameter("S values must be distinct", param_hint="--scales")
     lr_list = None
     if lrs:
         try:
