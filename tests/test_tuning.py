@@ -109,24 +109,29 @@ def test_dot_heads_ignore_the_scales():
 
 
 def test_reproduce_scales_sweep_evaluates_the_chosen_s_only(tmp_path, data_dir):
-    plan = ReproducePlan(archs=("tinycnn",), seeds=(0,), epochs=1, max_train=256, conditions="clean",
-                         scales=(1.0, 8.0))
-    result = reproduce(plan, tmp_path / "study", device="cpu", progress=False)
     study = tmp_path / "study"
+    out = CliRunner().invoke(cli, ["reproduce", "--seeds", "1", "--epochs", "1", "--max-train", "256",
+                                   "--conditions", "clean", "--scales", "1,8", "--workers", "1",
+                                   "--device", "cpu", "--quiet", "--out", str(study)])
+    assert out.exit_code == 0, out.output
+    sweep = json.loads((study / "sweep.json").read_text())["rows"]
+    assert sweep == json.loads((study / "report" / "results.json").read_text())["sweep"]
+    rows = json.loads((study / "report" / "results.json").read_text())["rows"]
     run_dirs = sorted((study / "runs").iterdir())
     assert len(run_dirs) == 2 + 2 * 2  # dot heads once, cosine heads at each S
     assert len([d for d in run_dirs if (d / runs.EVAL_JSON).exists()]) == 4  # one per variant
-    for row in result["sweep"]:
+    for r in (r for r in sweep if r["chosen"] and r["scale"] is not None):
+        assert f"{r['family']} (S {r['scale']:g})" in out.output  # the CLI names the choice
+    for row in sweep:
         folder = study / "runs" / f"shapes-tinycnn-{row['variant']}-seed0"
         val = json.loads((folder / runs.SUMMARY).read_text())["best_val_acc"]
         assert row["val_mean"] == val and (folder / runs.EVAL_JSON).exists() == row["chosen"]
-    for family in {r["family"] for r in result["sweep"]}:
-        mine = [r for r in result["sweep"] if r["family"] == family]
+    for family in {r["family"] for r in sweep}:
+        mine = [r for r in sweep if r["family"] == family]
         assert sum(r["chosen"] for r in mine) == 1
         assert max(mine, key=lambda r: (r["val_mean"], -(r["scale"] or 0)))["chosen"]
-    assert json.loads((study / "sweep.json").read_text())["rows"] == result["sweep"]
-    chosen_cos = {r["variant"] for r in result["sweep"] if r["chosen"] and r["logits"] == "cosine"}
-    assert {r["variant"] for r in result["rows"] if r["logits"] == "cosine"} == chosen_cos
+    chosen_cos = {r["variant"] for r in sweep if r["chosen"] and r["logits"] == "cosine"}
+    assert {r["variant"] for r in rows if r["logits"] == "cosine"} == chosen_cos
 
     md = (study / "report" / "report.md").read_text()
     assert "Tuning: S per head variant, chosen on validation" in md
@@ -134,7 +139,7 @@ def test_reproduce_scales_sweep_evaluates_the_chosen_s_only(tmp_path, data_dir):
     header = next(line for line in md.splitlines() if "val % at S 1" in line)
     cols = [c.strip() for c in header.strip("|").split("|")]
     assert cols[-4:] == ["val % at S 1", "val % at S 8", "chosen LR", "chosen S"]
-    for r in (r for r in result["sweep"] if r["logits"] == "cosine" and r["chosen"]):
+    for r in (r for r in sweep if r["logits"] == "cosine" and r["chosen"]):
         line = next(ln for ln in md.splitlines() if ln.startswith(f"| shapes | tinycnn | {r['family']} |"))
         cells = [c.strip() for c in line.strip("|").split("|")]
         star = cols.index(f"val % at S {r['scale']:g}")

@@ -353,6 +353,12 @@ def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max
     if echo_pending(result):
         return
     click.echo(result["table"])
+    if result.get("sweep"):
+        from robeval.stages.tuning import setting_label
+
+        picked = [f"{r['family']} ({setting_label(r['lr'], r['scale']) or 'preset LR'})"
+                  for r in result["sweep"] if r["chosen"]]
+        click.echo(f"\nchosen on validation ({out}/sweep.json): " + ", ".join(dict.fromkeys(picked)))
     t = result["timings"]
     click.echo(f"\nreport: {result['report']}/report.md")
     click.echo(f"wall time {time.time() - t0:.0f} s (train {t['train_s']:.0f} s, eval {t['eval_s']:.0f} s "

@@ -40,6 +40,11 @@ def tie_order(s: Setting) -> tuple:
     return tuple((v is not None, v or 0.0) for v in s)
 
 
+def setting_label(lr: float | None, scale: float | None) -> str:
+    """'LR 0.1, S 8', 'LR 0.1' (no S), 'S 8' (the preset's LR), or '' (nothing swept)."""
+    return ", ".join(([f"LR {lr:g}"] if lr is not None else []) + ([f"S {scale:g}"] if scale is not None else []))
+
+
 def select_by_validation(cells: list[tuple[TrainConfig, float]]) -> tuple[list[int], list[dict]]:
     """(indices of the chosen cells, one sweep row per variant and setting).
 

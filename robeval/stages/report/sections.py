@@ -16,7 +16,7 @@ from robeval.render.document import Cell
 from robeval.stages.report.aggregate import SUMMARY_KINDS
 from robeval.stages.report.format import by_condition, diff_cell, plain_cell
 from robeval.stages.report.inputs import ReportInputs
-from robeval.stages.tuning import tie_order
+from robeval.stages.tuning import setting_label, tie_order
 
 
 def geometry_table() -> list[tuple[str, str, str]]:
@@ -46,8 +46,8 @@ def _where(x: ReportInputs, ds: str, arch: str) -> str:
 
 
 def _setting_header(lr: float | None, scale: float | None) -> str:
-    parts = ([f"LR {lr:g}"] if lr is not None else []) + ([f"S {scale:g}"] if scale is not None else [])
-    return "val % at " + ", ".join(parts) if parts else "val % (preset LR)"
+    label = setting_label(lr, scale)
+    return f"val % at {label}" if label else "val % (preset LR)"
 
 
 def _sweep_tables(sweep: list[dict]) -> list[tuple]:
