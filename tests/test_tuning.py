@@ -146,6 +146,19 @@ def test_reproduce_scales_sweep_evaluates_the_chosen_s_only(tmp_path, data_dir):
         assert "★" in cells[star] and "★" not in cells[{3: 4, 4: 3}[star]]  # not in the other S
         assert cells[-1] == f"{r['scale']:g}" and cells[-2] == "preset"
 
+    # `robeval report` reads the sweep back: the same tuning table, the chosen runs only
+    again = CliRunner().invoke(cli, ["report", str(study / "runs"), "--sweep", str(study / "sweep.json"),
+                                     "--no-plots", "--out", str(tmp_path / "rep")])
+    assert again.exit_code == 0, again.output
+    res = json.loads((tmp_path / "rep" / "results.json").read_text())
+    assert res["sweep"] == sweep and {r["run"].split("/")[-1] for r in res["runs"]} == {
+        d.name for d in run_dirs if (d / runs.EVAL_JSON).exists()}
+    assert "Tuning: S per head variant, chosen on validation" in (tmp_path / "rep" / "report.md").read_text()
+    bad = CliRunner().invoke(cli, ["report", str(study / "runs"), "--sweep", str(study / "report" / "results.json"),
+                                   "--out", str(tmp_path / "bad")])
+    assert bad.exit_code != 0 and "is not a reproduce sweep.json" in bad.output and "Traceback" not in bad.output
+    assert not (tmp_path / "bad").exists()
+
 
 def test_reproduce_help_says_s_is_chosen_with_the_lr():
     out = CliRunner().invoke(cli, ["reproduce", "--help"])

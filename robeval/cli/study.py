@@ -232,15 +232,26 @@ def analyze(run_dirs, plots, tsne) -> None:
 @click.option("--analyze/--no-analyze", "analyze", default=True, show_default=True,
               help="Analyse runs whose analysis.json is missing or older than their eval.")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Write PNG plots.")
-def report(run_dirs, out, analyze, plots) -> None:
+@click.option("--sweep", "sweep_file", type=click.Path(dir_okay=False), default=None, metavar="SWEEP.JSON",
+              help="A reproduce OUT/sweep.json: the report gets its tuning table, and only the runs "
+                   "chosen on validation are reported.")
+def report(run_dirs, out, analyze, plots, sweep_file) -> None:
     """Aggregate evaluated runs over seeds (mean ± std, 95% t-interval, n) per configuration and
     condition; paired fixed − learned differences; geometry; the paper's claims checked.
 
     RUN_DIRS may be run folders or folders that contain run folders (e.g. reproduce/runs).
     """
     from robeval.stages.report import terminal_table, write_report
+    from robeval.stages.tuning import chosen_runs, read_sweep
 
-    rows = write_report(expand_runs(run_dirs), out, analyze=analyze, plots=plots)
+    dirs = expand_runs(run_dirs)
+    sweep = read_sweep(sweep_file) if sweep_file else None
+    if sweep is not None:
+        keep = chosen_runs(sweep)
+        dirs = [d for d in dirs if d.name in keep]
+        if not dirs:
+            raise click.UsageError(f"none of the runs given is one chosen in {sweep_file}")
+    rows = write_report(dirs, out, analyze=analyze, plots=plots, sweep=sweep)
     click.echo(terminal_table(rows))
     click.echo(f"\nwrote {out}/report.md, report.html, results.csv, paired.csv, geometry.csv, "
                "results.json")

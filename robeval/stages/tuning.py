@@ -11,11 +11,14 @@ one chosen run per seed, as the paper's "grid search for the best S" did, but on
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 
+from robeval.core.errors import RobevalError
+from robeval.core.fileio import read_json
 from robeval.models.kinds import LOGITS_KINDS
-from robeval.runs.naming import variant
+from robeval.runs.naming import run_name, variant
 from robeval.training.config import TrainConfig
 
 # what makes a head variant; lr and scale are its tuned setting
@@ -70,3 +73,21 @@ def select_by_validation(cells: list[tuple[TrainConfig, float]]) -> tuple[list[i
                          "chosen": s == best})
         chosen += [i for i, _ in by_setting[best]]
     return sorted(chosen), rows
+
+
+def read_sweep(path: str | Path) -> list[dict]:
+    """The rows of a reproduce OUT/sweep.json (for ``robeval report --sweep``)."""
+    try:
+        rows = read_json(path)["rows"]
+        if not isinstance(rows, list) or not all({"lr", "scale", "chosen", "seeds", "val_mean"} <= set(r)
+                                                 for r in rows):
+            raise ValueError("rows lack lr, scale, chosen, seeds or val_mean")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise RobevalError(f"{path} is not a reproduce sweep.json: {e}") from None
+    return rows
+
+
+def chosen_runs(rows: list[dict]) -> set[str]:
+    """The run folder names of the chosen settings (reproduce's names: runs.naming.run_name)."""
+    return {run_name({**{k: r[k] for k in VARIANT_KEYS}, "lr": r["lr"], "scale": r["scale"], "seed": seed})
+            for r in rows if r["chosen"] for seed in r["seeds"]}
