@@ -155,6 +155,7 @@ def test_train_cli_writes_a_run(tmp_path):
     (["train", "--max-train", "0"], "'--max-train': 0 is not in the range 1<=x"),
     (["corrupt", "--seed", "-1"], "--seed"),
     (["reproduce", "--lrs", "0.1,inf"], "in '0.1,inf': 'inf' is not a finite number"),
+    (["reproduce", "--scales", "1,8,1"], "a value is repeated"),
 ])
 def test_bad_numbers_are_one_line_errors_and_write_nothing(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

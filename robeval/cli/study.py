@@ -243,15 +243,26 @@ def analyze(run_dirs, plots, tsne) -> None:
 @click.option("--analyze/--no-analyze", "analyze", default=True, show_default=True,
               help="Analyse runs whose analysis.json is missing or older than their eval.")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Write PNG plots.")
-def report(run_dirs, out, analyze, plots) -> None:
+@click.option("--sweep", "sweep_file", type=click.Path(dir_okay=False), default=None, metavar="SWEEP.JSON",
+              help="A reproduce OUT/sweep.json: the report gets its tuning table, and only the runs "
+                   "chosen on validation are reported.")
+def report(run_dirs, out, analyze, plots, sweep_file) -> None:
     """Aggregate evaluated runs over seeds (mean ± std, 95% t-interval, n) per configuration and
     condition; paired fixed − learned differences; geometry; the paper's claims checked.
 
     RUN_DIRS may be run folders or folders that contain run folders (e.g. reproduce/runs).
     """
     from robeval.stages.report import terminal_table, write_report
+    from robeval.stages.tuning import chosen_runs, read_sweep
 
-    rows = write_report(expand_runs(run_dirs), out, analyze=analyze, plots=plots)
+    dirs = expand_runs(run_dirs)
+    sweep = read_sweep(sweep_file) if sweep_file else None
+    if sweep is not None:
+        keep = chosen_runs(sweep)
+        dirs = [d for d in dirs if d.name in keep]
+        if not dirs:
+            raise click.UsageError(f"none of the runs given is one chosen in {sweep_file}")
+    rows = write_report(dirs, out, analyze=analyze, plots=plots, sweep=sweep)
     click.echo(terminal_table(rows))
     click.echo(f"\nwrote {out}/report.md, report.html, results.csv, paired.csv, geometry.csv, "
                "results.json")
@@ -267,11 +278,16 @@ def report(run_dirs, out, analyze, plots) -> None:
                    "embedded CPU demo.")
 @click.option("--seeds", default="3", show_default=True,
               help="Seeds per cell: a count (3 = seeds 0,1,2), a range 0-4 or a list 0,1,5.")
-@click.option("--scales", type=NumberList(POSITIVE), default="1", show_default=True, help="Cosine S values, e.g. 1,5,10,20,40.")
+@click.option("--scales", type=NumberList(POSITIVE), default="1", show_default=True,
+              help="Cosine S values, e.g. 1,5,10,20,40. With several, S is chosen per cosine variant "
+                   "on validation together with the LR (--lrs): the (LR, S) setting with the best "
+                   "mean validation accuracy is kept and only its runs are evaluated on test; dot "
+                   "heads have no S.")
 @click.option("--lrs", type=NumberList(POSITIVE), default=None, metavar="LR[,LR...]",
               help="Learning rates to sweep, e.g. 0.02,0.05,0.1,0.2,0.5: every head variant trains at "
-                   "each; the best mean validation accuracy over seeds is kept per variant, and only "
-                   "the chosen runs are evaluated on test and the other conditions.")
+                   "each (with each S of --scales); the best mean validation accuracy over seeds is "
+                   "kept per variant, and only the chosen runs are evaluated on test and the other "
+                   "conditions.")
 @click.option("--epochs", type=EPOCHS, default=None, help="Override the preset's epochs.")
 @click.option("--batch-size", type=BATCH, default=None, help="Override the preset's batch size.")
 @click.option("--max-train", type=IMAGES_OR_ALL, default=None,
@@ -298,7 +314,7 @@ def report(run_dirs, out, analyze, plots) -> None:
 @quiet_option
 def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max_train, conditions,
               extra_heads, heads, track, out, device, devices, workers, data_dir, quiet, launcher, **slurm) -> None:
-    """The whole study in one command: {learned, fixed} x {dot, cosine (each S)} x encoders x
+    """The whole study in one command: {learned, fixed} x {dot, cosine} x encoders x
     seeds, every condition (clean, corruptions, generalisation sets), analysis and a report. With no
     arguments it runs offline on the embedded `shapes` dataset in a few CPU minutes.
 
@@ -344,6 +360,12 @@ def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max
     if echo_pending(result):
         return
     click.echo(result["table"])
+    if result.get("sweep"):
+        from robeval.stages.tuning import setting_label
+
+        picked = [f"{r['family']} ({setting_label(r['lr'], r['scale']) or 'preset LR'})"
+                  for r in result["sweep"] if r["chosen"]]
+        click.echo(f"\nchosen on validation ({out}/sweep.json): " + ", ".join(dict.fromkeys(picked)))
     t = result["timings"]
     click.echo(f"\nreport: {result['report']}/report.md")
     click.echo(f"wall time {time.time() - t0:.0f} s (train {t['train_s']:.0f} s, eval {t['eval_s']:.0f} s "

@@ -18,12 +18,13 @@ def _get(cfg: Any, key: str, default=None):
     return cfg.get(key, default) if isinstance(cfg, dict) else getattr(cfg, key, default)
 
 
-def variant(cfg: Any) -> str:
-    """Short name of the head variant of a TrainConfig (or its dict)."""
+def variant(cfg: Any, with_scale: bool = True) -> str:
+    """Short name of the head variant of a TrainConfig (or its dict); ``with_scale=False`` leaves
+    S out (a tuning sweep chooses S per variant, stages/tuning.py)."""
     logits = _get(cfg, "logits")
     scale = _get(cfg, "scale")
     uses_scale = logits in LOGITS_KINDS and LOGITS_KINDS.get(logits).uses_scale
-    s = f"-S{(1.0 if scale is None else scale):g}" if uses_scale else ""
+    s = f"-S{(1.0 if scale is None else scale):g}" if uses_scale and with_scale else ""
     init = _get(cfg, "init", "sphere")
     init = "" if init == "sphere" else f"-{init}"
     learn = "-learnS" if _get(cfg, "learn_scale", False) else ""

@@ -3,8 +3,8 @@
     robeval reproduce --heads paper             # the paper's 2 x 2: {learned, fixed} x {dot, cosine}
     robeval reproduce --heads paper+baselines   # + NormFace, CosFace, Hoffer et al.'s Hadamard head
 
-Each cosine variant trains at every ``--scales`` value (a learned S starts there). Adding a
-head-set is one record here.
+Each cosine variant trains at every ``--scales`` value (a learned S starts there); with several,
+reproduce keeps the S chosen on validation (stages/tuning.py). Adding a head-set is one record here.
 """
 
 from __future__ import annotations

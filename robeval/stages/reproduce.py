@@ -44,7 +44,7 @@ class ReproducePlan:
     archs: tuple[str, ...] = ("tinycnn",)
     preset: str = "quick"
     seeds: tuple[int, ...] = (0, 1, 2)
-    scales: tuple[float, ...] = (1.0,)
+    scales: tuple[float, ...] = (1.0,)  # several: S chosen per variant on validation, with the LR
     epochs: int | None = None
     batch_size: int | None = None
     max_train: int | None = None
@@ -54,6 +54,10 @@ class ReproducePlan:
     lrs: tuple[float, ...] | None = None  # several: a sweep, chosen per variant on validation
     heads: str = "paper"  # a head-set (stages/headsets.py)
     track: bool = True  # per-epoch geometry on a validation subset (training/track.py)
+
+    def sweeps(self) -> bool:
+        """Several LRs or several S: each variant's setting is then chosen on validation."""
+        return len(self.lrs or ()) > 1 or len(self.scales) > 1
 
     def configs(self) -> list[TrainConfig]:
         head_set = HEAD_SETS.get(self.heads)
@@ -183,8 +187,8 @@ def reproduce(
         prepare_data(plan, data_dir, progress)
     batch = {"out": out, "options": launch, "slots": slots, "device": device, "progress": progress}
     sweep, failed = None, {}
-    phases = ["sweep", "reproduce"] if plan.lrs and len(plan.lrs) > 1 else ["reproduce"]
-    for phase in phases:  # a sweep trains every LR, chooses on validation, evaluates the chosen
+    phases = ["sweep", "reproduce"] if plan.sweeps() else ["reproduce"]
+    for phase in phases:  # a sweep trains every (LR, S), chooses on validation, evaluates the chosen
         done = _launch(cells, plan, batch, data_dir, evaluate=phase == "reproduce", desc=phase)
         if done.waiting:
             return _pending(done, out)
@@ -196,6 +200,8 @@ def reproduce(
             vals = [(cfg, runs.read_summary(run_dir)["best_val_acc"]) for cfg, run_dir in cells]
             chosen, sweep = select_by_validation(vals)
             cells = [cells[i] for i in chosen]
+            write_json(out / "sweep.json", {"note": "validation accuracy per variant and setting "
+                                            "(lr, S); chosen on validation only", "rows": sweep})
     _incomplete(out, failed)
     if not cells:
         raise RobevalError(f"every cell failed twice; no report. Their logs: {out / 'incomplete.json'}")

@@ -128,11 +128,15 @@ def group_key(record: dict) -> tuple:
 
 def find_partner(fixed: dict, learned_groups: dict[tuple, list[dict]]) -> tuple | None:
     """The learned configuration a fixed one is compared with: same dataset, arch, logits and S
-    (cosine), fixed S; the same init if such a run exists, else the default sphere init."""
+    (cosine), fixed S; the same init if such a run exists, else the default sphere init. With no
+    learned run at that S (S chosen per variant on validation, stages/tuning.py, picked another),
+    the learned one at its own S: each head at its tuned setting, the S named in the row."""
     cfg = fixed["config"]
-    cands = [k for k, m in learned_groups.items()
-             if all(m[0]["config"][f] == cfg[f] for f in ("dataset", "arch", "logits", "scale"))
+    alike = [k for k, m in learned_groups.items()
+             if all(m[0]["config"][f] == cfg[f] for f in ("dataset", "arch", "logits"))
              and not m[0]["config"]["learn_scale"] and not m[0]["config"].get("margin")]
+    same_s = [k for k in alike if learned_groups[k][0]["config"]["scale"] == cfg["scale"]]
+    cands = same_s or alike
     for init in (cfg["init"], "sphere"):
         for k in cands:
             if learned_groups[k][0]["config"]["init"] == init:
@@ -164,6 +168,7 @@ def paired_rows(records: list[dict]) -> list[dict]:
                 "dataset": members[0]["config"]["dataset"], "arch": members[0]["config"]["arch"],
                 "fixed": members[0]["variant"], "learned": other[0]["variant"], "condition": cond,
                 **{k: members[0]["config"][k] for k in ("logits", "scale", "init", "learn_scale")},
+                "partner_scale": other[0]["config"]["scale"],  # the learned head's S (tuned: may differ)
                 "kind": info.get("kind"), "family": info.get("family"), "severity": info.get("severity"),
                 **{k: d[k] for k in ("n", "mean", "std", "ci_low", "ci_high", "half_width", "note",
                                      "seeds", "values", "unmatched")},

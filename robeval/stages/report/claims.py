@@ -143,7 +143,7 @@ def plain(d: dict, digits: int = 3, signed: bool = False, n: bool = True) -> str
 def _pairs(paired: list[dict], condition: str, logits: str, scale=None) -> list[dict]:
     return [p for p in paired if p["condition"] == condition and p["logits"] == logits
             and p["init"] in RANDOM_INITS and not p["learn_scale"]
-            and (scale is None or p["scale"] == scale)]
+            and (scale is None or p["scale"] == p.get("partner_scale", p["scale"]) == scale)]
 
 
 def short_pp(d: dict) -> str:
@@ -161,7 +161,9 @@ def _many(items: list[dict]) -> bool:
 
 def _kind(p: dict) -> str:
     """A paired row's logits kind in words: 'dot', 'cosine S = 16' (with the init when not random)."""
-    kind = "dot" if p["logits"] == "dot" else f"cosine S = {p['scale']:g}"
+    other = p.get("partner_scale", p["scale"])
+    kind = "dot" if p["logits"] == "dot" else f"cosine S = {p['scale']:g}" + (
+        f" vs {other:g}" if other is not None and other != p["scale"] else "")
     return kind + (f" {p['init']}" if p["init"] not in RANDOM_INITS else "")
 
 

@@ -21,7 +21,7 @@ class ReportInputs:
     geo_sum: list[dict]
     claims: list[dict]
     figs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # figures.FIGURES' output
-    sweep: list[dict] | None = None  # stages/tuning.py rows: validation accuracy per variant and LR
+    sweep: list[dict] | None = None  # stages/tuning.py rows: validation accuracy per variant and (lr, S)
     incomplete: dict[str, str] = field(default_factory=dict)  # failed cells: run name -> log path
 
     def groups(self) -> list[tuple[str, str]]:

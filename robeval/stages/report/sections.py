@@ -16,6 +16,7 @@ from robeval.render.document import Cell
 from robeval.stages.report.aggregate import SUMMARY_KINDS
 from robeval.stages.report.format import by_condition, diff_cell, plain_cell
 from robeval.stages.report.inputs import ReportInputs
+from robeval.stages.tuning import setting_label, tie_order
 
 
 def geometry_table() -> list[tuple[str, str, str]]:
@@ -44,27 +45,51 @@ def _where(x: ReportInputs, ds: str, arch: str) -> str:
     return f" ({ds} / {arch})" if len(x.groups()) > 1 else ""
 
 
+def _setting_header(lr: float | None, scale: float | None) -> str:
+    label = setting_label(lr, scale)
+    return f"val % at {label}" if label else "val % (preset LR)"
+
+
+def _sweep_tables(sweep: list[dict]) -> list[tuple]:
+    """One table per set of settings (heads with S, heads without): a column per setting (lr, S)
+    with the validation mean, the chosen one marked ★, then the chosen LR and the chosen S."""
+    families = list(dict.fromkeys((r["dataset"], r["arch"], r.get("family", r["variant"])) for r in sweep))
+    cell = {(r["dataset"], r["arch"], r.get("family", r["variant"]), r["lr"], r.get("scale")): r
+            for r in sweep}
+    settings_of = {f: sorted({k[3:] for k in cell if k[:3] == f}, key=tie_order) for f in families}
+    tables = list(dict.fromkeys(tuple(s) for s in settings_of.values()))
+    out: list[tuple] = []
+    for settings in tables:
+        rows = []
+        for f in (f for f in families if tuple(settings_of[f]) == settings):
+            vals = [cell[(*f, *s)] for s in settings]
+            best = next(r for r in vals if r["chosen"])
+            rows.append([*f, *(Cell(f"{100 * r['val_mean']:.2f}", "chosen ★" if r["chosen"] else "")
+                               for r in vals),
+                         "preset" if best["lr"] is None else f"{best['lr']:g}",
+                         "–" if best.get("scale") is None else f"{best['scale']:g}"])
+        if len(tables) > 1:
+            with_s = any(s[1] is not None for s in settings)
+            out.append(("note", "Logits with a scale S (cosine):" if with_s else "Logits without S (dot):"))
+        out.append(("table", ["dataset", "arch", "head", *(_setting_header(*s) for s in settings),
+                              "chosen LR", "chosen S"], rows))
+    return out
+
+
 def tuning_section(x: ReportInputs) -> list[tuple]:
-    """The LR sweep: validation accuracy per variant and value, and which value was chosen."""
+    """The sweep: validation accuracy per variant and setting (lr, S), and which was chosen."""
     b: list[tuple] = []
     if x.sweep:
-        lrs = sorted({r["lr"] for r in x.sweep})
-        variants = list(dict.fromkeys((r["dataset"], r["arch"], r["variant"]) for r in x.sweep))
-        cell = {(r["dataset"], r["arch"], r["variant"], r["lr"]): r for r in x.sweep}
-        rows = []
-        for v in variants:
-            vals = [cell.get((*v, lr)) for lr in lrs]
-            rows.append([*v, *(Cell("–") if r is None else Cell(f"{100 * r['val_mean']:.2f}",
-                                                                "chosen ★" if r["chosen"] else "")
-                               for r in vals),
-                         next(f"{r['lr']:g}" for r in vals if r and r["chosen"])])
-        b += [("h", 2, "Tuning: learning rate per head variant, chosen on validation"),
-              ("p", "Every head variant was trained at every learning rate; the value with the best "
-                    "mean validation accuracy over its seeds (★; a tie goes to the smaller LR) was kept. "
-                    "Test accuracy and every other condition were evaluated for the chosen value only, "
-                    "so no number in this report was used to choose."),
-              ("table", ["dataset", "arch", "head", *(f"val % at LR {lr:g}" for lr in lrs), "chosen LR"],
-               rows)]
+        swept = [name for name, key in (("learning rate", "lr"), ("S", "scale"))
+                 if len({r.get(key) for r in x.sweep if r.get(key) is not None}) > 1]
+        b += [("h", 2, f"Tuning: {' and '.join(swept) or 'setting'} per head variant, chosen on validation"),
+              ("p", "Every head variant was trained at every setting: each learning rate and, for "
+                    "logits with a scale, each S (a learned S starts from it). Per variant, the "
+                    "setting with the best mean validation accuracy over its seeds (★) was kept; "
+                    "only validation accuracy was read to choose, and a tie goes to the smaller LR, "
+                    "then the smaller S. Test accuracy and every other condition were evaluated for "
+                    "the chosen setting only, so no number in this report was used to choose."),
+              *_sweep_tables(x.sweep)]
     presets = {r["train_config"].get("preset") for r in x.records}
     if "authors" in presets:
         b.append(("p", "**Unequal tuning (preset authors):** the authors' protocol trains learned-dot "
@@ -99,7 +124,8 @@ def paired_section(x: ReportInputs) -> list[tuple]:
         return []
     b: list[tuple] = [
         ("h", 2, "Fixed − learned, paired over seeds"),
-        ("p", "Each fixed variant against the learned one with the same logits and S: a difference "
+        ("p", "Each fixed variant against the learned one with the same logits and S (when S was "
+              "chosen per variant on validation, the learned one at its own chosen S): a difference "
               "per seed (same seed = same encoder init and data order), then the mean and its 95% "
               "t-interval, in percentage points. An interval that excludes 0 is a difference."),
     ]
