@@ -73,10 +73,15 @@ def condition_rows(p: ExportPlan, name: str, head_weight: np.ndarray) -> Chunk:
     n = len(o.labels)
     labels, preds = o.labels.astype(np.int64), o.predictions.astype(np.int64)
     if o.features is not None and n:
-        h, _ = row_normalise(o.features)
+        # h . w_unit for every class (N x C, C small), then divided by |h|: no N x d copies
+        # beyond the float64 features; an all-zero feature has cosine 0 (as row_normalise gives)
+        h = np.asarray(o.features, dtype=np.float64)
         w, _ = row_normalise(head_weight)
-        cos_pred = np.clip(np.einsum("nd,nd->n", h, w[preds]), -1.0, 1.0)
-        cos_true = np.clip(np.einsum("nd,nd->n", h, w[labels]), -1.0, 1.0)
+        norms = np.sqrt(np.einsum("nd,nd->n", h, h))
+        sims = np.divide(h @ w.T, norms[:, None], out=np.zeros((n, len(w))), where=norms[:, None] > 0)
+        rows = np.arange(n)
+        cos_pred = np.clip(sims[rows, preds], -1.0, 1.0)
+        cos_true = np.clip(sims[rows, labels], -1.0, 1.0)
     else:
         cos_pred = cos_true = np.full(n, np.nan)
     confidence = softmax(o.logits).max(axis=1) if n else np.zeros(0)
