@@ -38,14 +38,15 @@ def assert_clean_error(code, output, *needles):
     (["train", "--arch", "resnet99"], "unknown arch 'resnet99'"),
     (["train", "--head", "frozen"], "unknown head 'frozen'; choose one of: learned, fixed"),
     (["train", "--init", "zeros"], "unknown init 'zeros'"),
-    (["train", "--logits", "cosine", "--scale", "0"], "finite number > 0"),
-    (["train", "--logits", "cosine", "--scale", "-2"], "finite number > 0"),
+    (["train", "--logits", "cosine", "--scale", "0"], "'0' must be > 0"),
+    (["train", "--logits", "cosine", "--scale", "-2"], "'-2' must be > 0"),
+    (["train", "--lr", "nan"], "'nan' is not a finite number"),
     (["train", "--logits", "dot", "--scale", "5"], "--scale applies to cosine logits only"),
     (["train", "--seeds", "a,b"], "give a count"),
     (["train", "--seeds", "0"], "at least 1"),
     (["train", "--seeds", "1,1"], "a seed is repeated"),
     (["reproduce", "--arch", "smallcnn,resnet99"], "unknown encoder resnet99"),
-    (["reproduce", "--scales", "0"], "every S must be a finite number > 0"),
+    (["reproduce", "--scales", "1,0"], "in '1,0': '0' must be > 0"),
     (["reproduce", "--conditions", "nosuch"], "unknown condition 'nosuch'"),
 ])
 def test_bad_train_options(tmp_path, args, needle):
@@ -146,14 +147,14 @@ def test_train_cli_writes_a_run(tmp_path):
     (["train", "--seed", str(2**64)], "--seed"),
     (["train", "--seeds", "-1"], "every --seed must be an integer in [0, 2^31)"),
     (["train", "--seeds", "0,-3"], "every --seed must be an integer in [0, 2^31)"),
-    (["train", "--lr", "inf"], "--lr must be a finite number > 0"),
-    (["train", "--lr", "nan"], "--lr must be a finite number > 0"),
-    (["train", "-S", "inf", "--logits", "cosine"], "finite number > 0"),
-    (["train", "--weight-decay", "-1"], "--weight-decay must be a finite number >= 0"),
-    (["train", "--weight-decay", "nan"], "--weight-decay must be a finite number >= 0"),
-    (["train", "--max-train", "0"], "--max-train must be >= 1"),
+    (["train", "--lr", "inf"], "'--lr': 'inf' is not a finite number"),
+    (["train", "--lr", "nan"], "'--lr': 'nan' is not a finite number"),
+    (["train", "-S", "inf", "--logits", "cosine"], "'inf' is not a finite number"),
+    (["train", "--weight-decay", "-1"], "'--weight-decay': '-1' must be >= 0"),
+    (["train", "--weight-decay", "nan"], "'--weight-decay': 'nan' is not a finite number"),
+    (["train", "--max-train", "0"], "'--max-train': 0 is not in the range 1<=x"),
     (["corrupt", "--seed", "-1"], "--seed"),
-    (["reproduce", "--lrs", "0.1,inf"], "finite numbers > 0"),
+    (["reproduce", "--lrs", "0.1,inf"], "in '0.1,inf': 'inf' is not a finite number"),
 ])
 def test_bad_numbers_are_one_line_errors_and_write_nothing(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -172,7 +173,7 @@ def test_a_diverging_run_stops_with_a_clear_message_and_says_so(tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["corrupt", "--severities", "5-1"], "the range 5-1 is empty"),
     (["train", "--device", "tpu"], "unknown device 'tpu'"),
-    (["reproduce", "--devices", "tpu:0,tpu:1", "--seeds", "1"], "unknown device 'tpu:0'"),
+    (["reproduce", "--devices", "tpu:0,tpu:1", "--seeds", "1"], "each device is cpu, cuda:N or N"),
     (["train", "--learn-scale", "--logits", "dot"], "--learn-scale learns the cosine S"),
     (["train", "--epochs", "1"], "$ROBEVAL_DATA"),
 ])

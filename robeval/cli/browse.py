@@ -19,7 +19,7 @@ from robeval.cli.options import EMBEDDING, data_dir_option, quiet_option
 @click.option("--name", default=None, help="FiftyOne dataset name (default robeval-<run folder>).")
 @click.option("--overwrite", is_flag=True,
               help="Replace a dataset of that name (by default this run's dataset is updated in place).")
-@click.option("--limit", type=int, default=None, help="Only the first N images of each condition.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N images of each condition.")
 @click.option("--embeddings", type=EMBEDDING, default="pca",
               show_default=True, help="Embeddings map of the stored features (umap needs umap-learn).")
 @click.option("--brain/--no-brain", default=True, show_default=True,
@@ -27,7 +27,7 @@ from robeval.cli.options import EMBEDDING, data_dir_option, quiet_option
 @click.option("--launch/--no-launch", default=True, show_default=True,
               help="Serve the App after building; --no-launch only builds the dataset.")
 @click.option("--address", default="127.0.0.1", show_default=True, help="Address the App listens on.")
-@click.option("--port", type=int, default=5151, show_default=True, help="Port the App listens on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=5151, show_default=True, help="Port the App listens on.")
 @data_dir_option
 @quiet_option
 def browse(run_dir, conditions, only_failures, name, overwrite, limit, embeddings, brain, launch,

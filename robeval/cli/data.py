@@ -16,6 +16,7 @@ from robeval.cli.options import (
     device_option,
     quiet_option,
 )
+from robeval.cli.values import Number
 
 
 @cli.command()
@@ -110,7 +111,7 @@ def genset_source_options(f):
 @genset_source_options
 @click.option("--pin", is_flag=True, help="Record missing sha256s (items and built arrays) in the manifest.")
 @click.option("--skip-bad", is_flag=True, help="Leave out undecodable/truncated images (listed) instead of failing.")
-@click.option("--workers", type=int, default=8, show_default=True, help="Parallel downloads.")
+@click.option("--workers", type=click.IntRange(1, 256), default=8, show_default=True, help="Parallel downloads.")
 @quiet_option
 def genset_build(name, root, images, data_dir, pin, skip_bad, workers, quiet) -> None:
     """Build set NAME (or a manifest .json path) into <data root>/gensets/."""
@@ -156,9 +157,9 @@ def genset_verify(name, root, images, data_dir, quiet) -> None:
 @click.option("--name", default=None, help="Set name (default openimages-TARGET; required for files).")
 @click.option("--annotations", type=click.Path(file_okay=False), default=None,
               help="openimages: folder with the official *-annotations-bbox.csv and *images*.csv.")
-@click.option("--per-class", type=int, default=None, help="openimages: images per class (200 for stl10, 60 for cifar100).")
-@click.option("--seed", type=int, default=0, show_default=True, help="openimages: seed of the draw.")
-@click.option("--min-side", type=float, default=0.2, show_default=True,
+@click.option("--per-class", type=click.IntRange(min=1), default=None, help="openimages: images per class (200 for stl10, 60 for cifar100).")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True, help="openimages: seed of the draw.")
+@click.option("--min-side", type=Number(0, 1, high_open=True), default=0.2, show_default=True,
               help="openimages: smallest box side, as a fraction of the image.")
 @click.option("--classmap", type=click.Path(dir_okay=False), default=None,
               help="openimages: class map CSV (default manifests/openimages-classmap.csv).")
@@ -166,7 +167,7 @@ def genset_verify(name, root, images, data_dir, quiet) -> None:
 @click.option("--map", "mapping", type=click.Path(dir_okay=False), default=None,
               help="files: CSV folder,class mapping folders onto target classes.")
 @click.option("--classes", default=None, help="files: the target's classes in label order, comma-separated.")
-@click.option("--image-size", type=int, default=None, help="files: side of the built images.")
+@click.option("--image-size", type=click.IntRange(8, 4096), default=None, help="files: side of the built images.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Manifest to write (default manifests/gensets/NAME.json).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing manifest.")

@@ -67,22 +67,32 @@ REGISTRY_OPTIONS = (DATASET, ARCH, INIT, PRESET, HEAD, LOGITS, SCHEDULER, PRECIS
                     TABLE, BACKEND, MANIFEST_MAKER, EMBEDDING, LAUNCHER)
 
 
+MAX_SEEDS = 1000
+
+
 def parse_seeds(text: str) -> list[int]:
     """'3' -> 3 seeds (0, 1, 2); '0-4' -> 0..4; '0,1,5' -> those seeds."""
     seeds: list[int] = []
     try:
         if text.strip().isdigit():
             count = int(text)
+            if count > MAX_SEEDS:
+                raise click.BadParameter(f"{text!r}: at most {MAX_SEEDS} seeds (a count); for one "
+                                         f"seed of that number give {text}-{text}")
             if count < 1:
                 raise click.BadParameter(f"{text!r}: a count of seeds must be at least 1 (one seed, "
                                          "e.g. seed 0: give 0-0)")
             return list(range(count))
         for part in text.split(","):
             if "-" in part.strip()[1:]:
-                lo, hi = part.split("-", 1)
-                seeds += list(range(int(lo), int(hi) + 1))
+                lo, hi = (int(x) for x in part.split("-", 1))
+                if hi - lo + 1 > MAX_SEEDS:
+                    raise click.BadParameter(f"{text!r}: more than {MAX_SEEDS} seeds")
+                seeds += list(range(lo, hi + 1))
             else:
                 seeds.append(int(part))
+            if len(seeds) > MAX_SEEDS:
+                raise click.BadParameter(f"{text!r}: more than {MAX_SEEDS} seeds")
     except ValueError:
         raise click.BadParameter(f"{text!r}: give a count (3 = seeds 0,1,2), a range 0-4 or a list 0,1,5") from None
     if not seeds:
@@ -127,7 +137,9 @@ def data_dir_option(f):
 
 
 def device_option(f):
-    return click.option("--device", default="auto", show_default=True,
+    from robeval.cli.values import DEVICE
+
+    return click.option("--device", type=DEVICE, default="auto", show_default=True,
                         help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N.")(f)
 
 

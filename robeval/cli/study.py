@@ -33,6 +33,17 @@ from robeval.cli.options import (
     parse_seeds,
     quiet_option,
 )
+from robeval.cli.values import (
+    BATCH,
+    EPOCHS,
+    FRACTION,
+    IMAGES,
+    IMAGES_OR_ALL,
+    NON_NEGATIVE,
+    POSITIVE,
+    DeviceList,
+    NumberList,
+)
 
 
 @cli.command()
@@ -43,12 +54,12 @@ from robeval.cli.options import (
               help="learned: class vectors are trained; fixed: drawn from the seed and frozen.")
 @click.option("--logits", type=LOGITS, default="dot", show_default=True,
               help="dot: h.w_c + b_c; cosine: S*cos(h, w_c) + b_c.")
-@click.option("--scale", "-S", type=float, default=None,
+@click.option("--scale", "-S", type=POSITIVE, default=None,
               help="Cosine scale S (default 1). Cosine logits only: an error with --logits dot.")
 @click.option("--init", type=INIT, default="sphere", show_default=True, help="How class vectors are drawn.")
 @click.option("--bias/--no-bias", default=True, show_default=True, help="Per-class bias b_c.")
 @click.option("--learn-scale", is_flag=True, help="Learn S (Hoffer et al.'s fixed Hadamard head).")
-@click.option("--margin", type=float, default=0.0, show_default=True,
+@click.option("--margin", type=NON_NEGATIVE, default=0.0, show_default=True,
               help="CosFace margin m (cosine logits): S*(cos - m) on the true class, in training only.")
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True, help="Seed of one run.")
 @click.option("--seeds", default=None,
@@ -58,15 +69,15 @@ from robeval.cli.options import (
               help="fast: GPU, 16 epochs, batch 512, bf16, one-cycle LR 0.2. quick: 6 epochs, batch 64, LR 0.1 cosine-annealed (CPU demos). authors: the "
                    "paper's protocol (SGD Nesterov 0.9; LR 0.001 learned-dot, else 0.1; wd 5e-4 dot "
                    "only; ReduceLROnPlateau x0.2 patience 3 on validation accuracy; 80 epochs; batch 32).")
-@click.option("--epochs", type=int, default=None, help="Override the preset's epochs.")
-@click.option("--batch-size", type=int, default=None, help="Override the preset's batch size.")
-@click.option("--lr", type=float, default=None, help="Override the preset's learning rate.")
-@click.option("--weight-decay", type=float, default=None, help="Override the preset's weight decay.")
+@click.option("--epochs", type=EPOCHS, default=None, help="Override the preset's epochs.")
+@click.option("--batch-size", type=BATCH, default=None, help="Override the preset's batch size.")
+@click.option("--lr", type=POSITIVE, default=None, help="Override the preset's learning rate.")
+@click.option("--weight-decay", type=NON_NEGATIVE, default=None, help="Override the preset's weight decay.")
 @click.option("--scheduler", type=SCHEDULER, default=None,
               help="Override the preset's LR schedule.")
-@click.option("--val-fraction", type=float, default=0.1, show_default=True,
+@click.option("--val-fraction", type=FRACTION, default=0.1, show_default=True,
               help="Share of train held out for validation (datasets without a val split).")
-@click.option("--max-train", type=int, default=None, help="Use only the first N training images.")
+@click.option("--max-train", type=IMAGES, default=None, help="Use only the first N training images.")
 @click.option("--precision", type=PRECISION, default=None,
               help="bf16 autocast (default: the preset's; fast uses bf16, others fp32).")
 @click.option("--channels-last/--no-channels-last", default=True, show_default=True,
@@ -96,13 +107,13 @@ def train(seeds, out, resume, overwrite, device, data_dir, quiet, **options) -> 
     from robeval.stages.train import train as train_run
     from robeval.training.config import TrainConfig
 
-    seed_list = parse_seeds(seeds) if seeds else [options["seed"]]
+    seed_list = parse_seeds(seeds) if seeds is not None else [options["seed"]]
     for seed in seed_list:
         cfg = TrainConfig(**{**options, "seed": seed})
         if not out:
             run_dir = Path("runs") / run_name(cfg)
         else:
-            run_dir = Path(out) / f"seed{seed}" if seeds else Path(out)
+            run_dir = Path(out) / f"seed{seed}" if seeds is not None else Path(out)
         click.echo(f"training {run_dir}")
         summary = train_run(cfg, run_dir, device=device, resume=resume, overwrite=overwrite,
                             data_dir=data_dir, progress=not quiet)
@@ -141,7 +152,7 @@ def train(seeds, out, resume, overwrite, device, data_dir, quiet, **options) -> 
 @click.option("--crop", type=click.IntRange(0), default=None,
               help="With --import-checkpoint: then a centre crop of this side (0: no).")
 @click.option("--logits", type=LOGITS, default="dot", show_default=True, help="With --import-checkpoint.")
-@click.option("--scale", "-S", type=float, default=None, help="With --import-checkpoint: cosine S.")
+@click.option("--scale", "-S", type=POSITIVE, default=None, help="With --import-checkpoint: cosine S.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="With --import-checkpoint: the run folder to create.")
 @device_option
@@ -256,14 +267,14 @@ def report(run_dirs, out, analyze, plots) -> None:
                    "embedded CPU demo.")
 @click.option("--seeds", default="3", show_default=True,
               help="Seeds per cell: a count (3 = seeds 0,1,2), a range 0-4 or a list 0,1,5.")
-@click.option("--scales", default="1", show_default=True, help="Cosine S values, e.g. 1,5,10,20,40.")
-@click.option("--lrs", default=None, metavar="LR[,LR...]",
+@click.option("--scales", type=NumberList(POSITIVE), default="1", show_default=True, help="Cosine S values, e.g. 1,5,10,20,40.")
+@click.option("--lrs", type=NumberList(POSITIVE), default=None, metavar="LR[,LR...]",
               help="Learning rates to sweep, e.g. 0.02,0.05,0.1,0.2,0.5: every head variant trains at "
                    "each; the best mean validation accuracy over seeds is kept per variant, and only "
                    "the chosen runs are evaluated on test and the other conditions.")
-@click.option("--epochs", type=int, default=None, help="Override the preset's epochs.")
-@click.option("--batch-size", type=int, default=None, help="Override the preset's batch size.")
-@click.option("--max-train", type=int, default=None,
+@click.option("--epochs", type=EPOCHS, default=None, help="Override the preset's epochs.")
+@click.option("--batch-size", type=BATCH, default=None, help="Override the preset's batch size.")
+@click.option("--max-train", type=IMAGES_OR_ALL, default=None,
               help="Training images per run (0 = all). Default: 3,000 with the quick preset, which "
                    "keeps the CPU demo short; all with the others.")
 @click.option("--conditions", default="all", show_default=True, help="Conditions to evaluate.")
@@ -277,7 +288,7 @@ def report(run_dirs, out, analyze, plots) -> None:
               help="Log the geometry (cosines, compactness, NC1, margin, W movement) at each epoch.")
 @click.option("--out", type=click.Path(file_okay=False), default="reproduce", show_default=True)
 @device_option
-@click.option("--devices", default=None,
+@click.option("--devices", type=DeviceList(), default=None,
               help="Run grid cells in parallel, one worker per device, e.g. cuda:0,cuda:1 (or 0,1).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="On a CPU: cells run in this many processes, each with its share of the cores "
@@ -314,20 +325,7 @@ def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max
 
     HEAD_SETS.get(heads)  # an unknown head-set: one line listing the choices
 
-    try:
-        scale_list = tuple(float(s) for s in scales.split(","))
-    except ValueError:
-        raise click.BadParameter(f"{scales!r}: give S values as 1,5,10", param_hint="--scales") from None
-    if any(not s > 0 or s == float("inf") for s in scale_list):
-        raise click.BadParameter("every S must be a finite number > 0", param_hint="--scales")
-    lr_list = None
-    if lrs:
-        try:
-            lr_list = tuple(float(x) for x in lrs.split(","))
-        except ValueError:
-            raise click.BadParameter(f"{lrs!r}: give learning rates as 0.05,0.1,0.2", param_hint="--lrs") from None
-        if any(not x > 0 or x == float("inf") for x in lr_list) or len(set(lr_list)) != len(lr_list):
-            raise click.BadParameter("learning rates must be distinct finite numbers > 0", param_hint="--lrs")
+    scale_list, lr_list = scales, lrs
     if max_train is None:
         max_train = 3000 if preset == "quick" else 0
     if workers is None:
@@ -338,7 +336,7 @@ def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max
                          scales=scale_list, epochs=epochs, batch_size=batch_size,
                          max_train=max_train or None, conditions=conditions, extra_heads=extra_heads,
                          lrs=lr_list, heads=heads, track=track)
-    device_list = [d if not d.isdigit() else f"cuda:{d}" for d in devices.split(",")] if devices else None
+    device_list = devices
     launch = launch_options(launcher, **slurm)
     t0 = time.time()
     result = run(plan, out, device=device, devices=device_list, workers=workers, data_dir=data_dir,

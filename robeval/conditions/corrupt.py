@@ -30,6 +30,9 @@ from robeval.data.loading import data_root, dataset_spec
 def expand(conditions: str, severities: list[int] | tuple[int, ...] = SEVERITIES,
            table: str = "auto") -> list[Spec]:
     """'all', family names (x severities), FAMILY/S[@TABLE] and albu:... names -> specs, in order."""
+    if conditions is not None and not split_names(conditions):
+        raise RobevalError("--conditions is empty; give all, a family, FAMILY/SEVERITY or albu:..., "
+                           "separated by commas")
     specs: dict[str, Spec] = {}
     for name in split_names(conditions or "all"):
         families = FAMILIES if name in ("all", "corrupt:all") else (name,) if name in FAMILIES else ()

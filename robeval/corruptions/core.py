@@ -86,7 +86,9 @@ def parse_severities(text: str) -> list[int]:
     out: list[int] = []
     try:
         for part in str(text).split(","):
-            lo, _, hi = part.strip().partition("-")
+            lo, dash, hi = part.strip().partition("-")
+            if dash and not hi:
+                raise ValueError(part)
             if hi and int(hi) < int(lo):
                 raise RobevalError(f"severities {text!r}: the range {part.strip()} is empty; write it "
                                    f"low to high ({hi}-{lo})")
