@@ -2,13 +2,13 @@
 
 Heavy libraries are imported inside the commands, so ``robeval --help`` answers at once. The
 group lives in group.py; commands in study.py (train, eval, analyze, report, reproduce), data.py
-(corrupt, genset) and browse.py; options.py holds what they share. May import every layer below;
+(corrupt, genset), browse.py and export.py; options.py holds what they share. May import every layer below;
 nothing in robeval imports the CLI except ``__main__``.
 """
 
 from __future__ import annotations
 
-from robeval.cli import browse, data, study  # noqa: F401  (registers the commands)
+from robeval.cli import browse, data, export, study  # noqa: F401  (registers the commands)
 from robeval.cli.group import cli
 
 __all__ = ["cli", "main"]

@@ -39,11 +39,13 @@ def _done(fig, path: str | Path) -> Path:
     return _save(fig, path, dpi=DPI)
 
 
-def severity_panel(series: dict[str, list[tuple]], colours: dict, path: str | Path, title: str) -> Path:
-    """Accuracy vs severity for one corruption family, one line per head variant.
+def severity_panel(series: dict[str, list[tuple]], colours: dict, path: str | Path, title: str,
+                   ylabel: str = "test accuracy %", legend: str = "lower left") -> Path:
+    """Accuracy (or ECE, with ``ylabel``) vs severity for one corruption family, one line per
+    head variant.
 
-    ``series[variant]`` = [(severity, mean, band_low | None, band_high | None), ...] in [0, 1];
-    severity 0 is the clean test set."""
+    ``series[variant]`` = [(severity, mean, band_low | None, band_high | None), ...] in [0, 1],
+    drawn x 100; severity 0 is the clean test set."""
     fig, axes = _fig(*PANEL_PX)
     ax = axes[0, 0]
     for variant, pts in series.items():
@@ -56,11 +58,11 @@ def severity_panel(series: dict[str, list[tuple]], colours: dict, path: str | Pa
                             alpha=0.18, lw=0)
     ax.set_title(title, fontsize=10)
     ax.set_xlabel("severity (0 = clean)", fontsize=9)
-    ax.set_ylabel("test accuracy %", fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=9)
     ax.set_xticks(sorted({p[0] for pts in series.values() for p in pts}))
     ax.tick_params(labelsize=8)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left", framealpha=0.85)
+    ax.legend(fontsize=7, loc=legend, framealpha=0.85)
     return _done(fig, path)
 
 

@@ -84,7 +84,8 @@ def test_bad_value_is_refused(args, tmp_path, shared_data):
 
 def _run_commands():
     """Commands that take run folders, given things that are not runs."""
-    for cmd in (["eval"], ["analyze"], ["report", "--out", "{tmp}/rep"], ["browse"]):
+    for cmd in (["eval"], ["analyze"], ["report", "--out", "{tmp}/rep"], ["browse"],
+                ["export", "--out", "{tmp}/rows.csv"]):
         for target in ("{tmp}/missing", "{tmp}/file.txt", "{tmp}/empty", "{tmp}/notrun"):
             yield cmd + [target]
 

@@ -2,8 +2,9 @@
 
     robeval report runs/* --out report/
 
-``aggregate`` groups runs and computes intervals and paired differences; ``claims`` judges the
-paper's claims (one record each); ``format`` is the one interval formatter and the tables;
+``aggregate`` groups runs and computes intervals (accuracy and calibration) and paired
+differences; ``claims`` judges the paper's claims (one record each); ``calibration`` is the
+calibration section; ``format`` is the one interval formatter and the tables;
 ``page`` lays out the sections (one record each) and writes ``report.md``, ``report.html``
 (self-contained), ``results.csv`` (configuration x condition), ``paired.csv`` (fixed - learned),
 ``geometry.csv`` (per run), ``results.json`` (every number, per-seed values, claims, run configs,

@@ -21,6 +21,9 @@ from robeval.runs.outputs import read_eval_json
 GROUP_KEYS = ("dataset", "arch", "head", "logits", "scale", "init", "learn_scale", "margin")
 GROUP_DEFAULTS = {"margin": 0.0}
 SUMMARY_KINDS = {"corruption": "corruptions (mean)", "generalisation": "generalisation (mean)"}
+# per-condition calibration fields robeval eval writes (analysis/calibration.py); absent in runs
+# evaluated before they existed: those runs report without them
+CALIBRATION_METRICS = ("nll", "ece", "brier", "aurc")
 
 
 def collect(run_dirs: list[str | Path]) -> list[dict]:
@@ -45,10 +48,26 @@ def collect(run_dirs: list[str | Path]) -> list[dict]:
             "accuracy": {name: r["accuracy"] for name, r in ev["conditions"].items()
                          if r.get("accuracy") is not None and math.isfinite(r["accuracy"])},
             "conditions": ev["conditions"],
+            "calibration": {name: _calibration_of(r) for name, r in ev["conditions"].items()},
             "train_config": cfg,
         })
         add_summary_conditions(records[-1])
     return records
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def _calibration_of(cond: dict) -> dict[str, float]:
+    """The calibration metrics a condition has (none for runs evaluated before they existed)."""
+    return {m: float(cond[m]) for m in CALIBRATION_METRICS if _finite(cond.get(m))}
+
+
+def _mean_calibration(per_condition: list[dict[str, float]]) -> dict[str, float]:
+    """Each metric's mean over the conditions, only where every one of them has it."""
+    return {m: float(np.mean([c[m] for c in per_condition])) for m in CALIBRATION_METRICS
+            if per_condition and all(m in c for c in per_condition)}
 
 
 def family_summary(family: str) -> str:
@@ -59,19 +78,25 @@ def add_summary_conditions(record: dict) -> None:
     """Per run, the mean accuracy over each corruption family's severities (when it has more
     than one), over all its corruption conditions and over its generalisation conditions."""
     families: dict[str, list[float]] = defaultdict(list)
-    for r in record["conditions"].values():
+    family_cal: dict[str, list[dict]] = defaultdict(list)
+    cal = record.setdefault("calibration", {})
+    for name, r in list(record["conditions"].items()):
         if r.get("kind") == "corruption" and r.get("family") and r.get("accuracy") is not None:
             families[r["family"]].append(r["accuracy"])
+            family_cal[r["family"]].append(cal.get(name, {}))
     for family, vals in families.items():
         if len(vals) > 1:
             record["accuracy"][family_summary(family)] = float(np.mean(vals))
+            cal[family_summary(family)] = _mean_calibration(family_cal[family])
             record["conditions"][family_summary(family)] = {
                 "kind": "summary", "family": family, "severity": None, "n_conditions": len(vals)}
     for kind, name in SUMMARY_KINDS.items():
-        vals = [r["accuracy"] for r in record["conditions"].values()
-                if r.get("kind") == kind and r.get("accuracy") is not None]
+        members = [c for c, r in record["conditions"].items()
+                   if r.get("kind") == kind and r.get("accuracy") is not None]
+        vals = [record["conditions"][c]["accuracy"] for c in members]
         if vals:
             record["accuracy"][name] = float(np.mean(vals))
+            cal[name] = _mean_calibration([cal.get(c, {}) for c in members])
             record["conditions"][name] = {"kind": "summary", "family": kind, "severity": None,
                                           "n_conditions": len(vals)}
 
@@ -103,8 +128,22 @@ def aggregate(records: list[dict]) -> list[dict]:
                 "severity": info.get("severity"),
                 "seeds": [m["seed"] for m in members if cond in m["accuracy"]],
                 **_summary(vals),
+                "calibration": _calibration_summary(members, cond),
             })
     return rows
+
+
+def _calibration_summary(members: list[dict], cond: str) -> dict[str, dict]:
+    """Per calibration metric the seeds' mean, std, 95% t-interval, n and values; metrics no
+    seed has (runs evaluated before they existed) are left out, and the report shows "–"."""
+    out = {}
+    for m in CALIBRATION_METRICS:
+        vals = [r["calibration"][cond][m] for r in members
+                if m in r.get("calibration", {}).get(cond, {})]
+        if vals:
+            s = _summary(vals)
+            out[m] = {k: s[k] for k in ("mean", "ci_low", "ci_high", "std", "n", "values", "note")}
+    return out
 
 
 def _summary(values: list[float]) -> dict:

@@ -91,28 +91,53 @@ def headline_figure(c: FigureContext) -> list[Fig]:
     return out
 
 
+def _severity_series(c: FigureContext, ds: str, arch: str,
+                     stat: Callable[[dict], dict | None]) -> dict[str, dict[str, list]]:
+    """family -> variant -> [(severity, mean, band low, band high)] of ``stat(row)`` (a dict with
+    mean and values), the clean value at severity 0."""
+    mine = [r for r in c.measured_rows(ds, arch) if (stat(r) or {}).get("mean") is not None]
+    clean = {r["variant"]: stat(r) for r in mine if r["condition"] == "clean"}
+    series: dict[str, dict[str, list]] = {}
+    for r in mine:
+        if r["kind"] == "corruption" and r["severity"] is not None:
+            series.setdefault(r["family"] or r["condition"], {}).setdefault(r["variant"], []).append(
+                _point(r["severity"], stat(r)))
+    for by_variant in series.values():
+        for variant, pts in by_variant.items():
+            if variant in clean:
+                pts.append(_point(0, clean[variant]))
+    return series
+
+
 def severity_figures(c: FigureContext) -> list[Fig]:
     """One panel per corruption family, each its own image at 460 px: the clean value at severity 0."""
     from robeval.render import figures
 
     out = []
     for ds, arch in c.groups():
-        mine = c.measured_rows(ds, arch)
-        clean = {r["variant"]: r for r in mine if r["condition"] == "clean"}
-        series: dict[str, dict[str, list]] = {}
-        for r in mine:
-            if r["kind"] == "corruption" and r["severity"] is not None:
-                series.setdefault(r["family"] or r["condition"], {}).setdefault(r["variant"], []).append(
-                    _point(r["severity"], r))
-        for fam, by_variant in series.items():
-            for variant, pts in by_variant.items():
-                if variant in clean:
-                    pts.append(_point(0, clean[variant]))
+        for fam, by_variant in _severity_series(c, ds, arch, lambda r: r).items():
             f = figures.severity_panel(by_variant, c.colours, c.path(ds, arch, f"severity-{fam}"),
                                        f"{c.where(ds, arch)}{fam.replace('_', ' ')}")
             out.append((c.rel(f), f"{c.where(ds, arch)}**{fam}**: accuracy vs severity (0 = clean). Read: "
                                   "the vertical gap is the difference between variants at that severity; a "
                                   "flatter line loses less. Bands: lowest to highest seed."))
+    return out
+
+
+def calibration_figures(c: FigureContext) -> list[Fig]:
+    """ECE vs severity, one panel per corruption family, one line per variant, seed bands."""
+    from robeval.render import figures
+
+    out = []
+    for ds, arch in c.groups():
+        for fam, by_variant in _severity_series(c, ds, arch,
+                                                lambda r: (r.get("calibration") or {}).get("ece")).items():
+            f = figures.severity_panel(by_variant, c.colours, c.path(ds, arch, f"ece-{fam}"),
+                                       f"{c.where(ds, arch)}{fam.replace('_', ' ')}: ECE",
+                                       ylabel="ECE % (15 bins)", legend="upper left")
+            out.append((c.rel(f), f"{c.where(ds, arch)}**{fam}**: ECE vs severity (0 = clean), mean over "
+                                  "seeds, band from lowest to highest seed. Read: lower is better calibrated; "
+                                  "a steeper line grows over-confident faster as the images degrade."))
     return out
 
 
@@ -277,6 +302,7 @@ class Figure:
 FIGURES: list[Figure] = [
     Figure("headline", headline_figure),
     Figure("severity", severity_figures),
+    Figure("calibration", calibration_figures),
     Figure("cosines", cosine_figures),
     Figure("spearman", spearman_figures),
     Figure("compactness", compactness_figures),

@@ -11,7 +11,7 @@ import csv
 import io
 
 from robeval.render.document import Cell
-from robeval.stages.report.aggregate import GROUP_KEYS
+from robeval.stages.report.aggregate import CALIBRATION_METRICS, GROUP_KEYS
 
 
 def interval_text(d: dict | None, *, scale: float = 100.0, spec: str = ".2f", unit: str = "",
@@ -110,10 +110,20 @@ def terminal_table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+CALIBRATION_STATS = ("mean", "ci_low", "ci_high", "std", "n")
+CALIBRATION_FIELDS = tuple(f"{m}_{s}" for m in CALIBRATION_METRICS for s in CALIBRATION_STATS)
 CSV_FIELDS = (*GROUP_KEYS, "variant", "condition", "kind", "family", "severity", "n", "mean", "std",
-              "ci_low", "ci_high", "seeds")
+              "ci_low", "ci_high", "seeds", *CALIBRATION_FIELDS)
 PAIRED_FIELDS = ("dataset", "arch", "fixed", "learned", "condition", "kind", "family", "severity",
                  "n", "mean", "std", "ci_low", "ci_high", "seeds", "note")
+
+
+def flat_calibration(row: dict) -> dict:
+    """A results row with its calibration entry as ece_mean, ece_ci_low, ... columns (empty
+    where the runs have no calibration fields)."""
+    cal = row.get("calibration") or {}
+    return {**row, **{f"{m}_{s}": cal[m].get(s) for m in CALIBRATION_METRICS if m in cal
+                      for s in CALIBRATION_STATS}}
 
 
 def to_csv(rows: list[dict], fields: tuple[str, ...] = CSV_FIELDS) -> str:

@@ -16,10 +16,10 @@ from robeval.core.fileio import read_json, staged_folder, write_json, write_text
 from robeval.render.document import to_html, to_markdown
 from robeval.runs.outputs import has_features
 from robeval.stages.analyze import ANALYSIS_JSON, analyze_run, is_stale
-from robeval.stages.report import front, sections
+from robeval.stages.report import calibration, front, sections
 from robeval.stages.report.aggregate import variant_order
 from robeval.stages.report.claims import build_claims, geometry_rows, geometry_summary
-from robeval.stages.report.format import CSV_FIELDS, PAIRED_FIELDS, to_csv
+from robeval.stages.report.format import CSV_FIELDS, PAIRED_FIELDS, flat_calibration, to_csv
 from robeval.stages.report.inputs import ReportInputs, Section
 from robeval.stages.report.sections import geometry_table
 
@@ -56,6 +56,7 @@ SECTIONS: list[Section] = [
     Section("tuning", sections.tuning_section),
     Section("accuracy", sections.accuracy_section),
     Section("paired", sections.paired_section),
+    Section("calibration", calibration.calibration_section),
     Section("geometry", sections.geometry_section),
     Section("claims-detail", sections.claims_detail),
     Section("training", sections.dynamics_section),
@@ -101,7 +102,7 @@ def _build(records: list[dict], rows: list[dict], paired: list[dict], out: Path,
 
     write_text(out / "report.md", to_markdown(blocks))
     write_text(out / "report.html", to_html(blocks, out, "robeval report"))
-    write_text(out / "results.csv", to_csv(rows, CSV_FIELDS))
+    write_text(out / "results.csv", to_csv([flat_calibration(r) for r in rows], CSV_FIELDS))
     write_text(out / "paired.csv", to_csv(paired, PAIRED_FIELDS))
     if geo:
         write_text(out / "geometry.csv", to_csv(geo, tuple(geo[0])))

@@ -225,6 +225,6 @@ def environment_section(x: ReportInputs) -> list[tuple]:
         ("h", 2, "Environment"),
         ("p", f"git {env['git_sha']}; python {env['python']}; {env['platform']}; {libs}; "
               f"written {env['time_utc']}."),
-        ("p", "Files: results.csv (accuracy), paired.csv (fixed − learned), geometry.csv (per run), "
+        ("p", "Files: results.csv (accuracy and calibration), paired.csv (fixed − learned), geometry.csv (per run), "
               "results.json (everything, with per-seed values and claims), plots/."),
     ]
