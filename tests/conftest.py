@@ -2,6 +2,8 @@ import os
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+# the CLI's last-resort handler re-raises, so the bad-input tests see every unhandled exception
+os.environ["ROBEVAL_DEBUG"] = "1"
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -98,7 +98,7 @@ def test_corrupt_checkpoint(finished_run, tmp_path):
     (broken / runs.BEST).write_bytes(data[: len(data) // 2])  # truncated, as a full disk leaves it
     assert_clean_error(*invoke("eval", broken, "--conditions", "clean"), "cannot read checkpoint")
     (broken / runs.CONFIG).write_text("{not json")
-    assert_clean_error(*invoke("eval", broken), "not valid JSON")
+    assert_clean_error(*invoke("eval", broken), "cannot be read as JSON")
 
 
 def test_eval_unfinished_run(tmp_path, finished_run):
@@ -201,3 +201,29 @@ def test_resume_refuses_options_it_would_ignore(finished_run, tmp_path):
     shutil.copytree(finished_run, run)
     code, out = invoke("train", "--resume", "--out", run, "--epochs", "99", "--lr", "0.5")
     assert code != 0 and "--epochs 99" in out and "--lr 0.5" in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize("exc, needle", [(ZeroDivisionError("x"), "unexpected error: ZeroDivisionError"),
+                                         (EOFError(), "a file ended early")])
+def test_last_resort_handler_gives_one_line(exc, needle, monkeypatch):
+    """An exception no check anticipated: one 'Error:' line naming it (not click's bare
+    'Aborted!' for an EOFError), exit 1; with ROBEVAL_DEBUG=1 the exception itself."""
+    import click
+
+    from robeval.cli.options import RobevalGroup
+
+    @click.group(cls=RobevalGroup)
+    def group():
+        pass
+
+    @group.command()
+    def boom():
+        raise exc
+
+    monkeypatch.delenv("ROBEVAL_DEBUG")
+    result = CliRunner().invoke(group, ["boom"])
+    assert result.exit_code == 1 and needle in result.output and "ROBEVAL_DEBUG=1" in result.output
+    assert [line for line in result.output.splitlines() if line.startswith("Error")] == \
+        result.output.strip().splitlines()
+    monkeypatch.setenv("ROBEVAL_DEBUG", "1")
+    assert "ROBEVAL_DEBUG=1" not in CliRunner().invoke(group, ["boom"]).output  # re-raised as it was

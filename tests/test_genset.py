@@ -283,7 +283,8 @@ def test_built_sets_join_genset_all_for_their_target(tmp_path, data_dir, manifes
     from robeval.conditions import resolve
 
     path = files_manifest(tmp_path, manifests)
-    assert [c.name for c in resolve("genset:all", "cifar10")] == []  # not built: no download starts
+    with pytest.raises(RobevalError, match="no conditions of this group"):  # not built: no download
+        resolve("genset:all", "cifar10")  # and no silent no-op either
     assert [c.name for c in resolve("genset:mine", "cifar10")] == ["genset:mine"]  # named: allowed
     run("genset", "build", str(path), "--quiet")
     assert [c.name for c in resolve("genset:all", "cifar10")] == ["genset:mine"]

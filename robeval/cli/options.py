@@ -3,6 +3,7 @@ parsing, common options and the group that turns RobevalError into a one-line er
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -124,11 +125,24 @@ class RobevalGroup(click.Group):
             return super().invoke(ctx)
         except RobevalError as exc:
             raise click.ClickException(str(exc)) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
         except KeyboardInterrupt:
             click.echo("\ninterrupted: finished files are complete, nothing half-written was left; "
                        "re-run with --resume (train) or the same command (reproduce) to continue",
                        err=True)
             sys.exit(130)
+        except Exception as exc:
+            # Last resort: every known bad input is a RobevalError, so reaching this is a robeval
+            # bug; one line for the user, the traceback with ROBEVAL_DEBUG=1 (the test suite sets
+            # it, so the bad-input tests still see every unhandled exception). An EOFError would
+            # otherwise become click's bare "Aborted!".
+            if os.environ.get("ROBEVAL_DEBUG") == "1":
+                raise
+            what = "a file ended early (truncated?)" if isinstance(exc, EOFError) else "unexpected error"
+            raise click.ClickException(
+                f"{what}: {type(exc).__name__}: {exc}. This is a robeval bug: please report it with the "
+                "command; ROBEVAL_DEBUG=1 shows the traceback") from None
 
 
 def data_dir_option(f):

@@ -8,13 +8,16 @@ to place, where, and the hash it must have. ``ROBEVAL_OFFLINE=1`` skips the netw
 from __future__ import annotations
 
 import json
+import lzma
 import os
 import shutil
 import tarfile
+import tempfile
 import time
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -195,10 +198,37 @@ def _check_member(name: str, dest: Path) -> Path:
 def safe_extract(archive: Path, dest: Path, members: set[str] | None = None) -> list[Path]:
     """Unpack a .tar(.gz/.xz/.bz2) or .zip into ``dest``; refuse members that would land outside it.
 
-    Links and device files are refused too. With ``members``, only those names are written.
+    Links and device files are refused too. With ``members``, only those names are written. The
+    files are unpacked into a staging folder inside ``dest`` and moved into place only when the
+    whole archive has been read: a truncated or damaged archive leaves nothing behind.
     """
+    created = next((p for p in reversed([dest, *dest.parents]) if not p.exists()), None)
     dest.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=dest))
     written: list[Path] = []
+    try:
+        try:
+            _extract(archive, staging, members, written)
+        except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, lzma.LZMAError, OSError) as exc:
+            raise RobevalError(f"cannot unpack {archive} ({type(exc).__name__}: {exc}): it is truncated "
+                               f"or damaged (download it again), or {dest} is not writable; nothing "
+                               "was left unpacked") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created is not None:  # folders made for this archive go too
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+    final = []
+    for f in written:
+        target = dest / f.relative_to(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(f, target)
+        final.append(target)
+    shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def _extract(archive: Path, dest: Path, members: set[str] | None, written: list[Path]) -> None:
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
@@ -206,10 +236,10 @@ def safe_extract(archive: Path, dest: Path, members: set[str] | None = None) -> 
                 if info.is_dir() or (members is not None and info.filename not in members):
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
+                written.append(target)
                 with zf.open(info) as src, open(target, "wb") as out:
                     shutil.copyfileobj(src, out, CHUNK)
-                written.append(target)
-        return written
+        return
     try:
         tf = tarfile.open(archive, "r:*")
     except tarfile.TarError as exc:
@@ -224,7 +254,6 @@ def safe_extract(archive: Path, dest: Path, members: set[str] | None = None) -> 
             target.parent.mkdir(parents=True, exist_ok=True)
             src = tf.extractfile(m)
             assert src is not None
+            written.append(target)
             with src, open(target, "wb") as out:
                 shutil.copyfileobj(src, out, CHUNK)
-            written.append(target)
-    return written

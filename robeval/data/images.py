@@ -9,6 +9,7 @@ centred square of side ``min(width, height)``. Then a Lanczos resize to the targ
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,14 +24,39 @@ class BadImage(ValueError):
 
 
 def open_image(data: bytes, name: str = "") -> Image.Image:
-    """Decode all of ``data`` to an RGB PIL image; truncated or undecodable files raise BadImage."""
+    """Decode all of ``data`` to an RGB PIL image; truncated or undecodable files, and images
+    above PIL's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``), raise BadImage."""
     if not data:
         raise BadImage(f"{name}: empty file")
     try:
-        img = Image.open(io.BytesIO(data))
-        img.load()  # PIL decodes lazily: force it, so a truncated file fails here
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            img.load()  # PIL decodes lazily: force it, so a truncated file fails here
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise BadImage(f"{name}: refused as a possible decompression bomb ({exc})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise BadImage(f"{name}: cannot decode ({exc})") from None
+    return to_rgb(img, name)
+
+
+def to_rgb(img: Image.Image, name: str = "") -> Image.Image:
+    """8-bit RGB. PIL's own convert("RGB") clips 16-bit values at 255 (a white image) and floats
+    in [0, 1] to 0 (a black one), so those are scaled here: 16-bit by 1/257, floats in [0, 1] by
+    255; floats outside [0, 255] are refused (their range is unknown)."""
+    if img.mode.startswith("I;16") or img.mode == "I":
+        a = np.asarray(img, dtype=np.float64)
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise BadImage(f"{name}: 32-bit integer pixels in [{a.min():g}, {a.max():g}]; save it "
+                           "as an 8- or 16-bit image")
+        return Image.fromarray(np.round(a / 257).astype(np.uint8)).convert("RGB")
+    if img.mode == "F":
+        a = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(a).all() or (a.size and (a.min() < 0 or a.max() > 255)):
+            raise BadImage(f"{name}: float pixels outside [0, 1] and [0, 255] (or NaN); save it as "
+                           "an 8-bit image")
+        scale = 255.0 if a.size and a.max() <= 1.0 else 1.0
+        return Image.fromarray(np.round(a * scale).astype(np.uint8)).convert("RGB")
     return img.convert("RGB")
 
 

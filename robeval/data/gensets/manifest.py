@@ -116,7 +116,7 @@ def validate(data: dict, where: str = "manifest") -> Manifest:
     _check_hash(f"{where}: built_sha256", data.get("built_sha256"))
     source = data["source"]
     kind = source.get("kind") if isinstance(source, dict) else None
-    if kind not in SOURCE_FIELDS:
+    if not isinstance(kind, str) or kind not in SOURCE_FIELDS:
         raise RobevalError(f"{where}: source.kind must be one of {sorted(SOURCE_FIELDS)}, got {kind!r}")
     _fields(f"{where}: source", source, *SOURCE_FIELDS[kind])
     if isinstance(data.get("items"), list) or kind == "npy":

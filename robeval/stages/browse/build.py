@@ -184,14 +184,14 @@ def build_dataset(
     if limit is not None and limit < 1:
         raise RobevalError("--limit must be at least 1")
     check_method(embeddings)
+    head = load_head(path)  # every damaged input is refused before fiftyone (seconds) is imported
+    weight, classes = head["weight"], head["classes"]
+    outs = [load_condition(path, n, evaluated[n]) for n in names]
+    masks = select_rows(outs, limit, only_failures)
     fo = import_fiftyone()
     fo.config.show_progress_bars = progress
     run = str(path.resolve())
     dataset_name = name or default_name(path)
-    head = load_head(path)
-    weight, classes = head["weight"], head["classes"]
-    outs = [load_condition(path, n, evaluated[n]) for n in names]
-    masks = select_rows(outs, limit, only_failures)
     slices = [safe_name(n) for n in names]
     ds = open_dataset(fo, dataset_name, run, overwrite, "clean" if "clean" in slices else slices[0])
     source_dataset = config["config"]["dataset"]
