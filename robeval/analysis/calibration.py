@@ -15,6 +15,7 @@ Written per condition into eval.json by ``robeval eval`` (see robeval/stages/eva
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import logsumexp
 
 ECE_BINS = 15
 
@@ -29,9 +30,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def nll(logits: np.ndarray, labels: np.ndarray) -> float:
     z = np.asarray(logits, dtype=np.float64)
-    m = z.max(axis=1, keepdims=True)
-    logsum = (m[:, 0] + np.log(np.exp(z - m).sum(axis=1)))
-    return float(np.mean(logsum - z[np.arange(len(labels)), labels]))
+    return float(np.mean(logsumexp(z, axis=1) - z[np.arange(len(labels)), labels]))
 
 
 def ece(logits: np.ndarray, labels: np.ndarray, n_bins: int = ECE_BINS,

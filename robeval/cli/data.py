@@ -16,7 +16,7 @@ from robeval.cli.options import (
     device_option,
     quiet_option,
 )
-from robeval.cli.values import Number
+from robeval.cli.values import Number, OutPath
 
 
 @cli.command()
@@ -36,7 +36,7 @@ from robeval.cli.values import Number
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True, help="Base seed of the noise.")
 @click.option("--preview", type=click.IntRange(min=1), default=None,
               help="Instead of building the cache, draw N sample images per condition and severity.")
-@click.option("--out", type=click.Path(dir_okay=False), default="preview.png", show_default=True,
+@click.option("--out", type=OutPath(folder=False), default="preview.png", show_default=True,
               help="With --preview: the PNG to write.")
 @device_option
 @data_dir_option
@@ -168,7 +168,7 @@ def genset_verify(name, root, images, data_dir, quiet) -> None:
               help="files: CSV folder,class mapping folders onto target classes.")
 @click.option("--classes", default=None, help="files: the target's classes in label order, comma-separated.")
 @click.option("--image-size", type=click.IntRange(8, 4096), default=None, help="files: side of the built images.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
+@click.option("--out", type=OutPath(folder=False), default=None,
               help="Manifest to write (default manifests/gensets/NAME.json).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing manifest.")
 def genset_make_manifest(kind, target, name, annotations, per_class, seed, min_side, classmap, root,

@@ -6,6 +6,7 @@ import click
 
 from robeval.cli.group import cli
 from robeval.cli.options import expand_runs
+from robeval.cli.values import OutPath
 
 #: the names of robeval.stages.export.FORMATS (tests/test_export.py keeps them equal); listed
 #: here so --help does not import numpy
@@ -16,7 +17,7 @@ EXPORT_FORMATS = ("csv", "parquet")
 @click.argument("run_dirs", nargs=-1, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="csv", show_default=True,
               help="csv, or parquet (needs pyarrow: pip install robeval[export]).")
-@click.option("--out", type=click.Path(dir_okay=False), required=True,
+@click.option("--out", type=OutPath(folder=False), required=True,
               help="The file to write, in an existing folder (written atomically).")
 @click.option("--conditions", default=None, metavar="NAME[,NAME...]",
               help="Only these evaluated conditions (default: every condition of each run).")

@@ -146,7 +146,9 @@ class RobevalGroup(click.Group):
 
 
 def data_dir_option(f):
-    return click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+    from robeval.cli.values import OutPath
+
+    return click.option("--data-dir", type=OutPath(folder=True, probe_existing=False), default=None,
                         help="Data root (default: $ROBEVAL_DATA, else ./datasets).")(f)
 
 

@@ -43,6 +43,7 @@ from robeval.cli.values import (
     POSITIVE,
     DeviceList,
     NumberList,
+    OutPath,
 )
 
 
@@ -85,7 +86,7 @@ from robeval.cli.values import (
 @click.option("--compile", is_flag=True, help="torch.compile the model (GPU; first epoch pays for compiling).")
 @click.option("--track/--no-track", default=True, show_default=True,
               help="Log the geometry (class-vector cosines, compactness, NC1, margin, W movement) each epoch.")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
+@click.option("--out", type=OutPath(folder=True), default=None,
               help="Run folder (default runs/<dataset>-<arch>-<head variant>-seed<k>).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
 @click.option("--overwrite", is_flag=True, help="Replace the run in --out.")
@@ -153,7 +154,7 @@ def train(seeds, out, resume, overwrite, device, data_dir, quiet, **options) -> 
               help="With --import-checkpoint: then a centre crop of this side (0: no).")
 @click.option("--logits", type=LOGITS, default="dot", show_default=True, help="With --import-checkpoint.")
 @click.option("--scale", "-S", type=POSITIVE, default=None, help="With --import-checkpoint: cosine S.")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
+@click.option("--out", type=OutPath(folder=True), default=None,
               help="With --import-checkpoint: the run folder to create.")
 @device_option
 @data_dir_option
@@ -238,7 +239,7 @@ def analyze(run_dirs, plots, tsne) -> None:
 
 @cli.command()
 @click.argument("run_dirs", nargs=-1, type=click.Path())
-@click.option("--out", type=click.Path(file_okay=False), default="report", show_default=True,
+@click.option("--out", type=OutPath(folder=True), default="report", show_default=True,
               help="Folder for report.md, report.html, CSV/JSON files and plots/.")
 @click.option("--analyze/--no-analyze", "analyze", default=True, show_default=True,
               help="Analyse runs whose analysis.json is missing or older than their eval.")
@@ -302,7 +303,7 @@ def report(run_dirs, out, analyze, plots, sweep_file) -> None:
                    "Hoffer et al.'s fixed Hadamard head with learned S).")
 @click.option("--track/--no-track", default=True, show_default=True,
               help="Log the geometry (cosines, compactness, NC1, margin, W movement) at each epoch.")
-@click.option("--out", type=click.Path(file_okay=False), default="reproduce", show_default=True)
+@click.option("--out", type=OutPath(folder=True), default="reproduce", show_default=True)
 @device_option
 @click.option("--devices", type=DeviceList(), default=None,
               help="Run grid cells in parallel, one worker per device, e.g. cuda:0,cuda:1 (or 0,1).")

@@ -108,6 +108,27 @@ class DeviceList(click.ParamType):
         return out
 
 
+class OutPath(click.Path):
+    """A folder (``folder=True``) or file the command will write: refused at parse time when it
+    cannot be created or written, so no minutes of work end in a failed write."""
+
+    def __init__(self, folder: bool, probe_existing: bool = True) -> None:
+        super().__init__(file_okay=not folder, dir_okay=folder)
+        self.what = "folder" if folder else "file"
+        self.probe_existing = probe_existing
+
+    def convert(self, value, param, ctx):
+        from robeval.core.errors import RobevalError
+        from robeval.core.fileio import check_creatable
+
+        value = super().convert(value, param, ctx)
+        try:
+            check_creatable(value, self.what, self.probe_existing)
+        except RobevalError as exc:
+            self.fail(str(exc), param, ctx)
+        return value
+
+
 POSITIVE = Number(0, low_open=True)           # learning rates, cosine scales
 NON_NEGATIVE = Number(0)                      # weight decay, margins
 FRACTION = Number(0, 1, low_open=True, high_open=True)  # shares of a split

@@ -50,6 +50,26 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def check_creatable(path: str | os.PathLike, what: str, probe_existing: bool = True) -> None:
+    """Refuse, before any work, a ``path`` that cannot be created or written: its nearest existing
+    folder is probed with a temporary folder (made and removed again, so nothing stays). Catches
+    a parent that is a file, a read-only or virtual file system (/proc) and missing permissions."""
+    p = Path(path).absolute()
+    if p.is_dir() and not probe_existing:
+        return  # e.g. a read-only data root that already holds everything
+    if p.is_dir():
+        probe_in = p
+    else:
+        probe_in = next((a for a in p.parents if a.exists()), Path("/"))
+        if not probe_in.is_dir():
+            raise RobevalError(f"{what} {path}: {probe_in} is a file, not a folder; choose another path")
+    try:
+        Path(tempfile.mkdtemp(prefix=".robeval-probe-", dir=probe_in)).rmdir()
+    except OSError as exc:
+        raise RobevalError(f"{what} {path} cannot be written ({exc.strerror or exc}); choose another "
+                           "path") from None
+
+
 @contextlib.contextmanager
 def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
     """Yield an empty folder beside ``out``; when the block succeeds, move everything in it into

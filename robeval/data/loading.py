@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from robeval.core.errors import RobevalError
-from robeval.core.fileio import write_npz
+from robeval.core.fileio import check_creatable, write_npz
 from robeval.core.registry import Registry
 from robeval.data.base import ImageSet
 
@@ -48,6 +48,8 @@ def data_root(data_dir: str | os.PathLike | None = None) -> Path:
     if root.exists() and not root.is_dir():
         where = "--data-dir" if data_dir else "$ROBEVAL_DATA" if os.environ.get("ROBEVAL_DATA") else "the data root"
         raise RobevalError(f"{where} {root} is a file, not a folder; point it at a folder")
+    if not root.exists():  # it will be created: refuse now a place where it cannot be
+        check_creatable(root, "--data-dir" if data_dir else "$ROBEVAL_DATA" if os.environ.get("ROBEVAL_DATA") else "the data root")
     return root
 
 

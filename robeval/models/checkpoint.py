@@ -38,26 +38,24 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict:
         raise RobevalError(f"{path} is empty (0 bytes): re-train, or pass --resume to finish the run")
     if path.suffix == ".safetensors":
         return _load_safetensors(path, map_location)
+    damaged = "(truncated or not a PyTorch file? re-train, or pass --resume to finish the run)"
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights only" in str(exc).lower():
+        # the weights-only unpickler names the class a whole-model pickle needs ("Unsupported
+        # global: GLOBAL ..."); bytes that are no pickle at all fail on an opcode instead
+        if "weights only" in str(exc).lower() and "global" in str(exc).lower():
             raise RobevalError(
                 f"{path} holds pickled Python objects (a whole model?), which robeval never unpickles; "
                 "save the weights instead: torch.save(model.state_dict(), 'model.pt')"
             ) from None
-        raise RobevalError(f"cannot read checkpoint {path}: {first_line(exc)}") from None
+        raise RobevalError(f"cannot read checkpoint {path}: its bytes are not a pickle {damaged}") from None
     except RuntimeError as exc:
         if "TorchScript" in str(exc):
             raise RobevalError(f"{path} is a TorchScript file: import it with --arch torchscript") from None
-        raise RobevalError(f"cannot read checkpoint {path}: {first_line(exc)} "
-                           "(truncated or not a PyTorch file? re-train, or pass --resume to finish "
-                           "the run)") from None
-    except (EOFError, OSError, zipfile.BadZipFile) as exc:
-        raise RobevalError(
-            f"cannot read checkpoint {path}: {first_line(exc)} "
-            "(truncated or not a PyTorch file? re-train, or pass --resume to finish the run)"
-        ) from None
+        raise RobevalError(f"cannot read checkpoint {path}: {first_line(exc)} {damaged}") from None
+    except (EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise RobevalError(f"cannot read checkpoint {path}: {first_line(exc)} {damaged}") from None
 
 
 def _load_safetensors(path: Path, map_location: str) -> dict:

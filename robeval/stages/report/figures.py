@@ -229,6 +229,12 @@ TRACKED = {"track_cos_mean": "mean off-diagonal cos(w_i, w_j)", "track_cos_max":
            "track_margin": "mean logit margin", "track_w_move": "W moved since last epoch (relative)"}
 
 
+def _seed_band(per_epoch: dict[int, list[float]]) -> list[tuple]:
+    """(epoch, mean over seeds, lowest, highest) per epoch; no band from a single seed."""
+    return [(e, float(np.mean(x)), *((min(x), max(x)) if len(x) > 1 else (None, None)))
+            for e, x in sorted(per_epoch.items())]
+
+
 def tracking_figures(c: FigureContext) -> list[Fig]:
     """The geometry over training: one panel per tracked quantity, one line per variant (mean
     over seeds, band from lowest to highest seed)."""
@@ -244,8 +250,7 @@ def tracking_figures(c: FigureContext) -> list[Fig]:
                     for e, v in _epochs(Path(r["run"]), key).items():
                         per.setdefault(r["variant"], {}).setdefault(e, []).append(v)
             if per:
-                panels[title] = {v: [(e, float(np.mean(x)), *((min(x), max(x)) if len(x) > 1 else (None, None)))
-                                     for e, x in sorted(ep.items())] for v, ep in per.items()}
+                panels[title] = {v: _seed_band(ep) for v, ep in per.items()}
         if panels:
             f = figures.curves_grid(panels, c.colours, c.path(ds, arch, "tracking"), "epoch", "value", scale=1.0)
             out.append((c.rel(f), f"{c.where(ds, arch)}The geometry over training, measured at each epoch on a "
@@ -267,8 +272,7 @@ def dynamics_figures(c: FigureContext) -> list[Fig]:
                 continue
             for e, v in _epochs(Path(r["run"])).items():
                 per.setdefault(_kind(r)[0], {}).setdefault(r["variant"], {}).setdefault(e, []).append(v)
-        panels = {k: {v: [(e, float(np.mean(x)), *((min(x), max(x)) if len(x) > 1 else (None, None)))
-                          for e, x in sorted(ep.items())] for v, ep in vs.items()} for k, vs in per.items()}
+        panels = {k: {v: _seed_band(ep) for v, ep in vs.items()} for k, vs in per.items()}
         if panels:
             f = figures.curves_grid(panels, c.colours, c.path(ds, arch, "dynamics"), "epoch",
                                     "validation accuracy %")
