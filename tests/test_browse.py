@@ -284,6 +284,27 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _start_browse(args: list[str], env: dict) -> tuple[subprocess.Popen, queue.Queue, list[str]]:
+    """`robeval browse ARGS` in its own process group (as a terminal's foreground job), its
+    output collected line by line in the background."""
+    proc = subprocess.Popen([sys.executable, "-m", "robeval.cli", "browse", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            cwd=REPO, start_new_session=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+    return proc, lines, []
+
+
+def _wait_for_app(proc: subprocess.Popen, lines: queue.Queue, out: list[str], timeout: float = 240) -> None:
+    deadline = time.time() + timeout
+    while not any("FiftyOne App:" in x for x in out):
+        assert proc.poll() is None and time.time() < deadline, "".join(out)
+        try:
+            out.append(lines.get(timeout=1))
+        except queue.Empty:
+            pass
+
+
 def test_app_in_headless_chromium_then_ctrl_c_leaves_nothing(fo_db, browse_ds, small_run, tmp_path):
     """Runs last: `robeval browse` serves the dataset; Chromium renders it; Ctrl-C stops it all."""
     if CHROMIUM is None:
@@ -295,23 +316,10 @@ def test_app_in_headless_chromium_then_ctrl_c_leaves_nothing(fo_db, browse_ds, s
     run, data_dir = small_run
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "robeval.cli", "browse", str(run), "--name", browse_ds.name,
-         "--limit", str(N), "--port", str(port), "--data-dir", str(data_dir), "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
-    out: list[str] = []
+    proc, lines, out = _start_browse([str(run), "--name", browse_ds.name, "--limit", str(N), "--port",
+                                      str(port), "--data-dir", str(data_dir), "--quiet"], env)
     try:
-        deadline = time.time() + 240
-        while not any("FiftyOne App:" in x for x in out):
-            assert proc.poll() is None and time.time() < deadline, "".join(out)
-            try:
-                out.append(lines.get(timeout=1))
-            except queue.Empty:
-                pass
+        _wait_for_app(proc, lines, out)
         url = f"http://127.0.0.1:{port}/datasets/{browse_ds.name}"
         assert url in out[-1]
         children = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
@@ -354,22 +362,10 @@ def test_sigterm_returns_only_after_the_database_service_and_mongod_are_gone(sma
     env = {k: v for k, v in os.environ.items() if k != "FIFTYONE_DATABASE_URI"}
     env.update(PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
                FIFTYONE_DATABASE_DIR=str(tmp_path / "db"), HOME=str(tmp_path / "home"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "robeval.cli", "browse", str(run), "--limit", "4", "--no-brain",
-         "--port", str(port), "--data-dir", str(data_dir), "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO,
-        start_new_session=True)
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
-    out: list[str] = []
+    proc, lines, out = _start_browse([str(run), "--limit", "4", "--no-brain", "--port", str(port),
+                                      "--data-dir", str(data_dir), "--quiet"], env)
     try:
-        deadline = time.time() + 240
-        while not any("FiftyOne App:" in x for x in out):
-            assert proc.poll() is None and time.time() < deadline, "".join(out)
-            try:
-                out.append(lines.get(timeout=1))
-            except queue.Empty:
-                pass
+        _wait_for_app(proc, lines, out)
         family = psutil.Process(proc.pid).children(recursive=True)
         names = " ".join(p.name() + " " + " ".join(p.cmdline()) for p in family)
         assert "mongod" in names and "--51-service db" in names, names  # fiftyone's own database
