@@ -36,8 +36,8 @@ from robeval.cli.values import Number, OutPath
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True, help="Base seed of the noise.")
 @click.option("--preview", type=click.IntRange(min=1), default=None,
               help="Instead of building the cache, draw N sample images per condition and severity.")
-@click.option("--out", type=OutPath(folder=False), default="preview.png", show_default=True,
-              help="With --preview: the PNG to write.")
+@click.option("--out", type=OutPath(folder=False), default=None,
+              help="With --preview: the PNG to write [preview.png].")
 @device_option
 @data_dir_option
 @quiet_option
@@ -53,7 +53,12 @@ def corrupt(dataset, split, conditions, severities, table, backend, workers, see
 
     if device == "auto":
         device = "cpu" if backend == "reference" else device
+    if out and not preview:
+        raise click.UsageError("--out is the --preview image; without --preview the cache goes "
+                               "under <data root>/corruptions/")
     if preview:
+        if out is None:  # the default is checked like a given --out
+            out = OutPath(folder=False).convert("preview.png", None, None)
         path = draw_preview(dataset, split, conditions, preview, out, table=table, backend=backend,
                             seed=seed, data_dir=data_dir, device=device)
         click.echo(f"wrote {path}")

@@ -71,6 +71,7 @@ def _cases():
     yield ["reproduce", "--arch", "smallcnn,nosuch"]
     yield ["reproduce", "--arch", ""]
     yield ["reproduce", "--preset", "nosuch"]
+    yield ["corrupt", "--dataset", "shapes", "--conditions", "defocus_blur/1"]  # --out without --preview
 
 
 CASES = list(_cases())
