@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from robeval.cli.values import DEVICE, OutPath
+
 
 def _registry_names(module: str, attr: str) -> Callable[[], list[str]]:
     def names() -> list[str]:
@@ -146,15 +148,11 @@ class RobevalGroup(click.Group):
 
 
 def data_dir_option(f):
-    from robeval.cli.values import OutPath
-
     return click.option("--data-dir", type=OutPath(folder=True, probe_existing=False), default=None,
                         help="Data root (default: $ROBEVAL_DATA, else ./datasets).")(f)
 
 
 def device_option(f):
-    from robeval.cli.values import DEVICE
-
     return click.option("--device", type=DEVICE, default="auto", show_default=True,
                         help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N.")(f)
 

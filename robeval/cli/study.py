@@ -342,7 +342,6 @@ def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max
 
     HEAD_SETS.get(heads)  # an unknown head-set: one line listing the choices
 
-    scale_list, lr_list = scales, lrs
     if max_train is None:
         max_train = 3000 if preset == "quick" else 0
     if workers is None:
@@ -350,13 +349,12 @@ def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max
 
         workers = 2 if (os.cpu_count() or 1) >= 2 else 1
     plan = ReproducePlan(dataset=dataset, archs=tuple(parse_names(arch, ARCH, "encoder")), preset=preset, seeds=tuple(parse_seeds(seeds)),
-                         scales=scale_list, epochs=epochs, batch_size=batch_size,
+                         scales=scales, epochs=epochs, batch_size=batch_size,
                          max_train=max_train or None, conditions=conditions, extra_heads=extra_heads,
-                         lrs=lr_list, heads=heads, track=track)
-    device_list = devices
+                         lrs=lrs, heads=heads, track=track)
     launch = launch_options(launcher, **slurm)
     t0 = time.time()
-    result = run(plan, out, device=device, devices=device_list, workers=workers, data_dir=data_dir,
+    result = run(plan, out, device=device, devices=devices, workers=workers, data_dir=data_dir,
                  progress=not quiet, launch=launch)
     if echo_pending(result):
         return

@@ -14,7 +14,7 @@ import re
 
 import click
 
-DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"
+from robeval.core.environment import DEVICE_PATTERN
 
 
 class Number(click.ParamType):
@@ -85,7 +85,7 @@ class Device(click.ParamType):
     name = "device"
 
     def convert(self, value, param, ctx):
-        if not re.fullmatch(DEVICE_PATTERN, value):
+        if value != "auto" and not re.fullmatch(DEVICE_PATTERN, value):
             self.fail(f"unknown device {value!r}; use auto, cpu, cuda or cuda:N", param, ctx)
         return value
 
@@ -102,7 +102,7 @@ class DeviceList(click.ParamType):
         for d in str(value).split(","):
             d = d.strip()
             d = f"cuda:{d}" if d.isdigit() else d
-            if not re.fullmatch(r"cpu|cuda(:\d+)?", d):
+            if not re.fullmatch(DEVICE_PATTERN, d):
                 self.fail(f"{value!r}: each device is cpu, cuda:N or N (e.g. 0,1)", param, ctx)
             out.append(d)
         return out

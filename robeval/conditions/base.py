@@ -102,8 +102,9 @@ def resolve(spec: str, dataset: str) -> list[Condition]:
         if name == "all":
             chosen.update(known)
         elif name.endswith(":all"):
-            group = available(dataset, name[: -len(":all")])
-            if not group and name[: -len(":all")] in SOURCES:
+            source = name[: -len(":all")]
+            group = available(dataset, source)
+            if not group and source in SOURCES:
                 raise RobevalError(f"{name}: dataset {dataset!r} has no conditions of this group here "
                                    "(see robeval eval RUN --list-conditions); leave it out")
             chosen.update({c.name: c for c in group})

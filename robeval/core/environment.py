@@ -49,13 +49,16 @@ def library_versions() -> dict[str, str | None]:
     return {name: package_version(name) for name in LIBRARIES}
 
 
+DEVICE_PATTERN = r"cpu|cuda(:\d+)?"  # a device robeval can run on; the CLI adds "auto"
+
+
 def pick_device(device: str = "auto") -> str:
     """auto -> CUDA when present, else CPU; an explicit CUDA device must exist."""
     import torch
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+    if not re.fullmatch(DEVICE_PATTERN, device):
         raise RobevalError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise RobevalError(f"--device {device} asked for, but no CUDA device is available here; "

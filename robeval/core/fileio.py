@@ -73,10 +73,12 @@ def check_creatable(path: str | os.PathLike, what: str, probe_existing: bool = T
 @contextlib.contextmanager
 def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
     """Yield an empty folder beside ``out``; when the block succeeds, move everything in it into
-    ``out`` (replacing entries of the same name). A failure leaves ``out`` as it was."""
+    ``out`` (replacing entries of the same name). A failure leaves ``out`` as it was. The folder
+    has a fixed name (``.<out>.incoming``), so one left by a kill -9 is cleared by the next try."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.incoming-", dir=out.parent))
+    staging = out.parent / f".{out.name}.incoming"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
     try:
         yield staging
         out.mkdir(exist_ok=True)
@@ -99,18 +101,20 @@ def read_json(path: str | os.PathLike, kind: type | None = None) -> Any:
     try:
         obj = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        reason = "a folder" if Path(path).is_dir() else "empty" if _empty(path) else \
-            f"{type(exc).__name__}: {exc}"
-        raise RobevalError(f"{path} cannot be read as JSON ({reason}); it is damaged: "
-                           "re-create it with the command that wrote it") from None
+        raise _damaged(path, "JSON", exc) from None
     if kind is not None and not isinstance(obj, kind):
         raise RobevalError(f"{path} holds a JSON {type(obj).__name__}, not the {kind.__name__} "
                            "robeval writes there; re-create it with the command that wrote it")
     return obj
 
 
-def _empty(path: str | os.PathLike) -> bool:
-    return Path(path).is_file() and Path(path).stat().st_size == 0
+def _damaged(path: str | os.PathLike, kind: str, exc: BaseException) -> RobevalError:
+    """The one message for a file that cannot be read: what it is instead, and what to do."""
+    p = Path(path)
+    reason = ("a folder" if p.is_dir() else "empty" if p.is_file() and p.stat().st_size == 0
+              else f"{type(exc).__name__}: {exc}")
+    return RobevalError(f"{path} cannot be read as {kind} ({reason}); it is damaged: re-create it "
+                        "with the command that wrote it")
 
 
 def read_npz(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
@@ -119,10 +123,7 @@ def read_npz(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[st
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-        reason = "a folder" if Path(path).is_dir() else "empty" if _empty(path) else \
-            f"{type(exc).__name__}: {exc}"
-        raise RobevalError(f"{path} cannot be read as .npz ({reason}); it is damaged: "
-                           "re-create it with the command that wrote it") from None
+        raise _damaged(path, ".npz", exc) from None
     missing = [k for k in required if k not in arrays]
     if missing:
         raise RobevalError(f"{path} lacks the array(s) {', '.join(missing)} (it holds "

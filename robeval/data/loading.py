@@ -45,11 +45,11 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
 def data_root(data_dir: str | os.PathLike | None = None) -> Path:
     """--data-dir, else $ROBEVAL_DATA, else ./datasets; a path that is a file is an error."""
     root = Path(data_dir or os.environ.get("ROBEVAL_DATA") or "datasets")
+    where = "--data-dir" if data_dir else "$ROBEVAL_DATA" if os.environ.get("ROBEVAL_DATA") else "the data root"
     if root.exists() and not root.is_dir():
-        where = "--data-dir" if data_dir else "$ROBEVAL_DATA" if os.environ.get("ROBEVAL_DATA") else "the data root"
         raise RobevalError(f"{where} {root} is a file, not a folder; point it at a folder")
     if not root.exists():  # it will be created: refuse now a place where it cannot be
-        check_creatable(root, "--data-dir" if data_dir else "$ROBEVAL_DATA" if os.environ.get("ROBEVAL_DATA") else "the data root")
+        check_creatable(root, where)
     return root
 
 

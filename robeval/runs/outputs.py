@@ -50,10 +50,10 @@ class EvalOutputs:
         return out
 
 
-def write_head(path: Path, head, classes: list[str], nonnegative: bool) -> None:
-    """``eval/head.npz``: the class vectors and what kind of head they belong to."""
+def write_head(eval_dir: Path, head, classes: list[str], nonnegative: bool) -> None:
+    """``eval/head.npz`` in ``eval_dir``: the class vectors and what kind of head they belong to."""
     write_npz(
-        path / EVAL_DIR / HEAD_FILE,
+        eval_dir / HEAD_FILE,
         weight=head.weight.detach().float().cpu().numpy(),
         bias=head.bias.detach().float().cpu().numpy(),
         scale=np.float32(float(head.scale)),
@@ -64,11 +64,11 @@ def write_head(path: Path, head, classes: list[str], nonnegative: bool) -> None:
     )
 
 
-def write_condition(path: Path, name: str, arrays: dict[str, np.ndarray]) -> str:
-    """``eval/<condition>.npz``; returns its path relative to the run folder (for eval.json)."""
-    rel = f"{EVAL_DIR}/{condition_filename(name)}"
-    write_npz(path / rel, **arrays)
-    return rel
+def write_condition(eval_dir: Path, name: str, arrays: dict[str, np.ndarray]) -> str:
+    """``eval/<condition>.npz`` in ``eval_dir``; returns its path relative to the run folder (for
+    eval.json), where the file lives once the eval folder is in place."""
+    write_npz(eval_dir / condition_filename(name), **arrays)
+    return f"{EVAL_DIR}/{condition_filename(name)}"
 
 
 def read_eval_json(path: Path) -> dict:

@@ -10,8 +10,6 @@ needs nothing but these files.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -23,13 +21,12 @@ from robeval.analysis.stats import clopper_pearson
 from robeval.conditions import ConditionContext, resolve
 from robeval.core.environment import environment, pick_device
 from robeval.core.errors import RobevalError
+from robeval.core.fileio import staged_folder
 from robeval.core.progress import progress_bar
 from robeval.models.inference import predict
 from robeval.runs.model import load_run_model, predict_kwargs
 from robeval.runs.outputs import read_eval_json, write_condition, write_eval_json, write_head
 from robeval.training.config import TrainConfig
-
-STAGING = ".eval-incoming"  # inside the run folder; see evaluate_run
 
 
 def check_classes(model_classes: list[str], set_classes: list[str], condition: str) -> np.ndarray:
@@ -73,16 +70,9 @@ def evaluate_run(
     results = dict(previous.get("conditions", {})) if previous.get("checkpoint") == checkpoint else {}
     # everything is written under a staging folder and moved in only when every condition is
     # done, so a failed eval leaves the previous head.npz, condition files and eval.json intact
-    staging = path / STAGING
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+    with staged_folder(path / runs.EVAL_DIR) as staging:
         _evaluate_into(staging, model, model_classes, chosen, ctx, cfg, device, features, progress,
                        results, path.name)
-        (path / runs.EVAL_DIR).mkdir(exist_ok=True)
-        for f in sorted((staging / runs.EVAL_DIR).iterdir()):
-            os.replace(f, path / runs.EVAL_DIR / f.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     out = {
         "run": str(path),
         "variant": config.get("variant"),
@@ -96,7 +86,7 @@ def evaluate_run(
 
 def _evaluate_into(root: Path, model, model_classes: list[str], chosen, ctx, cfg, device: str,
                    features: bool, progress: bool, results: dict, label: str) -> None:
-    """Write head.npz and one file per condition under ``root``/eval; fill ``results``."""
+    """Write head.npz and one file per condition into the folder ``root``; fill ``results``."""
     write_head(root, model.head, model_classes, getattr(model.encoder, "nonnegative", False))
     bar = progress_bar(chosen, desc=f"eval {label}", leave=False, disable=not progress)
     for cond in bar:

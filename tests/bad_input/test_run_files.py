@@ -147,4 +147,4 @@ def test_failed_eval_keeps_the_previous_outputs(evaluated_run, tmp_path, shared_
                     "clean,albu:Crop(x_max=8,y_max=8)"], tmp_path, needle="must keep uint8")
     assert {p.name: p.read_bytes() for p in (run / "eval").iterdir()} == before
     assert (run / "eval.json").read_bytes() == eval_json
-    assert not (run / ".eval-incoming").exists()
+    assert not (run / ".eval.incoming").exists()  # the staging folder (fileio.staged_folder)
