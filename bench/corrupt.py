@@ -133,7 +133,7 @@ def bench_cuda(n: int, repeats: int, device: str = "cuda") -> list[dict]:
             params = table.params(family, 3)
 
             def run(family=family, params=params, dev=dev, keys=keys):
-                CORRUPTION_FAMILIES.get(family).fast(dev, params, keys)
+                CORRUPTION_FAMILIES.get(family).fast(dev, keys, **params)
                 sync()
 
             run()

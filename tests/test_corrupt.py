@@ -169,22 +169,22 @@ def test_cli_corrupt_and_preview(data_dir, tmp_path):
 def test_fast_geometric_gaps_are_exact_at_table_boundaries():
     import torch
 
-    from robeval.corruptions import fast
+    from robeval.corruptions import noise
 
     for amount in (0.01, 0.05, 0.27):
-        table = torch.from_numpy(fast._gap_table(amount))
+        table = torch.from_numpy(noise._gap_table(amount))
         inner = table[1:-1]
         u = torch.cat([inner - 1, inner, torch.randint(0, 2**32, (5000,))]).clamp(0, 2**32 - 1)
         expected = torch.searchsorted(inner, u, right=True) + 1
-        assert torch.equal(fast._gaps(u, amount, table), expected)
+        assert torch.equal(noise._gaps(u, amount, table), expected)
 
 
 def test_fast_cpu_grouping_does_not_change_pixels(monkeypatch):
-    from robeval.corruptions import fast
+    from robeval.corruptions import kernels, noise
 
     x = images(30)
     whole = {f: corrupt(x, f"{f}/5", backend="fast")[0] for f in ("impulse_noise", "defocus_blur")}
-    monkeypatch.setattr(fast, "CPU_DRAWS", 300)  # a few images per group
-    monkeypatch.setattr(fast, "CPU_PIXELS", 4000)
+    monkeypatch.setattr(noise, "CPU_DRAWS", 300)  # a few images per group
+    monkeypatch.setattr(kernels, "CPU_PIXELS", 4000)
     for family, expected in whole.items():
         np.testing.assert_array_equal(corrupt(x, f"{family}/5", backend="fast")[0], expected)

@@ -113,13 +113,13 @@ def test_torch_defocus_path_within_one_grey_level(cifar):
     """The CUDA path (torch depthwise conv), run here on CPU, against the reference."""
     import torch
 
-    from robeval.corruptions import fast
+    from robeval.corruptions import blur
 
     rows = FAMILIES.get("defocus_blur").tables
     for table in TABLES.values():
         for radius, alias in (rows[table.name][0], rows[table.name][4]):
             ref = np.stack([hendrycks_defocus(im, (radius, alias)) for im in cifar[:100]])
-            out = fast.defocus_blur_torch(torch.from_numpy(cifar[:100]), radius, alias).numpy()
+            out = blur._defocus_torch(torch.from_numpy(cifar[:100]), radius, alias).numpy()
             assert np.abs(ref.astype(int) - out.astype(int)).max() <= 1, (table.name, radius)
 
 

@@ -22,8 +22,8 @@ from robeval.cli.values import Number, OutPath
 @cli.command()
 @click.option("--dataset", type=DATASET, default="shapes", show_default=True)
 @click.option("--split", default="test", show_default=True)
-@click.option("--conditions", default="all", show_default=True,
-              help="all, family names (robeval/corruptions/families.py), FAMILY/S[@TABLE] "
+@click.option("--conditions", default="corrupt:study", show_default=True,
+              help="corrupt:GROUP (study, standard, extra, noise, blur, weather, digital, all), family names, FAMILY/S[@TABLE] "
                    "names, albu:Transform(args) or albu:FILE.yaml; commas separate.")
 @click.option("--severities", default="1-5", show_default=True, help="e.g. 1-5, 3 or 1,3,5.")
 @click.option("--table", type=TABLE, default="auto",

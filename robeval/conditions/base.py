@@ -5,8 +5,9 @@ A condition is e.g. ``clean``, ``genset:shapes-shift`` (a generalisation set) or
 conditions it lists for a dataset, and optionally a parser for dynamic names (``albu:...``,
 ``genset:NAME``). ``resolve`` turns a ``--conditions`` string into a list:
 
-    all                 every condition available for the dataset
+    all                 every condition available for the dataset (corruptions: corrupt:study)
     GROUP:all           every condition of one source (e.g. corrupt:all, genset:all)
+    GROUP:SUBGROUP      a named part of one source (e.g. corrupt:noise, corrupt:standard)
     NAME[,NAME...]      exact names (commas inside parentheses do not split)
 """
 
@@ -55,6 +56,9 @@ class ConditionSource:
     available: Callable[[str], list[Condition]]
     parse: Callable[[str, str], Condition | None] | None = None
     description: str = ""
+    # (subgroup, dataset) -> the conditions of ``GROUP:SUBGROUP`` (e.g. corrupt:noise), None when
+    # the word is not one of its subgroups; ``GROUP:all`` goes here too when the source has it
+    subgroups: Callable[[str, str], list[Condition] | None] | None = None
 
 
 SOURCES: Registry[ConditionSource] = Registry("condition group")
@@ -92,6 +96,13 @@ def _parse(name: str, dataset: str) -> Condition | None:
     return None
 
 
+def _subgroup(group: str, sub: str, dataset: str) -> list[Condition] | None:
+    source = SOURCES.get(group) if group in SOURCES else None
+    if source is None or source.subgroups is None:
+        return None
+    return source.subgroups(sub, dataset)
+
+
 def resolve(spec: str, dataset: str) -> list[Condition]:
     """The conditions a ``--conditions`` string names, in order, without duplicates."""
     if spec is not None and not split_names(spec):
@@ -99,8 +110,12 @@ def resolve(spec: str, dataset: str) -> list[Condition]:
     known = {c.name: c for c in available(dataset)}
     chosen: dict[str, Condition] = {}
     for name in split_names(spec or "all"):
+        group, colon, sub = name.partition(":")
+        named = _subgroup(group, sub, dataset) if colon else None
         if name == "all":
             chosen.update(known)
+        elif named is not None:
+            chosen.update({c.name: c for c in named})
         elif name.endswith(":all"):
             source = name[: -len(":all")]
             group = available(dataset, source)

@@ -23,19 +23,35 @@ from robeval.core.errors import RobevalError
 from robeval.core.fileio import array_sha256
 from robeval.corruptions import FAMILIES, SEVERITIES, CorruptionSpec, Spec, parse_name, pick_table
 from robeval.corruptions.cache import build_cached, cache_path
+from robeval.corruptions.families import GROUPS, group_families
 from robeval.data import ImageSet, load_split
 from robeval.data.loading import data_root, dataset_spec
 
 
+def named_families(name: str) -> list[str]:
+    """The families a word names: ``corrupt:GROUP`` (or ``all``, every family) or a family name;
+    [] for anything else. An unknown ``corrupt:`` group is a RobevalError listing the groups."""
+    if name == "all":
+        return group_families("all")
+    if name.startswith("corrupt:"):
+        group = name[len("corrupt:"):]
+        if group not in GROUPS:
+            raise RobevalError(f"unknown corruption group {name!r}; choose one of: "
+                               f"{', '.join('corrupt:' + g for g in GROUPS)}")
+        return group_families(group)
+    return [name] if name in FAMILIES else []
+
+
 def expand(conditions: str, severities: list[int] | tuple[int, ...] = SEVERITIES,
            table: str = "auto") -> list[Spec]:
-    """'all', family names (x severities), FAMILY/S[@TABLE] and albu:... names -> specs, in order."""
+    """'corrupt:GROUP', 'all', family names (x severities), FAMILY/S[@TABLE] and albu:... names
+    -> specs, in order."""
     if conditions is not None and not split_names(conditions):
-        raise RobevalError("--conditions is empty; give all, a family, FAMILY/SEVERITY or albu:..., "
-                           "separated by commas")
+        raise RobevalError("--conditions is empty; give corrupt:GROUP, a family, FAMILY/SEVERITY or "
+                           "albu:..., separated by commas")
     specs: dict[str, Spec] = {}
-    for name in split_names(conditions or "all"):
-        families = FAMILIES if name in ("all", "corrupt:all") else (name,) if name in FAMILIES else ()
+    for name in split_names(conditions or "corrupt:study"):
+        families = named_families(name)
         for family in families:
             for s in severities:
                 spec = CorruptionSpec(family, s, table)
@@ -44,8 +60,10 @@ def expand(conditions: str, severities: list[int] | tuple[int, ...] = SEVERITIES
             continue
         spec = parse_name(name, table)
         if spec is None:
-            raise RobevalError(f"unknown corruption {name!r}; give all, a family ({', '.join(FAMILIES)}), "
-                               "FAMILY/SEVERITY such as defocus_blur/3, or albu:Transform(args)")
+            raise RobevalError(f"unknown corruption {name!r}; give a group "
+                               f"({', '.join('corrupt:' + g for g in GROUPS)}), a family "
+                               f"({', '.join(FAMILIES)}), FAMILY/SEVERITY such as defocus_blur/3, "
+                               "or albu:Transform(args)")
         specs[spec.name] = spec
     return list(specs.values())
 
@@ -133,8 +151,15 @@ def _corrupt_condition(spec: Spec, dataset: str) -> Condition:
 
 
 def corrupt_conditions(dataset: str) -> list[Condition]:
-    """Every registered corruption family at severities 1-5 (table by image size)."""
-    return [_corrupt_condition(CorruptionSpec(f, s), dataset) for f in FAMILIES for s in SEVERITIES]
+    """The default corruption conditions (what ``all`` includes): the study's three families at
+    severities 1-5 (table by image size). ``corrupt:all`` names every family (corrupt_group)."""
+    return corrupt_group("study", dataset)
+
+
+def corrupt_group(group: str, dataset: str) -> list[Condition]:
+    """``corrupt:GROUP`` -> its families at severities 1-5; an unknown GROUP is a RobevalError."""
+    return [_corrupt_condition(CorruptionSpec(f, s), dataset)
+            for f in named_families(f"corrupt:{group}") for s in SEVERITIES]
 
 
 def corrupt_parser(name: str, dataset: str) -> Condition | None:
@@ -143,5 +168,8 @@ def corrupt_parser(name: str, dataset: str) -> Condition | None:
     return None if spec is None else _corrupt_condition(spec, dataset)
 
 
-register_source(ConditionSource("corrupt", corrupt_conditions, corrupt_parser,
-                                "corruption families x severities 1-5; FAMILY/S@TABLE; albu:..."))
+register_source(ConditionSource(
+    "corrupt", corrupt_conditions, corrupt_parser,
+    "corruption families x severities 1-5: corrupt:study (default), corrupt:standard (the 15), "
+    "corrupt:extra, corrupt:noise|blur|weather|digital, corrupt:all (every family); "
+    "FAMILY/S@TABLE; albu:...", subgroups=corrupt_group))

@@ -20,10 +20,12 @@ from robeval.core.environment import environment
 from robeval.core.fileio import array_sha256, file_digest, read_json, slug, write_json, write_npz
 from robeval.corruptions.albu import AlbuSpec
 from robeval.corruptions.core import Spec, as_rgb_uint8, corrupt
+from robeval.corruptions.families import FAMILIES
 
-# 2: source_sha256 is fileio.array_sha256 (the manifests' built_sha256); format-1 files are
-# rebuilt on first use, since their request no longer matches.
-FORMAT = 2
+# 2: source_sha256 is fileio.array_sha256 (the manifests' built_sha256); 3: the request holds the
+# family's version and the backend that really ran. Older files are rebuilt on first use, since
+# their request no longer matches.
+FORMAT = 3
 
 
 def _safe(text: str) -> str:
@@ -38,7 +40,7 @@ def cache_path(root: str | Path, dataset: str, split: str, spec: Spec, image_siz
     if isinstance(spec, AlbuSpec):
         return base / "albu" / f"{_safe(spec.name[len('albu:'):])[:60]}-{spec.digest()}.npz"
     table, _ = spec.resolve(image_size)
-    return base / table / backend / f"{spec.family}-{spec.severity}.npz"
+    return base / table / spec.backend(backend) / f"{spec.family}-{spec.severity}.npz"
 
 
 def sidecar_path(path: Path) -> Path:
@@ -46,12 +48,16 @@ def sidecar_path(path: Path) -> Path:
 
 
 def _request(spec: Spec, image_size: int, backend: str, seed: int, source: str, n: int) -> dict:
+    """What a cached file must have been made with to be reused: the table and effective backend
+    are resolved here, once, before the path; ``version`` is the family's formula version."""
     if isinstance(spec, AlbuSpec):
-        table, params, backend = None, spec.params(), "albumentations"
+        table, params, backend, version = None, spec.params(), "albumentations", None
     else:
         table, params = spec.resolve(image_size)
+        backend, version = spec.backend(backend), FAMILIES.get(spec.family).version
     return {"format": FORMAT, "family": spec.family, "severity": spec.severity, "table": table,
-            "params": params, "backend": backend, "seed": int(seed), "source_sha256": source, "n": n}
+            "params": params, "backend": backend, "version": version, "seed": int(seed),
+            "source_sha256": source, "n": n}
 
 
 def check(path: Path, request: dict) -> str | None:

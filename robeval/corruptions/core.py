@@ -22,9 +22,9 @@ from robeval.corruptions.seeding import image_rng
 from robeval.corruptions.tables import TABLE_CHOICES, check_severity, pick_table
 
 BACKENDS = ("reference", "fast")  # fast: a family's batched torch function, where it has one
-SEEDING = ("per (seed, condition, image index): reference impulse noise uses numpy PCG64 seeded "
-           "with SeedSequence([seed, crc32(condition), index]); fast impulse noise a counter-based "
-           "hash of a key from the same triple")
+SEEDING = ("per (seed, condition, image index): a seeded family's reference function draws from "
+           "numpy PCG64 seeded with SeedSequence([seed, crc32(condition), index]); its fast path from "
+           "a counter-based hash of a key from the same triple")
 ROUNDING = "np.uint8(np.clip(x, 0, 1) * 255): truncation, as make_cifar_c.py and imagecorruptions"
 _NAME = re.compile(r"^(?P<family>[A-Za-z_]+)/(?P<severity>[^@]+)(@(?P<table>\w+))?$")
 
@@ -59,6 +59,10 @@ class CorruptionSpec:
     def resolve(self, image_size: int) -> tuple[str, dict]:
         table = pick_table(self.table, image_size)
         return table.name, table.params(self.family, self.severity)
+
+    def backend(self, requested: str) -> str:
+        """The backend that really runs for this family (``fast`` only where it has a fast path)."""
+        return FAMILIES.get(self.family).backend(requested)
 
 
 Spec = CorruptionSpec | albu.AlbuSpec
@@ -125,7 +129,7 @@ def apply_chunk(images: np.ndarray, indices: np.ndarray, family: str, params: di
     out = np.empty_like(images)
     for k, (image, index) in enumerate(zip(images, indices, strict=True)):
         rng = image_rng(seed, name, index) if record.seeded else None
-        out[k] = record.reference(image, params, rng)
+        out[k] = record.apply(image, params, rng)
     return out
 
 
@@ -164,7 +168,7 @@ def _batched(spec: CorruptionSpec, images: np.ndarray, indices: np.ndarray, para
     out = np.empty_like(images)
     for s in _chunks(len(images), batch_size):
         x = torch.from_numpy(images[s]).to(device)
-        out[s] = fn(x, params, keys[s]).cpu().numpy()
+        out[s] = fn(x, keys[s], **params).cpu().numpy()
         bar.update(s.stop - s.start)
     return out
 
@@ -200,10 +204,13 @@ def corrupt(images: np.ndarray, spec: Spec | str, *, table: str = "auto", backen
             info.update(table=None, params=spec.params(), backend="albumentations", canonical=True)
             return _per_image(spec, images, indices, {}, seed, workers, bar), info
         table, params = spec.resolve(min(images.shape[1:3]))
-        batched = backend == "fast" and FAMILIES.get(spec.family).fast is not None
+        record = FAMILIES.get(spec.family)
+        backend = record.backend(backend)  # fast only where the family has a fast path
+        batched = backend == "fast"
         info.update(table=table, table_requested=spec.table,
                     table_source=pick_table(table, min(images.shape[1:3])).source, params=params,
-                    backend=backend, rounding=ROUNDING, canonical=True,
+                    backend=backend, version=record.version, category=record.category,
+                    rounding=ROUNDING, canonical=True,
                     implementation="torch batched" if batched else "per image (PIL/OpenCV/skimage)")
         if batched:
             device = pick_device(device)

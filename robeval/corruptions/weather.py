@@ -1,0 +1,3 @@
+"""Weather families (Hendrycks & Dietterich's third category), one decorated function each."""
+
+from __future__ import annotations
