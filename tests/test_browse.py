@@ -246,6 +246,26 @@ def test_run_evaluated_without_features(fo_db, small_run, tmp_path):
     ds.delete()
 
 
+def test_imported_model_browses_like_a_trained_run(fo_db, small_run, tmp_path):
+    """A run written by robeval.evaluate (an imported model) builds its dataset the same way."""
+    import torch
+    from torch import nn
+
+    import robeval
+    from robeval.stages.browse.build import build_dataset
+
+    _, data_dir = small_run
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                        nn.Flatten(), nn.Linear(8, 10))
+    run = tmp_path / "api"
+    robeval.evaluate(net, dataset="shapes", out=run, data_dir=str(data_dir), analyze=False)
+    ds = build_dataset(run, name="robeval-test-imported", limit=5, data_dir=data_dir,
+                       progress=False, echo=lambda *_: None)
+    assert len(ds.select_group_slices()) == 5 and ds.has_field("cos_to_pred")
+    ds.delete()
+
+
 def test_bad_input_is_one_line(fo_db, small_run, tmp_path):
     run, data_dir = small_run
     runner = CliRunner()

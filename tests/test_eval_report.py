@@ -82,5 +82,5 @@ def test_report_refuses_duplicate_seeds(evaluated_runs):
     from robeval.stages.report import collect
 
     records = collect([evaluated_runs[0], evaluated_runs[0]])
-    with pytest.raises(RobevalError, match="share a seed"):
+    with pytest.raises(RobevalError, match="same seed"):
         aggregate(records)

@@ -158,7 +158,9 @@ def device_option(f):
 
 
 def expand_runs(paths: tuple[str, ...]) -> list[Path]:
-    """Run folders as given, and the run folders directly inside any folder that is not one."""
+    """Run folders as given, and the run folders directly inside any folder that is not one. A run
+    named twice (``runs/a runs/a``, ``runs/* runs/a``, ``runs/a ./runs/a/``) is kept once: it would
+    otherwise be exported twice or counted as two seeds."""
     from robeval import runs
 
     out: list[Path] = []
@@ -168,7 +170,8 @@ def expand_runs(paths: tuple[str, ...]) -> list[Path]:
             out += inside or [p]
         else:
             out.append(p)
-    return out
+    seen: set[str] = set()  # realpath, unlike Path.resolve, never raises (a symlink loop)
+    return [p for p in out if not (os.path.realpath(p) in seen or seen.add(os.path.realpath(p)))]
 
 
 def _set_quiet(ctx, param, value: bool) -> bool:

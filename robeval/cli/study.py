@@ -154,6 +154,9 @@ def train(seeds, out, resume, overwrite, device, data_dir, quiet, **options) -> 
               help="With --import-checkpoint: then a centre crop of this side (0: no).")
 @click.option("--logits", type=LOGITS, default="dot", show_default=True, help="With --import-checkpoint.")
 @click.option("--scale", "-S", type=POSITIVE, default=None, help="With --import-checkpoint: cosine S.")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True,
+              help="With --import-checkpoint: the seed it was trained with (the report groups imports "
+                   "of one configuration over their seeds).")
 @click.option("--out", type=OutPath(folder=True), default=None,
               help="With --import-checkpoint: the run folder to create.")
 @device_option
@@ -161,7 +164,7 @@ def train(seeds, out, resume, overwrite, device, data_dir, quiet, **options) -> 
 @quiet_option
 def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_conditions, import_checkpoint,
              embedding, bias_file, dataset, arch, head, head_layer, mean, std, resize, crop, logits,
-             scale, out, device, data_dir, quiet):
+             scale, seed, out, device, data_dir, quiet):
     """Evaluate runs on conditions; write eval/<condition>.npz and eval.json per run.
 
     \b
@@ -187,7 +190,7 @@ def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_condition
 
         run_dir = import_run(import_checkpoint, Path(out), dataset=dataset, arch=arch, head=head,
                              logits=logits, scale=scale, embedding=embedding, bias=bias_file,
-                             head_layer=head_layer, data_dir=data_dir,
+                             head_layer=head_layer, data_dir=data_dir, seed=seed,
                              preprocess={"mean": mean, "std": std, "resize": resize, "crop": crop})
         _, imported = runs.open_run(run_dir)
         click.echo(f"{run_dir}: imported {imported['config']['arch']}; {preprocess_line(imported['imported']['preprocess'])}")

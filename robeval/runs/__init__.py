@@ -20,6 +20,7 @@ from robeval.runs.layout import (
     is_finished,
     is_run,
     open_run,
+    origin,
     prepare_out_dir,
     read_summary,
 )
@@ -27,5 +28,5 @@ from robeval.runs.naming import run_name, variant
 
 __all__ = [
     "BEST", "CHECKPOINTS", "CONFIG", "EVAL_DIR", "EVAL_JSON", "LAST", "METRICS", "STATE", "SUMMARY",
-    "is_finished", "is_run", "open_run", "prepare_out_dir", "read_summary", "run_name", "variant",
+    "is_finished", "is_run", "open_run", "origin", "prepare_out_dir", "read_summary", "run_name", "variant",
 ]

@@ -53,13 +53,30 @@ def open_run(path: str | Path) -> tuple[Path, dict]:
 
 
 def read_summary(path: Path) -> dict:
-    """summary.json of a finished run; a damaged one (no best validation accuracy) is refused."""
+    """summary.json of a finished run; a damaged one (no best validation accuracy) is refused.
+    An imported run (``"imported": true``) was never validated here: its accuracy is null."""
     summary = read_json(path / SUMMARY, dict)
     best = summary.get("best_val_acc")
+    if summary.get("imported") is True and best is None:
+        return summary
     if not isinstance(best, (int, float)) or isinstance(best, bool):
         raise RobevalError(f"{path / SUMMARY} has no best_val_acc; it is damaged: re-train the run "
                            f"(robeval train --overwrite --out {path}) or restore the file")
     return summary
+
+
+def origin(config: dict) -> str | None:
+    """Where an imported run's model came from, in words (None for a run robeval trained):
+    'torchvision:resnet18 from r18.pt', 'robeval.evaluate(mypkg.Net)'."""
+    imported = config.get("imported")
+    if not isinstance(imported, dict):
+        return None
+    foreign = config.get("foreign") if isinstance(config.get("foreign"), dict) else {}
+    arch = foreign.get("arch") or (config.get("config") or {}).get("arch", "?")
+    if imported.get("api"):
+        return f"{imported['api']}({foreign.get('class', 'nn.Module')})"
+    files = [str(imported[k]) for k in ("checkpoint", "embedding", "bias") if imported.get(k)]
+    return f"{arch} from {' + '.join(files) or 'a checkpoint'}"
 
 
 def prepare_out_dir(path: Path, resume: bool, overwrite: bool) -> bool:

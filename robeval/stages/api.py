@@ -41,12 +41,14 @@ def evaluate(
     analyze: bool = True,
     overwrite: bool = False,
     progress: bool = False,
+    seed: int = 0,
 ) -> dict:
     """Write ``out`` as a run folder for ``model``, evaluate it on ``conditions`` (and measure the
     geometry when ``analyze``); returns eval.json's contents (with ``analysis`` when analysed).
 
     ``model`` maps normalised float NCHW images to logits (N x C); its final ``nn.Linear`` (or
-    ``head_layer``) is the classification layer. ``mean``/``std`` default to 0.5."""
+    ``head_layer``) is the classification layer. ``mean``/``std`` default to 0.5. ``seed``: the
+    one it was trained with (the report groups models of one configuration over seeds)."""
     from robeval.data.loading import load_split
     from robeval.models.sources import ForeignClassifier
     from robeval.stages.evaluate import evaluate_run
@@ -64,7 +66,7 @@ def evaluate(
     foreign = {"arch": "module", "num_classes": len(classes), "train": head, "file": None,
                "class": f"{type(model).__module__}.{type(model).__qualname__}"}
     write_foreign_run(out, wrapped, foreign, dataset=dataset, classes=list(classes), preprocess=pre,
-                      origin={"api": "robeval.evaluate"}, data_dir=data_dir)
+                      origin={"api": "robeval.evaluate"}, data_dir=data_dir, seed=seed)
     result = evaluate_run(out, conditions, device=device, data_dir=data_dir, progress=progress,
                           model=wrapped)
     if analyze and not wrapped.scripted:

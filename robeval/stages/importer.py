@@ -80,6 +80,7 @@ def import_run(
     head_layer: str | None = None,
     preprocess: dict | None = None,
     data_dir: str | None = None,
+    seed: int = 0,
 ) -> Path:
     """Write ``out`` as a finished robeval run holding the foreign model; returns ``out``.
 
@@ -97,11 +98,12 @@ def import_run(
             arch = "torchscript"  # detected: a torch.jit.save file, not a state dict
         if is_foreign(arch):
             import_foreign(out, checkpoint, dataset=dataset, arch=arch, head=head, classes=classes,
-                           head_layer=head_layer, preprocess=preprocess or {}, data_dir=data_dir)
+                           head_layer=head_layer, preprocess=preprocess or {}, data_dir=data_dir,
+                           seed=seed)
         else:
             _import_into(out, checkpoint, dataset=dataset, arch=arch, head=head, logits=logits,
                          scale=scale, embedding=embedding, bias=bias, classes=classes,
-                         preprocess=preprocess or {}, data_dir=data_dir)
+                         preprocess=preprocess or {}, data_dir=data_dir, seed=seed)
     except BaseException:
         if out.is_dir() and not any(out.iterdir()):
             out.rmdir()
@@ -110,14 +112,14 @@ def import_run(
 
 
 def _import_into(out: Path, checkpoint, *, dataset, arch, head, logits, scale, embedding, bias,
-                 classes, preprocess, data_dir) -> None:
+                 classes, preprocess, data_dir, seed) -> None:
     if preprocess.get("resize") or preprocess.get("crop"):
         raise RobevalError("--resize/--crop apply to torchvision:, timm: and torchscript models; "
                            "robeval's own encoders take the dataset's image size")
     size = image_size(dataset, data_dir)
     norm = {k: preprocess[k] for k in ("mean", "std") if preprocess.get(k) is not None}
     cfg = resolve(TrainConfig(dataset=dataset, arch=arch, head=head, logits=logits, scale=scale,
-                              **norm), size)
+                              seed=seed, **norm), size)
     spec = ModelSpec(arch=arch, num_classes=len(classes), image_size=size, head=head,
                      logits=logits, scale=cfg.scale or 1.0, init="sphere")
     model = build_model(spec)
@@ -139,16 +141,22 @@ def _import_into(out: Path, checkpoint, *, dataset, arch, head, logits, scale, e
     save_checkpoint(out / runs.LAST, {"model": model.state_dict()})
     write_config(out, cfg, spec, {"name": dataset, "classes": classes, "image_size": size},
                  environment("cpu"),
-                 imported={"checkpoint": str(checkpoint),
-                           "embedding": str(embedding) if embedding else None,
-                           "bias": str(bias) if bias else None,
+                 imported={"checkpoint": _where(checkpoint),
+                           "embedding": _where(embedding) if embedding else None,
+                           "bias": _where(bias) if bias else None,
                            "preprocess": {"mean": cfg.mean, "std": cfg.std}})
-    write_json(out / runs.SUMMARY, {"variant": runs.variant(cfg), "seed": None, "imported": True,
+    write_json(out / runs.SUMMARY, {"variant": runs.variant(cfg), "seed": seed, "imported": True,
                                     "best_val_acc": None, "last_val_acc": None})
 
 
+def _where(path) -> str:
+    """The imported file's absolute path: the report names it whatever folder it runs from."""
+    return str(Path(path).absolute())
+
+
 def import_foreign(out: Path, checkpoint, *, dataset: str, arch: str, head: str, classes: list[str],
-                   head_layer: str | None, preprocess: dict, data_dir: str | None) -> None:
+                   head_layer: str | None, preprocess: dict, data_dir: str | None,
+                   seed: int = 0) -> None:
     """A torchvision/timm network (state dict in ``checkpoint``) or a TorchScript file."""
     from robeval.models.checkpoint import load_checkpoint, unwrap_state
     from robeval.models.sources import MODEL_SOURCES
@@ -170,12 +178,15 @@ def import_foreign(out: Path, checkpoint, *, dataset: str, arch: str, head: str,
             raise RobevalError(f"{checkpoint} does not fit {arch}: {describe_mismatch(net, state)}") from None
     write_foreign_run(out, ForeignClassifier(net, head_layer, head), foreign, dataset=dataset,
                       classes=classes, preprocess=resolve_preprocess(preprocess, source.preprocessing(net)),
-                      origin={"checkpoint": str(checkpoint)}, data_dir=data_dir)
+                      origin={"checkpoint": _where(checkpoint)}, data_dir=data_dir, seed=seed)
 
 
 def write_foreign_run(out: Path, model: ForeignClassifier, foreign: dict, *, dataset: str,
-                      classes: list[str], preprocess: dict, origin: dict, data_dir: str | None) -> None:
-    """config.json (with ``foreign``: how to rebuild the network), checkpoints and summary."""
+                      classes: list[str], preprocess: dict, origin: dict, data_dir: str | None,
+                      seed: int = 0) -> None:
+    """config.json (with ``foreign``: how to rebuild the network), checkpoints and summary.
+    ``seed``: the one the model was trained with elsewhere, as the user says (the report groups
+    imports of one configuration over their seeds)."""
     model.resize, model.crop = preprocess["resize"], preprocess["crop"]
     size = image_size(dataset, data_dir)
     c, d = model.head.weight.shape
@@ -183,7 +194,8 @@ def write_foreign_run(out: Path, model: ForeignClassifier, foreign: dict, *, dat
         raise RobevalError(f"the model's class layer {model.head_layer!r} has {c} outputs; {dataset} has "
                            f"{len(classes)} classes")
     cfg = resolve(TrainConfig(dataset=dataset, arch=foreign["arch"], head=foreign["train"], logits="dot",
-                              mean=preprocess["mean"], std=preprocess["std"], channels_last=False), size)
+                              mean=preprocess["mean"], std=preprocess["std"], channels_last=False,
+                              seed=seed), size)
     spec = ModelSpec(arch=foreign["arch"], num_classes=c, image_size=size, head=foreign["train"])
     foreign = {**foreign, "head_layer": model.head_layer, "resize": preprocess["resize"],
                "crop": preprocess["crop"], "features": not model.scripted}
@@ -192,5 +204,5 @@ def write_foreign_run(out: Path, model: ForeignClassifier, foreign: dict, *, dat
     save_checkpoint(out / runs.LAST, state)
     write_config(out, cfg, spec, {"name": dataset, "classes": classes, "image_size": size},
                  environment("cpu"), foreign=foreign, imported={**origin, "preprocess": preprocess})
-    write_json(out / runs.SUMMARY, {"variant": runs.variant(cfg), "seed": None, "imported": True,
+    write_json(out / runs.SUMMARY, {"variant": runs.variant(cfg), "seed": seed, "imported": True,
                                     "best_val_acc": None, "last_val_acc": None})

@@ -42,6 +42,7 @@ def collect(run_dirs: list[str | Path]) -> list[dict]:
             "seed": cfg["seed"],
             "config": {k: cfg.get(k, False) for k in GROUP_KEYS},  # scale is None where S does not apply
             "best_val_acc": summary.get("best_val_acc"),
+            "origin": runs.origin(config),  # None: trained by robeval; else where it was imported from
             # None: trained before robeval recorded it, or imported
             "at_plateau": (summary.get("plateau") or {}).get("at_plateau"),
             # an empty condition has no accuracy (NaN in eval.json): left out, shown as "–"
@@ -111,10 +112,7 @@ def aggregate(records: list[dict]) -> list[dict]:
     for key, members in sorted(groups.items(), key=lambda kv: variant_order(kv[1][0]["config"])):
         seeds = [m["seed"] for m in members]
         if len(set(seeds)) != len(seeds):
-            raise RobevalError(
-                f"two runs of the same configuration share a seed ({members[0]['variant']}, seeds {seeds}); "
-                "remove one so seeds are not counted twice"
-            )
+            raise _shared_seed(members)
         conditions = [c for m in members for c in m["accuracy"]]
         for cond in dict.fromkeys(conditions):
             vals = [m["accuracy"][cond] for m in members if cond in m["accuracy"]]
@@ -131,6 +129,21 @@ def aggregate(records: list[dict]) -> list[dict]:
                 "calibration": _calibration_summary(members, cond),
             })
     return rows
+
+
+def _shared_seed(members: list[dict]) -> RobevalError:
+    """Two runs of one configuration with one seed would be counted as two seeds: name them."""
+    first: dict = {}
+    for m in members:
+        if m["seed"] in first:
+            a, b = first[m["seed"]], m
+            break
+        first[m["seed"]] = m
+    fix = ("import each with its own --seed (the seed it was trained with) to report them over "
+           "seeds, or report them separately" if a.get("origin") or b.get("origin")
+           else "remove one so the seed is not counted twice")
+    return RobevalError(f"{a['run']} and {b['run']} are the same configuration ({a['variant']}) with "
+                        f"the same seed {a['seed']}; {fix}")
 
 
 def _calibration_summary(members: list[dict], cond: str) -> dict[str, dict]:

@@ -92,6 +92,12 @@ def caveats(x: ReportInputs) -> list[tuple]:
                           "from every table**: " + "; ".join(f"{run} (log: {log})" for run, log in
                                                                sorted(x.incomplete.items()))
                   + ". Fix the cause and re-run the same command with --retry-failed."))
+    imported = [r for r in x.records if r.get("origin")]
+    if imported:
+        b.append(("note", f"**{len(imported)} of {len(x.records)} runs were imported, not trained by "
+                          "robeval** (no validation split, no training record; the checkpoint is the "
+                          "one given): " + "; ".join(f"{r['run']} ({r['origin']})" for r in imported)
+                  + "."))
     unsettled = not_at_plateau(x.records)
     if unsettled:
         b.append(("note", f"**{len(unsettled)} of {len(x.records)} runs had not reached their plateau** "
