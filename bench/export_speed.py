@@ -54,7 +54,7 @@ res = export([run], out, fmt)  # timed without tracemalloc, which slows every al
 seconds = time.perf_counter() - t0
 after = hwm_mb()
 tracemalloc.start()
-export([run], out, fmt)  # the same again, for the memory peak
+export([run], out, fmt, overwrite=True)  # the same again, for the memory peak
 peak = tracemalloc.get_traced_memory()[1]
 print(json.dumps({"rows": res["rows"], "seconds": seconds, "import_s": import_s,
                   "rss_peak_after_imports_mb": before, "tracemalloc_peak_mb": peak / 2**20,

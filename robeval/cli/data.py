@@ -38,11 +38,12 @@ from robeval.cli.values import Number, OutPath
               help="Instead of building the cache, draw N sample images per condition and severity.")
 @click.option("--out", type=OutPath(folder=False), default=None,
               help="With --preview: the PNG to write [preview.png].")
+@click.option("--overwrite", is_flag=True, help="With --preview: replace an existing --out image.")
 @device_option
 @data_dir_option
 @quiet_option
 def corrupt(dataset, split, conditions, severities, table, backend, workers, seed, preview, out,
-            device, data_dir, quiet) -> None:
+            overwrite, device, data_dir, quiet) -> None:
     """Build cached corrupted copies of a split (one .npz + sidecar JSON per condition and severity
     under <data root>/corruptions/), or draw a preview grid. Re-runs skip valid files and rebuild
     damaged or outdated ones; `robeval eval` builds missing ones on demand.
@@ -53,12 +54,15 @@ def corrupt(dataset, split, conditions, severities, table, backend, workers, see
 
     if device == "auto":
         device = "cpu" if backend == "reference" else device
-    if out and not preview:
-        raise click.UsageError("--out is the --preview image; without --preview the cache goes "
-                               "under <data root>/corruptions/")
+    if (out or overwrite) and not preview:
+        raise click.UsageError(f"{'--out' if out else '--overwrite'} is for the --preview image; "
+                               "without --preview the cache goes under <data root>/corruptions/")
     if preview:
+        from robeval.runs.destinations import check_file
+
         if out is None:  # the default is checked like a given --out
             out = OutPath(folder=False).convert("preview.png", None, None)
+        check_file(out, overwrite=overwrite, suffixes=(".png",))
         path = draw_preview(dataset, split, conditions, preview, out, table=table, backend=backend,
                             seed=seed, data_dir=data_dir, device=device)
         click.echo(f"wrote {path}")
@@ -182,7 +186,10 @@ def genset_make_manifest(kind, target, name, annotations, per_class, seed, min_s
     import json
 
     from robeval.core.fileio import write_text
+    from robeval.runs.destinations import check_file
 
+    if out:  # before the work; the default name is known only once the manifest is made
+        check_file(out, overwrite=overwrite, suffixes=(".json",))
     if kind == "openimages":
         from robeval.data.gensets.openimages import make_manifest
 
@@ -197,7 +204,6 @@ def genset_make_manifest(kind, target, name, annotations, per_class, seed, min_s
         data = make_files_manifest(root, target, name, mapping,
                                    classes.split(",") if classes else None, image_size)
     path = Path(out or Path("manifests") / "gensets" / f"{data['name']}.json")
-    if path.exists() and not overwrite:
-        raise click.UsageError(f"{path} exists; pass --overwrite to replace it")
+    check_file(path, overwrite=overwrite, suffixes=(".json",))
     write_text(path, json.dumps(data, indent=1) + "\n")
     click.echo(f"wrote {path}: {len(data['items'])} items, {len(data['classes'])} classes")

@@ -15,13 +15,15 @@ EXPORT_FORMATS = ("csv", "parquet")
 
 @cli.command(name="export")
 @click.argument("run_dirs", nargs=-1, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="csv", show_default=True,
-              help="csv, or parquet (needs pyarrow: pip install robeval[export]).")
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default=None,
+              help="csv, or parquet (needs pyarrow: pip install robeval[export]); default: what "
+                   "--out's extension names (.csv, .parquet).")
 @click.option("--out", type=OutPath(folder=False), required=True,
-              help="The file to write, in an existing folder (written atomically).")
+              help="The file to write (.csv or .parquet), in an existing folder (written atomically).")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists (refused otherwise).")
 @click.option("--conditions", default=None, metavar="NAME[,NAME...]",
               help="Only these evaluated conditions (default: every condition of each run).")
-def export_cmd(run_dirs, fmt, out, conditions) -> None:
+def export_cmd(run_dirs, fmt, out, overwrite, conditions) -> None:
     """One row per (run, condition, image) of evaluated runs, for pandas.
 
     \b
@@ -31,7 +33,7 @@ def export_cmd(run_dirs, fmt, out, conditions) -> None:
     """
     from robeval.stages.export import export
 
-    result = export(expand_runs(run_dirs), out, fmt, conditions)
+    result = export(expand_runs(run_dirs), out, fmt, conditions, overwrite=overwrite)
     for note in result["notes"]:
         click.echo(f"note: {note}", err=True)
-    click.echo(f"wrote {result['out']}: {result['rows']} rows from {result['runs']} runs ({fmt})")
+    click.echo(f"wrote {result['out']}: {result['rows']} rows from {result['runs']} runs ({result['format']})")

@@ -159,12 +159,14 @@ def train(seeds, out, resume, overwrite, device, data_dir, quiet, **options) -> 
                    "of one configuration over their seeds).")
 @click.option("--out", type=OutPath(folder=True), default=None,
               help="With --import-checkpoint: the run folder to create.")
+@click.option("--overwrite", is_flag=True,
+              help="With --import-checkpoint: replace the imported run in --out (only a run folder).")
 @device_option
 @data_dir_option
 @quiet_option
 def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_conditions, import_checkpoint,
              embedding, bias_file, dataset, arch, head, head_layer, mean, std, resize, crop, logits,
-             scale, seed, out, device, data_dir, quiet):
+             scale, seed, out, overwrite, device, data_dir, quiet):
     """Evaluate runs on conditions; write eval/<condition>.npz and eval.json per run.
 
     \b
@@ -181,6 +183,8 @@ def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_condition
     from robeval.stages.evaluate import accuracy_table, evaluate_run
 
     dirs = expand_runs(run_dirs)
+    if not import_checkpoint:
+        _refuse_import_only(click.get_current_context())
     if import_checkpoint:
         from robeval.stages.importer import import_run
 
@@ -190,7 +194,7 @@ def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_condition
 
         run_dir = import_run(import_checkpoint, Path(out), dataset=dataset, arch=arch, head=head,
                              logits=logits, scale=scale, embedding=embedding, bias=bias_file,
-                             head_layer=head_layer, data_dir=data_dir, seed=seed,
+                             head_layer=head_layer, data_dir=data_dir, seed=seed, overwrite=overwrite,
                              preprocess={"mean": mean, "std": std, "resize": resize, "crop": crop})
         _, imported = runs.open_run(run_dir)
         click.echo(f"{run_dir}: imported {imported['config']['arch']}; {preprocess_line(imported['imported']['preprocess'])}")
@@ -214,6 +218,21 @@ def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_condition
             from robeval.stages.analyze import analyze_run, summary_line
 
             click.echo("geometry: " + summary_line(analyze_run(d)))
+
+
+IMPORT_ONLY = ("embedding", "bias_file", "dataset", "arch", "head", "head_layer", "mean", "std", "resize",
+               "crop", "logits", "scale", "seed", "out", "overwrite")
+
+
+def _refuse_import_only(ctx: click.Context) -> None:
+    """Options that describe an import do nothing on a run folder: refused, not dropped."""
+    from click.core import ParameterSource
+
+    given = [p.opts[0] for p in ctx.command.params if p.name in IMPORT_ONLY
+             and ctx.get_parameter_source(p.name) not in (None, ParameterSource.DEFAULT)]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} with "
+                               "--import-checkpoint (a run folder already records its model)")
 
 
 @cli.command()

@@ -91,6 +91,30 @@ def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def new_folder(out: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``out``; when the block succeeds, it becomes ``out``
+    (an existing ``out`` is removed first: the caller checked that it may be replaced). A failure
+    leaves nothing: not the staging folder, not a parent folder made for it, and ``out`` as it
+    was. Imports build their run folder this way, so a refused import leaves no half folder."""
+    out = Path(out)
+    made = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
+    staging = out.parent / f".{out.name}.incoming"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        if out.is_dir() and not out.is_symlink():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        for p in made:  # innermost first; only folders this call made, and only when empty
+            with contextlib.suppress(OSError):
+                p.rmdir()
+        raise
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")

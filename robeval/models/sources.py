@@ -154,6 +154,17 @@ def find_head_layer(net: nn.Module, name: str | None = None) -> tuple[str, nn.Mo
     return linears[-1]
 
 
+def logits_of(out) -> torch.Tensor:
+    """A network's logits: its output, or the first item of a tuple or list (``(logits,
+    features)``, as many research models return)."""
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    if not isinstance(out, torch.Tensor):
+        raise RobevalError(f"the model returned a {type(out).__name__}, not logits; robeval reads a "
+                           "tensor (N x C) or a tuple whose first item is one")
+    return out
+
+
 class ForeignHead:
     """A view of the network's final Linear as robeval's head (dot logits, scale 1)."""
 
@@ -206,7 +217,7 @@ class ForeignClassifier(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.preprocess(x))
+        return logits_of(self.net(self.preprocess(x)))
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(logits, input of the final Linear flattened to N x d); features None for TorchScript."""

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from robeval.core.errors import RobevalError
@@ -77,36 +76,3 @@ def origin(config: dict) -> str | None:
         return f"{imported['api']}({foreign.get('class', 'nn.Module')})"
     files = [str(imported[k]) for k in ("checkpoint", "embedding", "bias") if imported.get(k)]
     return f"{arch} from {' + '.join(files) or 'a checkpoint'}"
-
-
-def prepare_out_dir(path: Path, resume: bool, overwrite: bool) -> bool:
-    """Create ``path`` for a new run; True when an existing run should be resumed instead."""
-    if resume and overwrite:
-        raise RobevalError("--resume and --overwrite contradict each other; pick one")
-    if path.exists() and not path.is_dir():
-        raise RobevalError(f"{path} exists and is not a folder")
-    has_content = path.is_dir() and any(path.iterdir())
-    if has_content and resume:
-        if not is_run(path):
-            raise RobevalError(f"cannot resume: {path} is not a robeval run folder (no {CONFIG})")
-        folders = [n for n in (SUMMARY, STATE, BEST, LAST, METRICS) if (path / n).is_dir()]
-        if folders:
-            raise RobevalError(f"cannot resume {path}: {', '.join(folders)} should be a file but is a "
-                               "folder (the run folder was damaged); restore it or use --overwrite")
-        return True
-    if has_content and overwrite:
-        if not is_run(path):
-            raise RobevalError(
-                f"refusing to delete {path}: it is not a robeval run folder; choose another --out"
-            )
-        shutil.rmtree(path)
-    elif has_content:
-        raise RobevalError(
-            f"{path} already exists; pass --resume to continue that run or --overwrite to replace it"
-        )
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RobevalError(f"cannot create the run folder {path}: {exc.strerror or exc}; choose "
-                           "another --out") from None
-    return False

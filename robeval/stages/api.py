@@ -21,6 +21,7 @@ from torch import nn
 
 from robeval import runs
 from robeval.core.errors import RobevalError
+from robeval.core.fileio import new_folder
 
 
 def evaluate(
@@ -57,7 +58,7 @@ def evaluate(
     if not isinstance(model, nn.Module):
         raise RobevalError(f"robeval.evaluate takes a torch nn.Module, got {type(model).__name__}")
     out = Path(out)
-    runs.prepare_out_dir(out, resume=False, overwrite=overwrite)
+    runs.check_run_folder(out, overwrite=overwrite, resumable=False)
     if classes is None:
         classes = load_split(dataset, "test", data_dir).classes
     pre = resolve_preprocess({"mean": _listed(mean), "std": _listed(std), "resize": resize,
@@ -65,8 +66,10 @@ def evaluate(
     wrapped = ForeignClassifier(model, head_layer, head)
     foreign = {"arch": "module", "num_classes": len(classes), "train": head, "file": None,
                "class": f"{type(model).__module__}.{type(model).__qualname__}"}
-    write_foreign_run(out, wrapped, foreign, dataset=dataset, classes=list(classes), preprocess=pre,
-                      origin={"api": "robeval.evaluate"}, data_dir=data_dir, seed=seed)
+    with new_folder(out) as staging:  # a refusal leaves no half folder (nor replaces the old one)
+        write_foreign_run(staging, wrapped, foreign, dataset=dataset, classes=list(classes),
+                          preprocess=pre, origin={"api": "robeval.evaluate"}, data_dir=data_dir,
+                          seed=seed)
     result = evaluate_run(out, conditions, device=device, data_dir=data_dir, progress=progress,
                           model=wrapped)
     if analyze and not wrapped.scripted:

@@ -28,6 +28,7 @@ from robeval.analysis.calibration import softmax
 from robeval.analysis.common import row_normalise
 from robeval.core.errors import RobevalError
 from robeval.core.fileio import atomic_path
+from robeval.runs.destinations import check_file
 from robeval.runs.outputs import load_condition, load_head, read_eval
 
 COLUMNS = ("run", "variant", "seed", "condition", "index", "label", "prediction", "confidence",
@@ -153,19 +154,35 @@ def _needs_pyarrow() -> None:
 class ExportFormat:
     name: str
     write: Callable[[Path, Iterator[Chunk]], int]  # temp path, chunks -> rows written
+    suffixes: tuple[str, ...]  # what --out's name ends in (the first is the usual one)
     check: Callable[[], None] = lambda: None  # raises RobevalError when the format cannot be written
 
 
 FORMATS: dict[str, ExportFormat] = {f.name: f for f in (
-    ExportFormat("csv", _write_csv),
-    ExportFormat("parquet", _write_parquet, _needs_pyarrow),
+    ExportFormat("csv", _write_csv, (".csv",)),
+    ExportFormat("parquet", _write_parquet, (".parquet", ".pq"), _needs_pyarrow),
 )}
 
 
-def check_out(out: Path) -> None:
-    """--out names a file in an existing, writable folder (export never creates folders)."""
-    if out.is_dir():
-        raise RobevalError(f"--out {out} is a folder; give a file name, e.g. {out / 'images.csv'}")
+def pick_format(out: Path, fmt: str | None) -> ExportFormat:
+    """The format asked for, else the one --out's extension names; the file name and the bytes
+    in it always agree (no CSV under a .parquet name)."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise RobevalError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+        return FORMATS[fmt]
+    found = [f for f in FORMATS.values() if out.suffix.lower() in f.suffixes]
+    if not found:
+        names = " or ".join(f.suffixes[0] for f in FORMATS.values())
+        raise RobevalError(f"--out {out}: name a {names} file (the format follows the extension), "
+                           "or pass --format")
+    return found[0]
+
+
+def check_out(out: Path, writer: ExportFormat, overwrite: bool = False) -> None:
+    """--out names a new file (or one to replace with ``overwrite``) of the format's extension in
+    an existing, writable folder (export never creates folders); docs/outputs.md."""
+    check_file(out, overwrite=overwrite, suffixes=writer.suffixes)
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise RobevalError(f"--out {out}: folder {parent} does not exist; create it first")
@@ -173,15 +190,17 @@ def check_out(out: Path) -> None:
         raise RobevalError(f"--out {out}: folder {parent} is not writable")
 
 
-def export(run_dirs: list[str | Path], out: str | Path, fmt: str = "csv",
-           conditions: str | None = None) -> dict:
-    """Write the per-image table of ``run_dirs`` to ``out``; returns rows, runs and notes."""
-    if fmt not in FORMATS:
-        raise RobevalError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+def export(run_dirs: list[str | Path], out: str | Path, fmt: str | None = None,
+           conditions: str | None = None, overwrite: bool = False) -> dict:
+    """Write the per-image table of ``run_dirs`` to ``out``; returns rows, runs and notes.
+    ``fmt`` None: the format --out's extension names. An existing ``out`` is replaced only with
+    ``overwrite``."""
     out = Path(out)
-    writer = FORMATS[fmt]
+    if out.is_dir():
+        raise RobevalError(f"--out {out} is a folder; give a file name, e.g. {out / 'images.csv'}")
+    writer = pick_format(out, fmt)
     writer.check()
-    check_out(out)
+    check_out(out, writer, overwrite)
     plans = plan(run_dirs, conditions)
     for p in plans:  # a missing file fails here, before the output is begun
         load_head(p.run)
@@ -191,4 +210,4 @@ def export(run_dirs: list[str | Path], out: str | Path, fmt: str = "csv",
     notes: list[str] = []
     with atomic_path(out) as tmp:
         n = writer.write(tmp, chunks(plans, notes))
-    return {"rows": n, "runs": len(plans), "out": str(out), "format": fmt, "notes": notes}
+    return {"rows": n, "runs": len(plans), "out": str(out), "format": writer.name, "notes": notes}

@@ -19,7 +19,7 @@ import torch
 from robeval import runs
 from robeval.core.environment import environment
 from robeval.core.errors import RobevalError
-from robeval.core.fileio import write_json
+from robeval.core.fileio import new_folder, write_json
 from robeval.data.loading import dataset_spec, load_split
 from robeval.models import ModelSpec, build_model
 from robeval.models.checkpoint import describe_mismatch, load_foreign_state, save_checkpoint
@@ -81,34 +81,45 @@ def import_run(
     preprocess: dict | None = None,
     data_dir: str | None = None,
     seed: int = 0,
+    overwrite: bool = False,
 ) -> Path:
     """Write ``out`` as a finished robeval run holding the foreign model; returns ``out``.
 
-    A checkpoint that does not load leaves no folder behind."""
-    runs.prepare_out_dir(out, resume=False, overwrite=False)
-    try:
-        if head is None:
-            if embedding is None:
-                raise RobevalError("say how the class layer was trained: --head learned (trained with "
-                                   "the network) or --head fixed (frozen random class vectors)")
-            head = "fixed"  # the authors' separate embedding file is their fixed head
-        if classes is None:
-            classes = load_split(dataset, "test", data_dir).classes
-        if not is_foreign(arch) and is_torchscript(checkpoint):
-            arch = "torchscript"  # detected: a torch.jit.save file, not a state dict
+    The run is built in a staging folder and moved to ``out`` only when complete: a refused
+    import leaves nothing behind (and, with ``overwrite``, the previous run as it was)."""
+    runs.check_run_folder(out, overwrite=overwrite, resumable=False)
+    if head is None:
+        if embedding is None:
+            raise RobevalError("say how the class layer was trained: --head learned (trained with "
+                               "the network) or --head fixed (frozen random class vectors)")
+        head = "fixed"  # the authors' separate embedding file is their fixed head
+    if not is_foreign(arch) and is_torchscript(checkpoint):
+        arch = "torchscript"  # detected: a torch.jit.save file, not a state dict
+    if is_foreign(arch):
+        _refuse_own_head_options(arch, logits=logits, scale=scale, embedding=embedding, bias=bias)
+    if classes is None:
+        classes = load_split(dataset, "test", data_dir).classes
+    with new_folder(out) as staging:
         if is_foreign(arch):
-            import_foreign(out, checkpoint, dataset=dataset, arch=arch, head=head, classes=classes,
+            import_foreign(staging, checkpoint, dataset=dataset, arch=arch, head=head, classes=classes,
                            head_layer=head_layer, preprocess=preprocess or {}, data_dir=data_dir,
                            seed=seed)
         else:
-            _import_into(out, checkpoint, dataset=dataset, arch=arch, head=head, logits=logits,
+            _import_into(staging, checkpoint, dataset=dataset, arch=arch, head=head, logits=logits,
                          scale=scale, embedding=embedding, bias=bias, classes=classes,
                          preprocess=preprocess or {}, data_dir=data_dir, seed=seed)
-    except BaseException:
-        if out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
-        raise
     return out
+
+
+def _refuse_own_head_options(arch: str, **given) -> None:
+    """--logits/-S/--embedding/--bias-file describe robeval's own head; a foreign network keeps its
+    own class layer and logits, so they would be dropped without a word: refused instead."""
+    used = {"logits": "--logits cosine", "scale": "-S/--scale", "embedding": "--embedding",
+            "bias": "--bias-file"}
+    wrong = [used[k] for k, v in given.items() if v is not None and not (k == "logits" and v == "dot")]
+    if wrong:
+        raise RobevalError(f"{', '.join(wrong)} cannot apply to --arch {arch}: its own class layer "
+                           "gives the logits (read as dot products); leave them out")
 
 
 def _import_into(out: Path, checkpoint, *, dataset, arch, head, logits, scale, embedding, bias,
@@ -181,6 +192,24 @@ def import_foreign(out: Path, checkpoint, *, dataset: str, arch: str, head: str,
                       origin={"checkpoint": _where(checkpoint)}, data_dir=data_dir, seed=seed)
 
 
+def probe(model: ForeignClassifier, size: int, num_classes: int) -> None:
+    """One forward pass on two blank images of the dataset's size, so a model whose output or
+    input size does not fit is refused at import, in one line, not in the middle of eval."""
+    x = torch.zeros(2, 3, size, size)
+    try:
+        with torch.no_grad():
+            logits, _ = model.eval().forward_features(x)
+    except RobevalError:
+        raise
+    except Exception as exc:  # the network's own error: a size it cannot take, a bad op
+        line = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
+        raise RobevalError(f"the model fails on {size}x{size} images (after --resize/--crop): "
+                           f"{type(exc).__name__}: {line}") from None
+    if tuple(logits.shape) != (2, num_classes):
+        raise RobevalError(f"the model's logits have shape {tuple(logits.shape)} for 2 images; "
+                           f"robeval needs (2, {num_classes}): N x classes")
+
+
 def write_foreign_run(out: Path, model: ForeignClassifier, foreign: dict, *, dataset: str,
                       classes: list[str], preprocess: dict, origin: dict, data_dir: str | None,
                       seed: int = 0) -> None:
@@ -193,6 +222,7 @@ def write_foreign_run(out: Path, model: ForeignClassifier, foreign: dict, *, dat
     if c != len(classes):
         raise RobevalError(f"the model's class layer {model.head_layer!r} has {c} outputs; {dataset} has "
                            f"{len(classes)} classes")
+    probe(model, size, len(classes))
     cfg = resolve(TrainConfig(dataset=dataset, arch=foreign["arch"], head=foreign["train"], logits="dot",
                               mean=preprocess["mean"], std=preprocess["std"], channels_last=False,
                               seed=seed), size)

@@ -21,6 +21,7 @@ from robeval.core.errors import RobevalError
 from robeval.core.fileio import read_json, write_json
 from robeval.core.progress import progress_bar
 from robeval.models.kinds import LOGITS_KINDS
+from robeval.runs.destinations import check_folder, mark
 from robeval.runs.outputs import read_eval_json
 from robeval.stages.evaluate import evaluate_run
 from robeval.stages.headsets import HEAD_SETS, HeadVariant
@@ -171,6 +172,7 @@ def reproduce(
     from robeval.core.environment import pick_device
 
     out = Path(out_dir)
+    check_folder(out, "study")  # new, empty or a study to continue (docs/outputs.md)
     t_start = time.time()
     launch = launch or LaunchOptions()
     launcher = LAUNCHERS.get(launch.launcher)
@@ -185,6 +187,8 @@ def reproduce(
         pick_device(device) if not devices else device, devices, workers)
     if len(slots) > 1 or launcher.remote:
         prepare_data(plan, data_dir, progress)
+    out.mkdir(parents=True, exist_ok=True)
+    mark(out, "study")
     batch = {"out": out, "options": launch, "slots": slots, "device": device, "progress": progress}
     sweep, failed = None, {}
     phases = ["sweep", "reproduce"] if plan.sweeps() else ["reproduce"]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from robeval.core.environment import environment
 from robeval.core.errors import RobevalError
+from robeval.runs.destinations import check_folder
 from robeval.stages.report.aggregate import aggregate, collect, paired_rows
 from robeval.stages.report.format import terminal_table
 
@@ -37,6 +38,7 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path, *, analyze: bo
 
     if not run_dirs:
         raise RobevalError("no runs given; pass run folders, e.g. robeval report runs/*")
+    check_folder(out_dir, "report")  # new, empty or a report: never a run's or your own folder
     records = collect(run_dirs)
     rows = aggregate(records)
     build_report(records, rows, paired_rows(records), Path(out_dir), environment(),

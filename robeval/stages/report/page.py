@@ -14,6 +14,7 @@ from pathlib import Path
 
 from robeval.core.fileio import read_json, staged_folder, write_json, write_text
 from robeval.render.document import to_html, to_markdown
+from robeval.runs.destinations import mark
 from robeval.runs.outputs import has_features
 from robeval.stages.analyze import ANALYSIS_JSON, analyze_run, is_stale
 from robeval.stages.report import calibration, front, sections
@@ -82,6 +83,7 @@ def build_report(records: list[dict], rows: list[dict], paired: list[dict], out:
     """Every report file is written into a staging folder and moved into ``out`` at the end: a
     report that fails (a damaged run, Ctrl-C) leaves ``out`` as it was."""
     with staged_folder(out) as staging:
+        mark(staging, "report")
         return _build(records, rows, paired, staging, env, analyze=analyze, plots=plots, sweep=sweep,
                       incomplete=incomplete)
 
