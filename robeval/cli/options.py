@@ -3,6 +3,8 @@ parsing, common options and the group that turns RobevalError into a one-line er
 
 from __future__ import annotations
 
+import errno
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -117,6 +119,24 @@ def parse_names(text: str, kind: RegistryName, what: str) -> list[str]:
     return names
 
 
+ENVIRONMENT_ERRORS = {  # errno -> what to do; an OSError of these is the machine's, not a bug
+    errno.EACCES: "fix its permissions, or choose a writable --out / --data-dir ($ROBEVAL_DATA)",
+    errno.EPERM: "fix its permissions, or choose a writable --out / --data-dir ($ROBEVAL_DATA)",
+    errno.EROFS: "it is on a read-only file system: choose another --out / --data-dir ($ROBEVAL_DATA)",
+    errno.ENOSPC: "the disk is full: free space, or choose another --out / --data-dir",
+    errno.EDQUOT: "the disk quota is used up: free space, or choose another --out / --data-dir",
+    errno.ELOOP: "a symbolic link points back to itself: remove the loop",
+}
+
+
+def environment_error(exc: BaseException) -> str | None:
+    """One line for an OSError caused by the machine (a read-only data root, a full disk)."""
+    if not isinstance(exc, OSError) or exc.errno not in ENVIRONMENT_ERRORS:
+        return None
+    where = exc.filename or "a file robeval needs"
+    return f"{where}: {exc.strerror or exc}; {ENVIRONMENT_ERRORS[exc.errno]}"
+
+
 class RobevalGroup(click.Group):
     """Turns RobevalError into a one-line message and exit 1; Ctrl-C into exit 130."""
 
@@ -135,6 +155,9 @@ class RobevalGroup(click.Group):
                        err=True)
             sys.exit(130)
         except Exception as exc:
+            line = environment_error(exc)
+            if line:  # the machine's state (permissions, a full disk), not a robeval bug
+                raise click.ClickException(line) from None
             # Last resort: every known bad input is a RobevalError, so reaching this is a robeval
             # bug; one line for the user, the traceback with ROBEVAL_DEBUG=1 (the test suite sets
             # it, so the bad-input tests still see every unhandled exception). An EOFError would
@@ -197,4 +220,6 @@ def parse_floats(ctx, param, value: str | None) -> float | list[float] | None:
         raise click.BadParameter(f"{value!r}: give 1 or 3 numbers separated by commas") from None
     if len(numbers) not in (1, 3):
         raise click.BadParameter(f"{value!r}: give 1 or 3 numbers (one per RGB channel)")
+    if not all(math.isfinite(v) for v in numbers):
+        raise click.BadParameter(f"{value!r}: every number must be finite (no nan or inf)")
     return numbers[0] if len(numbers) == 1 else numbers

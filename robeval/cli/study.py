@@ -206,7 +206,7 @@ def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_condition
 
         for d in dirs:
             _, config = runs.open_run(d)
-            names = [c.name for c in available(config["config"]["dataset"])]
+            names = [c.name for c in available(config["config"]["dataset"], data_dir=data_dir)]
             click.echo(f"{d}: {', '.join(names)}")
         return
     for d in dirs:

@@ -10,11 +10,13 @@ parsed and then trained forever. Every refusal is one line naming the option and
 from __future__ import annotations
 
 import math
+import os
 import re
 
 import click
 
 from robeval.core.environment import DEVICE_PATTERN
+from robeval.training.config import LARGEST
 
 
 class Number(click.ParamType):
@@ -121,7 +123,7 @@ class OutPath(click.Path):
         from robeval.core.errors import RobevalError
         from robeval.core.fileio import check_creatable
 
-        value = super().convert(value, param, ctx)
+        value = super().convert(os.path.expanduser(value), param, ctx)  # --out=~/x: the home folder
         try:
             check_creatable(value, self.what, self.probe_existing)
         except RobevalError as exc:
@@ -129,8 +131,8 @@ class OutPath(click.Path):
         return value
 
 
-POSITIVE = Number(0, low_open=True)           # learning rates, cosine scales
-NON_NEGATIVE = Number(0)                      # weight decay, margins
+POSITIVE = Number(0, LARGEST, low_open=True)  # learning rates, cosine scales
+NON_NEGATIVE = Number(0, LARGEST)             # weight decay, margins
 FRACTION = Number(0, 1, low_open=True, high_open=True)  # shares of a split
 EPOCHS = click.IntRange(1, 100_000)
 BATCH = click.IntRange(1, 1 << 20)

@@ -59,6 +59,12 @@ class ConditionSource:
     # (subgroup, dataset) -> the conditions of ``GROUP:SUBGROUP`` (e.g. corrupt:noise), None when
     # the word is not one of its subgroups; ``GROUP:all`` goes here too when the source has it
     subgroups: Callable[[str, str], list[Condition] | None] | None = None
+    # True: what is available depends on files under the data root (released benchmarks, built
+    # sets), so ``available`` is called as available(dataset, data_dir) with the eval's --data-dir
+    reads_data_root: bool = False
+
+    def listed(self, dataset: str, data_dir: str | Path | None = None) -> list[Condition]:
+        return self.available(dataset, data_dir) if self.reads_data_root else self.available(dataset)
 
 
 SOURCES: Registry[ConditionSource] = Registry("condition group")
@@ -84,9 +90,12 @@ def split_names(spec: str) -> list[str]:
     return [n for n in names if n]
 
 
-def available(dataset: str, group: str | None = None) -> list[Condition]:
+def available(dataset: str, group: str | None = None,
+              data_dir: str | Path | None = None) -> list[Condition]:
+    """Every condition of ``group`` (or of all groups) for ``dataset``; sources that read the data
+    root (released:, built gensets) look under ``data_dir`` (else $ROBEVAL_DATA, datasets/)."""
     groups = [group] if group else SOURCES.names()
-    return [c for g in groups for c in SOURCES.get(g).available(dataset)]
+    return [c for g in groups for c in SOURCES.get(g).listed(dataset, data_dir)]
 
 
 def _parse(name: str, dataset: str) -> Condition | None:
@@ -103,11 +112,12 @@ def _subgroup(group: str, sub: str, dataset: str) -> list[Condition] | None:
     return source.subgroups(sub, dataset)
 
 
-def resolve(spec: str, dataset: str) -> list[Condition]:
-    """The conditions a ``--conditions`` string names, in order, without duplicates."""
+def resolve(spec: str, dataset: str, data_dir: str | Path | None = None) -> list[Condition]:
+    """The conditions a ``--conditions`` string names, in order, without duplicates (``all`` and
+    ``GROUP:all`` list what is under ``data_dir``, the same root the conditions are built from)."""
     if spec is not None and not split_names(spec):
         raise RobevalError("--conditions is empty; give all, GROUP:all or names separated by commas")
-    known = {c.name: c for c in available(dataset)}
+    known = {c.name: c for c in available(dataset, data_dir=data_dir)}
     chosen: dict[str, Condition] = {}
     for name in split_names(spec or "all"):
         group, colon, sub = name.partition(":")
@@ -118,7 +128,7 @@ def resolve(spec: str, dataset: str) -> list[Condition]:
             chosen.update({c.name: c for c in named})
         elif name.endswith(":all"):
             source = name[: -len(":all")]
-            group = available(dataset, source)
+            group = available(dataset, source, data_dir)
             if not group and source in SOURCES:
                 raise RobevalError(f"{name}: dataset {dataset!r} has no conditions of this group here "
                                    "(see robeval eval RUN --list-conditions); leave it out")

@@ -17,14 +17,14 @@ def _manifest_genset(name: str, target: str) -> Condition:
                      params={"manifest": name, **({"target": target} if target else {})})
 
 
-def genset_conditions(dataset: str) -> list[Condition]:
+def genset_conditions(dataset: str, data_dir=None) -> list[Condition]:
     out = []
     for name, source in BUILTIN_GENSETS.get(dataset, []):
         out.append(Condition(
             f"genset:{name}", "generalisation",
             lambda ctx, source=source: load_split(source, "test", ctx.data_dir), family="genset",
         ))
-    for row in gensets.list_sets():  # built sets only, so `all` never starts a download
+    for row in gensets.list_sets(data_dir):  # built sets only, so `all` never starts a download
         if (row.get("target") == dataset and row.get("built")
                 and f"genset:{row['name']}" not in {c.name for c in out}):
             out.append(_manifest_genset(row["name"], dataset))
@@ -41,4 +41,5 @@ def parse_genset(name: str, dataset: str) -> Condition | None:
 
 
 register_source(ConditionSource("genset", genset_conditions, parse_genset,
-                                "generalisation sets: built-in and manifest-built (genset:NAME)"))
+                                "generalisation sets: built-in and manifest-built (genset:NAME)",
+                                reads_data_root=True))

@@ -86,23 +86,31 @@ def _present(bench: ReleasedBenchmark, folder: Path) -> list[str]:
     return [n for n in names if (folder / n).is_dir()]
 
 
+def _load(path: Path, **kwargs) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False, **kwargs)
+    except (OSError, ValueError, EOFError) as exc:
+        raise RobevalError(f"{path}: not a readable .npy array ({exc}); extract the archive "
+                           "again") from None
+
+
 def _read_npy(folder: Path, corruption: str, severity: int, num_classes: int) -> tuple[np.ndarray, np.ndarray, int]:
     path, labels_path = folder / f"{corruption}.npy", folder / "labels.npy"
     if not labels_path.is_file():
         raise RobevalError(f"{labels_path} is missing: the released benchmark ships it beside the .npy files")
-    try:
-        images = np.load(path, mmap_mode="r", allow_pickle=False)
-        labels = np.load(labels_path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise RobevalError(f"{path}: not a readable .npy array ({exc}); extract the archive again") from None
+    images = _load(path, mmap_mode="r")
+    labels = _load(labels_path)
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
         raise RobevalError(f"{path} holds {images.dtype} {tuple(images.shape)}; the released layout "
                            "is uint8 (5 x N, H, W, 3)")
     total = len(images)
     if total == 0 or total % len(SEVERITIES):
         raise RobevalError(f"{path} holds {total} images: not 5 equal severity blocks")
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise RobevalError(f"{labels_path} holds {labels.dtype} {tuple(labels.shape)}; the released "
+                           "layout is one integer class index per image, shape (5 x N,)")
     if labels.shape != (total,):
-        raise RobevalError(f"{labels_path} holds {labels.shape[0] if labels.ndim else 0} labels, "
+        raise RobevalError(f"{labels_path} holds {labels.shape[0]} labels, "
                            f"{path.name} {total} images: they must match")
     n = total // len(SEVERITIES)
     block = slice((severity - 1) * n, severity * n)
@@ -125,8 +133,12 @@ def _read_folders(folder: Path, corruption: str, severity: int, classes: list[st
     images, labels = [], []
     for wnid in classes:
         for f in sorted((base / wnid).glob("*.JPEG")) if (base / wnid).is_dir() else []:
-            with Image.open(f) as im:
-                images.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
+            try:
+                with Image.open(f) as im:
+                    images.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
+            except (OSError, ValueError) as exc:
+                raise RobevalError(f"{f} cannot be read as an image ({exc}); extract the archive "
+                                   "again") from None
             labels.append(index[wnid])
     if not images:
         raise RobevalError(f"{base} holds no .JPEG images")
@@ -161,12 +173,12 @@ def _condition(bench: ReleasedBenchmark, corruption: str, severity: int) -> Cond
                      family=f"released:{corruption}", severity=severity, params=params)
 
 
-def released_conditions(dataset: str) -> list[Condition]:
+def released_conditions(dataset: str, data_dir: str | Path | None = None) -> list[Condition]:
     """Every corruption x severity of the dataset's released benchmark found under the data root."""
     if dataset not in BENCHMARKS:
         return []
     bench = BENCHMARKS.get(dataset)
-    folder = benchmark_dir(bench, None, unpack=False)
+    folder = benchmark_dir(bench, data_dir, unpack=False)
     if folder is None:
         return []
     return [_condition(bench, c, s) for c in _present(bench, folder) for s in SEVERITIES]
@@ -193,4 +205,5 @@ def released_parser(name: str, dataset: str) -> Condition | None:
 
 register_source(ConditionSource(
     "released", released_conditions, released_parser,
-    "the released CIFAR-10-C / CIFAR-100-C / Tiny-ImageNet-C files under the data root"))
+    "the released CIFAR-10-C / CIFAR-100-C / Tiny-ImageNet-C files under the data root",
+    reads_data_root=True))

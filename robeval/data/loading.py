@@ -8,6 +8,7 @@ Data root: ``--data-dir``, else ``$ROBEVAL_DATA``, else ``./datasets``.
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +45,12 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
 
 def data_root(data_dir: str | os.PathLike | None = None) -> Path:
     """--data-dir, else $ROBEVAL_DATA, else ./datasets; a path that is a file is an error."""
-    root = Path(data_dir or os.environ.get("ROBEVAL_DATA") or "datasets")
+    # '~' is the home folder, as a shell would read it (not a folder named '~' in the cwd)
+    root = Path(data_dir or os.environ.get("ROBEVAL_DATA") or "datasets").expanduser()
     where = "--data-dir" if data_dir else "$ROBEVAL_DATA" if os.environ.get("ROBEVAL_DATA") else "the data root"
+    if root.is_symlink() and not root.exists():
+        raise RobevalError(f"{where} {root} is a symbolic link to {os.readlink(root)}, which does not "
+                           "exist; create that folder or point the data root elsewhere")
     if root.exists() and not root.is_dir():
         raise RobevalError(f"{where} {root} is a file, not a folder; point it at a folder")
     if not root.exists():  # it will be created: refuse now a place where it cannot be
@@ -73,10 +78,21 @@ def load_split(name: str, split: str, data_dir: str | os.PathLike | None = None)
         try:
             with np.load(path, allow_pickle=False) as z:
                 return ImageSet(z["images"], z["labels"], [str(c) for c in z["classes"]], f"{name}/{split}")
-        except (OSError, ValueError, KeyError):
-            path.unlink(missing_ok=True)  # a damaged cache is rebuilt, never trusted
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            _drop_damaged(path)  # a damaged cache is rebuilt, never trusted
     data = spec.load(name, split, data_root(data_dir))
     data.name = f"{name}/{split}"
     if spec.cache:
-        write_npz(path, images=data.images, labels=data.labels, classes=np.array(data.classes))
+        try:
+            write_npz(path, images=data.images, labels=data.labels, classes=np.array(data.classes))
+        except OSError:
+            pass  # a read-only data root: the split is used as loaded, only not cached
     return data
+
+
+def _drop_damaged(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise RobevalError(f"the dataset cache {path} is damaged and cannot be removed "
+                           f"({exc.strerror or exc}); delete it and run again (it is rebuilt)") from None

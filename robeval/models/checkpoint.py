@@ -38,7 +38,8 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict:
         raise RobevalError(f"{path} is empty (0 bytes): re-train, or pass --resume to finish the run")
     if path.suffix == ".safetensors":
         return _load_safetensors(path, map_location)
-    damaged = "(truncated or not a PyTorch file? re-train, or pass --resume to finish the run)"
+    damaged = ("(truncated or not a PyTorch file? a run's own checkpoint: re-train, or pass --resume "
+               "to finish the run)")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -56,6 +57,9 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict:
         raise RobevalError(f"cannot read checkpoint {path}: {first_line(exc)} {damaged}") from None
     except (EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
         raise RobevalError(f"cannot read checkpoint {path}: {first_line(exc)} {damaged}") from None
+    except Exception as exc:  # other bytes (a text file) fail inside the unpickler: KeyError, IndexError
+        raise RobevalError(f"cannot read checkpoint {path}: not a file torch.save wrote "
+                           f"({type(exc).__name__}) {damaged}") from None
 
 
 def _load_safetensors(path: Path, map_location: str) -> dict:

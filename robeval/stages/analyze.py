@@ -107,9 +107,10 @@ def analyze_run(run_dir: str | Path, *, plots: bool = True, tsne: bool = False) 
         arrays = load_condition(path, name, conds[name]).arrays()
         bad = [k for k in ("features", "logits") if k in arrays and not np.isfinite(arrays[k]).all()]
         if bad or not np.isfinite(w).all():
+            why = ("is the imported model or its --mean/--std sound? check config.json's imported "
+                   "section" if runs.origin(config) else "did training diverge? see its metrics.jsonl")
             raise RobevalError(f"{path}: the {' and '.join(bad) or 'class vectors'} of {name} hold NaN "
-                               "or inf (did training diverge? see its metrics.jsonl); the geometry "
-                               "cannot be measured")
+                               f"or inf ({why}); the geometry cannot be measured")
         results[name] = measure(arrays, head, full=name == primary)
         if plots and name == primary:
             plot_files = make_plots(path, arrays, head, results[name], name, f"{variant} ({path.name})", tsne)

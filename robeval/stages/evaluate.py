@@ -40,6 +40,17 @@ def check_classes(model_classes: list[str], set_classes: list[str], condition: s
     return np.array([index[c] for c in set_classes], dtype=np.int64)
 
 
+def check_size(images: np.ndarray, ctx: ConditionContext, condition: str) -> None:
+    """A condition's images have the size of the dataset's test images (what the model was made
+    for): a 64-px set scored by a 32-px model gives a number without meaning (released: refuses
+    it too)."""
+    want = tuple(ctx.clean_test.images.shape[1:3])
+    if len(images) and tuple(images.shape[1:3]) != want:
+        raise RobevalError(f"condition {condition} holds {images.shape[1]}x{images.shape[2]} images; "
+                           f"{ctx.dataset}'s are {want[0]}x{want[1]}: build the set at that size (a "
+                           f"manifest's image_size; genset make-manifest --image-size {want[0]})")
+
+
 def evaluate_run(
     run_dir: str | Path,
     conditions: str = "all",
@@ -63,7 +74,7 @@ def evaluate_run(
     else:
         model, cfg = model.to(device), TrainConfig.from_dict(config["config"])
     model_classes = config["dataset"]["classes"]
-    chosen = resolve(conditions, cfg.dataset)
+    chosen = resolve(conditions, cfg.dataset, data_dir)
     ctx = ConditionContext(cfg.dataset, data_dir, seed=0)
     previous = read_eval_json(path)
     # results of another checkpoint are not mixed in: they describe a different model
@@ -93,6 +104,7 @@ def _evaluate_into(root: Path, model, model_classes: list[str], chosen, ctx, cfg
         bar.set_postfix_str(cond.name)
         t0 = time.time()
         data = cond.build(ctx)
+        check_size(data.images, ctx, cond.name)
         labels = check_classes(model_classes, data.classes, cond.name)[data.labels]
         logits, feats = predict(model, data.images, device, features=features, **predict_kwargs(cfg))
         preds = logits.argmax(1)

@@ -12,6 +12,7 @@ are (models/sources.py; ``foreign`` in config.json says how to rebuild them). do
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -48,7 +49,11 @@ def resolve_preprocess(given: dict, library: dict) -> dict:
         value = out[key]
         if isinstance(value, (list, tuple)) and len(value) != 3:
             raise RobevalError(f"--{key} takes 1 or 3 numbers (one per RGB channel), got {len(value)}")
-        if any(v <= 0 for v in (value if isinstance(value, (list, tuple)) else [value])) and key == "std":
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                   for v in values):
+            raise RobevalError(f"--{key} takes finite numbers (no nan or inf), got {value!r}")
+        if key == "std" and any(v <= 0 for v in values):
             raise RobevalError(f"--std values must be > 0, got {value}")
     return out
 

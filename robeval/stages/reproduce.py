@@ -90,7 +90,7 @@ def run_cell(cfg: TrainConfig, run_dir: Path, conditions: str, device: str,
     t1 = time.time()
     if not evaluate:
         return {"train_s": t1 - t0, "eval_s": 0.0}
-    wanted = [c.name for c in resolve(conditions, cfg.dataset)]
+    wanted = [c.name for c in resolve(conditions, cfg.dataset, data_dir)]
     done = read_eval_json(run_dir).get("conditions", {})
     missing = [c for c in wanted if c not in done]
     if missing:
@@ -108,7 +108,7 @@ def prepare_data(plan: ReproducePlan, data_dir: str | None, progress: bool = Tru
     for split in dataset_spec(plan.dataset).splits:
         load_split(plan.dataset, split, data_dir)
     ctx = ConditionContext(plan.dataset, data_dir, seed=0)
-    for cond in progress_bar(resolve(plan.conditions, plan.dataset), desc="prepare conditions",
+    for cond in progress_bar(resolve(plan.conditions, plan.dataset, data_dir), desc="prepare conditions",
                              leave=False, disable=not progress):
         cond.build(ctx)
 
@@ -120,12 +120,13 @@ def worker_devices(device: str, devices: list[str] | None, workers: int) -> list
     return [device] * workers if device == "cpu" and workers > 1 else [device]
 
 
-def cell_done(cfg: TrainConfig, run_dir: Path, conditions: str, evaluate: bool = True) -> bool:
+def cell_done(cfg: TrainConfig, run_dir: Path, conditions: str, evaluate: bool = True,
+              data_dir: str | None = None) -> bool:
     """True when ``run_cell`` would do nothing: trained, and evaluated on every wanted condition."""
     if not runs.is_finished(run_dir) or (run_dir / runs.STATE).exists():
         return False
     done = read_eval_json(run_dir).get("conditions", {}) if evaluate else {}
-    return not evaluate or all(c.name in done for c in resolve(conditions, cfg.dataset))
+    return not evaluate or all(c.name in done for c in resolve(conditions, cfg.dataset, data_dir))
 
 
 def _launch(cells: list[tuple[TrainConfig, Path]], plan: ReproducePlan, batch: dict,
@@ -134,7 +135,7 @@ def _launch(cells: list[tuple[TrainConfig, Path]], plan: ReproducePlan, batch: d
     cell_list = [Cell(run_dir.name, run_cell,
                       {"cfg": cfg, "run_dir": run_dir, "conditions": plan.conditions,
                        "data_dir": data_dir, "evaluate": evaluate},
-                      partial(cell_done, cfg, run_dir, plan.conditions, evaluate))
+                      partial(cell_done, cfg, run_dir, plan.conditions, evaluate, data_dir))
                  for cfg, run_dir in cells]
     launch = batch["options"]
     return LAUNCHERS.get(launch.launcher).run(Batch(cell_list, desc=desc, **batch))
@@ -177,7 +178,7 @@ def reproduce(
     launch = launch or LaunchOptions()
     launcher = LAUNCHERS.get(launch.launcher)
     launcher.check(launch, devices)
-    resolve(plan.conditions, plan.dataset)  # fail on a bad --conditions before training anything
+    resolve(plan.conditions, plan.dataset, data_dir)  # a bad --conditions fails before training
     for d in devices or []:  # and on an unknown device, before workers start
         pick_device(d)
     cells = [(cfg, out / "runs" / runs.run_name(cfg)) for cfg in plan.configs()]

@@ -10,6 +10,7 @@ one chosen run per seed, as the paper's "grid search for the best S" did, but on
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -75,15 +76,45 @@ def select_by_validation(cells: list[tuple[TrainConfig, float]]) -> tuple[list[i
     return sorted(chosen), rows
 
 
+ROW_KEYS = (*VARIANT_KEYS, "lr", "scale", "chosen", "seeds", "val_mean")
+
+
+def _number(v, none_ok: bool = False) -> bool:
+    return (v is None and none_ok) or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                       and math.isfinite(v))
+
+
+def _row_problem(r) -> str | None:
+    """What is wrong with one sweep row, or None."""
+    if not isinstance(r, dict):
+        return f"a row is a JSON {type(r).__name__}, not an object"
+    missing = [k for k in ROW_KEYS if k not in r]
+    if missing:
+        return f"a row lacks {', '.join(missing)}"
+    if not all(isinstance(r[k], str) for k in ("dataset", "arch", "head", "logits", "init")):
+        return "dataset, arch, head, logits and init must be text"
+    if not (_number(r["lr"], True) and _number(r["scale"], True) and _number(r["val_mean"])
+            and _number(r["margin"]) and isinstance(r["learn_scale"], bool)):
+        return "lr, scale (numbers or null), val_mean, margin (numbers), learn_scale (true/false)"
+    if not isinstance(r["chosen"], bool):
+        return "chosen must be true or false"
+    if not (isinstance(r["seeds"], list) and r["seeds"]
+            and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**31 for x in r["seeds"])):
+        return "seeds must be a non-empty list of seeds (integers)"
+    return None
+
+
 def read_sweep(path: str | Path) -> list[dict]:
-    """The rows of a reproduce OUT/sweep.json (for ``robeval report --sweep``)."""
-    try:
-        rows = read_json(path)["rows"]
-        if not isinstance(rows, list) or not all({"lr", "scale", "chosen", "seeds", "val_mean"} <= set(r)
-                                                 for r in rows):
-            raise ValueError("rows lack lr, scale, chosen, seeds or val_mean")
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise RobevalError(f"{path} is not a reproduce sweep.json: {e}") from None
+    """The rows of a reproduce OUT/sweep.json (for ``robeval report --sweep``), each checked."""
+    obj = read_json(path)
+    rows = obj.get("rows") if isinstance(obj, dict) else None
+    problem = ("it has no list of rows" if not isinstance(rows, list) or not rows
+               else next((p for p in map(_row_problem, rows) if p), None))
+    if problem is None and not any(r["chosen"] for r in rows):
+        problem = "no row is chosen"
+    if problem:
+        raise RobevalError(f"{path} is not a reproduce sweep.json: {problem}; use the sweep.json "
+                           "reproduce wrote (OUT/sweep.json)")
     return rows
 
 

@@ -5,7 +5,6 @@ schedulers).
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -82,6 +81,9 @@ def check_stored(d: Any, source: str) -> None:
                                "edited or damaged: restore it or re-create the run")
 
 
+# The largest learning rate, cosine scale, weight decay or margin accepted (CLI and config alike):
+# larger ones overflow float32 arithmetic (--lr 1e308 did, inside the optimizer) and mean nothing.
+LARGEST = 1e6
 DEFAULTS = {"precision": "fp32"}  # what a preset does not set
 PRECISIONS = ("fp32", "bf16")  # --precision: fp32, or bf16 autocast
 
@@ -98,15 +100,15 @@ def resolve(cfg: TrainConfig, image_size: int) -> TrainConfig:
     if cfg.learn_scale and not kind.uses_scale:
         raise RobevalError(f"--learn-scale learns the cosine S; {cfg.logits} logits have none: drop "
                            "--learn-scale or use --logits cosine")
-    if not (isinstance(cfg.margin, int | float) and 0 <= cfg.margin < math.inf):
-        raise RobevalError(f"--margin must be a finite number >= 0, got {cfg.margin}")
+    if not (isinstance(cfg.margin, int | float) and 0 <= cfg.margin <= LARGEST):
+        raise RobevalError(f"--margin must be a number in [0, {LARGEST:g}], got {cfg.margin}")
     if cfg.margin and not kind.uses_margin:
         raise RobevalError(f"--margin is CosFace's margin on cosine logits; {cfg.logits} logits have "
                            "none: drop --margin or use --logits cosine")
     if kind.uses_scale and cfg.scale is None:
         cfg = TrainConfig.from_dict({**cfg.to_dict(), "scale": 1.0})
-    if cfg.scale is not None and not (0 < cfg.scale < math.inf):
-        raise RobevalError(f"the cosine scale S must be a finite number > 0, got {cfg.scale}")
+    if cfg.scale is not None and not (0 < cfg.scale <= LARGEST):
+        raise RobevalError(f"the cosine scale S must be a number in (0, {LARGEST:g}], got {cfg.scale}")
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed < 2**31:
         raise RobevalError(f"--seed must be an integer in [0, 2^31), got {cfg.seed!r}")
     if cfg.max_train is not None and cfg.max_train < 1:
@@ -125,10 +127,10 @@ def resolve(cfg: TrainConfig, image_size: int) -> TrainConfig:
             raise RobevalError(f"--{name.replace('_', '-')} must be >= 1")
     if out.precision not in PRECISIONS:
         raise RobevalError(f"unknown precision {out.precision!r}; choose one of: {', '.join(PRECISIONS)}")
-    if not 0 < out.lr < math.inf:
-        raise RobevalError(f"--lr must be a finite number > 0, got {out.lr}")
-    if not 0 <= out.weight_decay < math.inf:
-        raise RobevalError(f"--weight-decay must be a finite number >= 0, got {out.weight_decay}")
+    if not 0 < out.lr <= LARGEST:
+        raise RobevalError(f"--lr must be a number in (0, {LARGEST:g}], got {out.lr}")
+    if not 0 <= out.weight_decay <= LARGEST:
+        raise RobevalError(f"--weight-decay must be a number in [0, {LARGEST:g}], got {out.weight_decay}")
     if not 0 <= out.momentum < 1:
         raise RobevalError(f"momentum must lie in [0, 1), got {out.momentum}")
     return out

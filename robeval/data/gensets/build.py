@@ -137,20 +137,36 @@ class _NoNetwork(Exception):
     pass
 
 
-def files_root(m: Manifest, opts: dict) -> Path:
+DATA_ROOT = "{data_root}"  # a manifest's source.root starting with it lies under the data root
+
+
+def files_root(m: Manifest, opts: dict, data_root_dir: Path | None = None) -> Path:
+    """The image root of a 'files' manifest: --root, else source.root, which is absolute,
+    ``{data_root}/...`` (under --data-dir / $ROBEVAL_DATA / ./datasets, wherever robeval runs
+    from) or relative to the manifest's folder."""
     given = opts.get("root") or m.data["source"].get("root")
     if not given:
         raise RobevalError(f"{m.name}: a 'files' manifest needs source.root or --root DIR")
-    base = Path(given).expanduser()
-    if not base.is_absolute() and not opts.get("root") and m.path is not None:
-        base = m.path.parent / base
+    if not opts.get("root") and str(given).startswith(DATA_ROOT):
+        base = (data_root_dir or data_root(None)) / str(given)[len(DATA_ROOT):].lstrip("/")
+    else:
+        base = Path(given).expanduser()
+        if not base.is_absolute() and not opts.get("root") and m.path is not None:
+            base = m.path.parent / base
     if not base.is_dir():
-        raise RobevalError(f"{m.name}: image root {base} is not a folder")
-    return base.resolve()
+        raise RobevalError(f"{m.name}: image root {base} is not a folder (unpack the images there, "
+                           "or pass --root DIR)")
+    try:
+        return base.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise RobevalError(f"{m.name}: image root {base} cannot be resolved ({exc})") from None
 
 
 def _read_local(base: Path, item: dict, where: str) -> bytes:
-    path = (base / safe_relpath(item["path"], where)).resolve()
+    try:
+        path = (base / safe_relpath(item["path"], where)).resolve()
+    except (OSError, RuntimeError):  # Python < 3.13 raises RuntimeError for a symlink loop
+        raise OSError(f"{item['path']} is a symbolic link loop") from None
     if not path.is_relative_to(base):
         raise RobevalError(f"{where}: {item['path']} resolves outside the root {base}")
     try:
@@ -174,7 +190,7 @@ def build_items(m: Manifest, root: Path, opts: dict) -> Built:
     """Items -> bytes (local or downloaded in parallel) -> hash check -> decode -> crop -> resize."""
     kind, size = m.kind, m.image_size
     margin = float(m.data.get("crop_margin", DEFAULT_MARGIN))
-    base = files_root(m, opts) if kind == "files" else None
+    base = files_root(m, opts, root) if kind == "files" else None
 
     def one(item: dict) -> tuple[str, np.ndarray | None, str | None, str | None]:
         where = f"item {item['id']}"
@@ -235,6 +251,9 @@ def _raise_for(m: Manifest, problems: dict[str, list[str]], opts: dict) -> None:
         raise RobevalError(f"{m.name}: {len(problems['nohash'])} item(s) have no sha256 in the "
                            f"manifest ({show(problems['nohash'])}); if you are its author, run "
                            f"`robeval genset build {m.name} --pin` to record them")
+    if "fetch" in problems and m.kind == "files":
+        raise RobevalError(f"{m.name}: {len(problems['fetch'])} file(s) under the image root could "
+                           f"not be read: {show(problems['fetch'])}. Restore them, or pass --root DIR")
     if "fetch" in problems:
         where = opts.get("images") or "<data root>/downloads/openimages"
         raise RobevalError(f"{m.name}: {len(problems['fetch'])} source file(s) could not be read "

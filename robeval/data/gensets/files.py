@@ -75,7 +75,9 @@ def make_files_manifest(root: str | Path, target: str, name: str, mapping: str |
         "format": FORMAT, "name": name, "target": target,
         "description": f"local images from {root} relabelled into {target} classes",
         "classes": used, "image_size": image_size or known_size,
-        "source": {"kind": "files", "root": str(root)}, "items": items, "built_sha256": None,
+        # absolute: a relative root would be read against the manifest's folder, not the cwd
+        "source": {"kind": "files", "root": str(Path(root).absolute())}, "items": items,
+        "built_sha256": None,
     }
     for it in items:  # labels index the set's own class list (a subset of the target's)
         it["label"] = used.index(it["class"])

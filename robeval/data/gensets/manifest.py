@@ -184,10 +184,15 @@ def _validate_items(data: dict, kind: str, where: str) -> None:
 
 def load_manifest(path: str | Path) -> Manifest:
     path = Path(path)
+    if path.is_dir():
+        raise RobevalError(f"{path} is a folder; a manifest is a .json file (robeval genset "
+                           "make-manifest writes one)")
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise RobevalError(f"no manifest at {path}") from None
+    except OSError as exc:
+        raise RobevalError(f"{path} cannot be read as a manifest ({exc.strerror or exc})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RobevalError(f"{path}: not valid JSON ({exc})") from None
     except RecursionError:

@@ -42,7 +42,7 @@ def write_pngs(
     missing = [k for k, p in enumerate(paths) if not p.is_file()]
     if not missing:
         return paths
-    cond = resolve(condition, dataset)[0]
+    cond = resolve(condition, dataset, data_dir)[0]
     images = cond.build(ConditionContext(dataset, data_dir)).images
     if len(indices) and int(np.max(indices)) >= len(images):
         raise RobevalError(

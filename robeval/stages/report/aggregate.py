@@ -33,7 +33,7 @@ def collect(run_dirs: list[str | Path]) -> list[dict]:
         path, config = runs.open_run(run_dir)
         ev = read_eval_json(path)
         if not ev:
-            raise RobevalError(f"{path} has no eval results yet; run: robeval eval {path}")
+            raise _not_evaluated(path)
         cfg = config["config"]
         summary = runs.read_summary(path) if (path / runs.SUMMARY).exists() else {}
         records.append({
@@ -54,6 +54,16 @@ def collect(run_dirs: list[str | Path]) -> list[dict]:
         })
         add_summary_conditions(records[-1])
     return records
+
+
+def _not_evaluated(path: Path) -> RobevalError:
+    """A run without eval results. One of a reproduce sweep (OUT/runs/<run> beside OUT/sweep.json)
+    was not chosen on validation: evaluating it on test would be test-set selection."""
+    sweep = path.parent.parent / "sweep.json"
+    if path.parent.name == "runs" and sweep.is_file():
+        return RobevalError(f"{path} has no eval results: it is a run of the sweep {sweep} that was not "
+                            f"chosen on validation; report the chosen runs with --sweep {sweep}")
+    return RobevalError(f"{path} has no eval results yet; run: robeval eval {path}")
 
 
 def _finite(x) -> bool:
