@@ -217,3 +217,38 @@ def test_slurm_without_submitit_says_what_to_install(monkeypatch, tmp_path):
 def test_launcher_options_are_checked_before_anything_runs(args, message, tmp_path):
     res = CliRunner().invoke(cli, ["reproduce", *args, "--out", str(tmp_path / "x")])
     assert res.exit_code == 2 and message in res.output and not (tmp_path / "x").exists()
+
+
+def _fake_slurm(tmp_path: Path, monkeypatch, refusal: str) -> Path:
+    """sbatch that keeps the script it was given and refuses it as a CPU-only Slurm does; squeue
+    and srun that answer (the real ones run in the tests above where Slurm is installed)."""
+    bin_dir, kept = tmp_path / "bin", tmp_path / "sbatch-script"
+    bin_dir.mkdir()
+    scripts = {"sbatch": f'#!/bin/sh\nfor a; do [ -f "$a" ] && cp "$a" {kept}; done\n'
+                         f'echo "sbatch: error: {refusal}" >&2\nexit 1\n',
+               "squeue": "#!/bin/sh\nexit 0\n", "srun": "#!/bin/sh\nexit 0\n"}
+    for name, text in scripts.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return kept
+
+
+def test_cpu_only_slurm_refusal_says_the_fix_and_leaves_nothing(monkeypatch, tmp_path, data_dir):
+    pytest.importorskip("submitit")
+    kept = _fake_slurm(tmp_path, monkeypatch, "Invalid generic resource (gres) specification")
+    out = tmp_path / "study"
+    res = CliRunner().invoke(cli, [*GRID[:1], "--seeds", "1", "--epochs", "1", "--max-train", "64",
+                                   "--conditions", "clean", "--quiet", "--launcher", "slurm",
+                                   "--slurm-time", "0", "--out", str(out)])
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    assert "gres" in res.output and "pass --gpus-per-task 0" in res.output
+    assert not out.exists()  # neither OUT/slurm nor OUT
+    assert "#SBATCH --time=0" in kept.read_text()  # 0 is Slurm's "no limit", not one minute
+
+
+def test_slurm_time_forms_in_minutes():
+    from robeval.cli.cluster import minutes
+
+    assert [minutes(t) for t in ("0", "00:00", "0-0", "90", "1:30", "01:00:00", "1-0", "0:0:1")] == \
+        [0, 0, 0, 90, 2, 60, 1440, 1]

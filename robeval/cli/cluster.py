@@ -21,8 +21,9 @@ _OPTIONS = [
                       "(one task of a job array per missing cell, through submitit; docs/cluster.md)."),
     click.option("--slurm-partition", default=None, help="slurm: the partition to submit to."),
     click.option("--slurm-time", default=None, metavar="TIME",
-                 help="slurm: each task's time limit, minutes or [D-]HH:MM:SS (default 240 minutes). A task "
-                      "that reaches it is requeued and resumes from its last finished epoch."),
+                 help="slurm: each task's time limit, minutes or [D-]HH:MM:SS (default 240 minutes; 0: "
+                      "no limit, as Slurm reads it). A task that reaches it is requeued and resumes "
+                      "from its last finished epoch."),
     click.option("--gpus-per-task", type=click.IntRange(min=0), default=None,
                  help="slurm: GPUs per task (default 1; 0 asks for none, for CPU partitions)."),
     click.option("--cpus-per-task", type=click.IntRange(min=1), default=None,
@@ -61,7 +62,8 @@ def _extra(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def minutes(text: str) -> int:
-    """Slurm's --time forms in whole minutes (rounded up): submitit takes minutes."""
+    """Slurm's --time forms in whole minutes (rounded up): submitit takes minutes. A time of zero
+    is Slurm's "no limit" (the partition's own limit still applies) and stays 0."""
     days, _, clock = text.rpartition("-") if "-" in text else ("", "", text)
     parts = [int(p) for p in clock.split(":")]
     if days:  # D-HH, D-HH:MM, D-HH:MM:SS
@@ -70,7 +72,8 @@ def minutes(text: str) -> int:
         h, m, sec = parts
     else:  # MM, MM:SS
         h, (m, sec) = 0, (parts + [0])[:2]
-    return max(1, int(days or 0) * 1440 + h * 60 + m + (1 if sec else 0))
+    total = int(days or 0) * 1440 + h * 60 + m + (1 if sec else 0)
+    return total  # 0: no limit, as sbatch --time=0 reads it
 
 
 def launch_options(launcher: str, **given):

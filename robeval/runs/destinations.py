@@ -122,6 +122,17 @@ def mark(folder: Path, kind: str) -> None:
         write_json(folder / MARKER, {"kind": kind, "note": "written by robeval: docs/outputs.md"})
 
 
+def unmark_if_unused(folder: Path) -> None:
+    """Remove ``folder`` when it holds nothing but its MARKER: a verb that made it and then
+    refused leaves nothing behind."""
+    try:
+        if {p.name for p in folder.iterdir()} <= {MARKER}:
+            (folder / MARKER).unlink(missing_ok=True)
+            folder.rmdir()
+    except OSError:
+        pass
+
+
 def check_file(path: str | Path, *, overwrite: bool = False, option: str = "--out",
                suffixes: tuple[str, ...] = ()) -> None:
     """Check an output file: not a folder, not inside a run folder, of one of ``suffixes`` (when

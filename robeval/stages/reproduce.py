@@ -21,7 +21,7 @@ from robeval.core.errors import RobevalError
 from robeval.core.fileio import read_json, write_json
 from robeval.core.progress import progress_bar
 from robeval.models.kinds import LOGITS_KINDS
-from robeval.runs.destinations import check_folder, mark
+from robeval.runs.destinations import check_folder, mark, unmark_if_unused
 from robeval.runs.outputs import read_eval_json
 from robeval.stages.evaluate import evaluate_run
 from robeval.stages.headsets import HEAD_SETS, HeadVariant
@@ -170,10 +170,22 @@ def reproduce(
     where cells run (stages/launchers: local, slurm); when it returns before every cell finished
     (--no-wait) the result has ``pending`` and no report is written.
     """
+    out = Path(out_dir)
+    new = check_folder(out, "study") == "new"  # new, empty or a study to continue (docs/outputs.md)
+    try:
+        return _reproduce(plan, out, device=device, devices=devices, workers=workers,
+                          data_dir=data_dir, progress=progress, launch=launch)
+    except BaseException:
+        if new:  # a study refused before any cell ran leaves no folder
+            unmark_if_unused(out)
+        raise
+
+
+def _reproduce(plan: ReproducePlan, out: Path, *, device: str, devices: list[str] | None,
+               workers: int, data_dir: str | None, progress: bool,
+               launch: LaunchOptions | None) -> dict:
     from robeval.core.environment import pick_device
 
-    out = Path(out_dir)
-    check_folder(out, "study")  # new, empty or a study to continue (docs/outputs.md)
     t_start = time.time()
     launch = launch or LaunchOptions()
     launcher = LAUNCHERS.get(launch.launcher)

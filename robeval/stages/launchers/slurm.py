@@ -118,7 +118,11 @@ def submit(cells: list[Cell], device: str, folder: Path, opts: SlurmOptions,
         jobs = executor.submit_array([CellTask(cell, device) for cell in cells])
     except Exception as exc:  # sbatch refused: bad partition, time, option...
         msg = str(exc).strip().splitlines()
-        raise RobevalError(f"sbatch refused the job array: {msg[-1] if msg else exc}") from None
+        why = msg[-1] if msg else str(exc)
+        hint = ("; if the cluster (or partition) has no GPUs, pass --gpus-per-task 0"
+                if opts.gpus_per_task > 0 and any(w in why.lower() for w in ("gres", "gpu", "tres"))
+                else "")
+        raise RobevalError(f"sbatch refused the job array: {why}{hint}") from None
     return [{"id": job.job_id, "log": str(job.paths.stderr), "out": str(job.paths.stdout),
              "result": str(job.paths.result_pickle), "end": None, "submitted": time.time()}
             for job in jobs]
@@ -167,6 +171,7 @@ def run_slurm(batch: Batch) -> Outcome:
     submitit = _submitit()
     opts = batch.options.slurm
     folder = batch.out.resolve() / "slurm"
+    made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     ledger = _load(folder / LEDGER)
     if batch.options.retry_failed:
@@ -181,8 +186,13 @@ def run_slurm(batch: Batch) -> Outcome:
         while True:
             poll = _Poll(batch, ledger, submitit, outcome)
             if poll.todo:
-                for cell, entry in zip(poll.todo, submit(poll.todo, batch.device, folder, opts,
-                                                          submitit), strict=True):
+                try:
+                    entries = submit(poll.todo, batch.device, folder, opts, submitit)
+                except RobevalError:
+                    if made and not any(ledger.values()):  # refused at the first submission:
+                        shutil.rmtree(folder, ignore_errors=True)  # nothing of it is left
+                    raise
+                for cell, entry in zip(poll.todo, entries, strict=True):
                     ledger[cell.name].append(entry)
                 outcome.submitted += len(poll.todo)
                 poll.running += len(poll.todo)
