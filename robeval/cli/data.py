@@ -18,6 +18,10 @@ from robeval.cli.options import (
 )
 from robeval.cli.values import Number, OutPath
 
+#: robeval.data.gensets.manifest.IMAGE_SIZES (the manifest's own range; tests/test_genset.py keeps
+#: them equal), listed here so --help does not import numpy
+IMAGE_SIZES = (8, 1024)
+
 
 @cli.command()
 @click.option("--dataset", type=DATASET, default="shapes", show_default=True)
@@ -54,6 +58,7 @@ def corrupt(dataset, split, conditions, severities, table, backend, workers, see
 
     if device == "auto":
         device = "cpu" if backend == "reference" else device
+    _refuse_unused(click.get_current_context(), conditions, preview)
     if (out or overwrite) and not preview:
         raise click.UsageError(f"{'--out' if out else '--overwrite'} is for the --preview image; "
                                "without --preview the cache goes under <data root>/corruptions/")
@@ -73,6 +78,31 @@ def corrupt(dataset, split, conditions, severities, table, backend, workers, see
     for r in rows:
         params = ", ".join(f"{k}={v}" for k, v in (r["params"] or {}).items() if k != "albumentations_version")
         click.echo(f"{r['condition']:<28} {r['table'] or '-':<13} {params:<34} {r['status']:<10} {r['path']}")
+
+def _refuse_unused(ctx: click.Context, conditions: str, preview: int | None) -> None:
+    """--severities and --table apply to family and corrupt:GROUP names (and --table to
+    FAMILY/S without @TABLE); where no name uses them, they are refused rather than dropped."""
+    from click.core import ParameterSource
+
+    from robeval.conditions.base import split_names
+    from robeval.conditions.corrupt import named_families
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+
+    names = split_names(conditions or "corrupt:study")
+    families = [n for n in names if named_families(n)]
+    if given("severities") and preview:
+        raise click.UsageError("--severities: --preview draws every severity (1-5); leave it out")
+    if given("severities") and not families:
+        raise click.UsageError(f"--severities applies to family and corrupt:GROUP names; "
+                               f"{', '.join(names[:3])} name their own severity (or are albu:): "
+                               "leave --severities out")
+    uses_table = families or [n for n in names if not n.startswith("albu:") and "@" not in n]
+    if given("table") and not uses_table:
+        raise click.UsageError(f"--table applies to corruptions without @TABLE; {', '.join(names[:3])} "
+                               "name their own table (or are albu:): leave --table out")
+
 
 @cli.group()
 def genset() -> None:
@@ -176,7 +206,8 @@ def genset_verify(name, root, images, data_dir, quiet) -> None:
 @click.option("--map", "mapping", type=click.Path(dir_okay=False), default=None,
               help="files: CSV folder,class mapping folders onto target classes.")
 @click.option("--classes", default=None, help="files: the target's classes in label order, comma-separated.")
-@click.option("--image-size", type=click.IntRange(8, 4096), default=None, help="files: side of the built images.")
+@click.option("--image-size", type=click.IntRange(*IMAGE_SIZES), default=None,
+              help=f"files: side of the built images ({IMAGE_SIZES[0]}-{IMAGE_SIZES[1]}).")
 @click.option("--out", type=OutPath(folder=False), default=None,
               help="Manifest to write (default manifests/gensets/NAME.json).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing manifest.")

@@ -70,6 +70,9 @@ def make_files_manifest(root: str | Path, target: str, name: str, mapping: str |
         cls = fmap[folder]
         items.append({"id": f"{folder}/{p.name}", "path": f"{folder}/{p.name}",
                       "label": classes.index(cls), "class": cls, "sha256": file_digest(p)})
+    if not items:
+        raise RobevalError(f"found no images in the mapped folders of {root} (looked for "
+                           "ROOT/<folder>/<image> files such as .png or .jpg)")
     used = sorted({it["class"] for it in items}, key=classes.index)
     data = {
         "format": FORMAT, "name": name, "target": target,

@@ -19,6 +19,7 @@ from robeval.core.fileio import write_text
 from robeval.data.download import manifest_dirs
 
 FORMAT = "robeval-genset-1"
+IMAGE_SIZES = (8, 1024)  # the built images' side: the manifest's and make-manifest's one range
 TOP_REQUIRED = {"format", "name", "target", "classes", "image_size", "source"}
 TOP_OPTIONAL = {"description", "items", "built_sha256", "crop_margin", "license", "notes"}
 # kind -> (required item fields, optional item fields); boxes: pixels (files), fractions (openimages)
@@ -111,8 +112,9 @@ def validate(data: dict, where: str = "manifest") -> Manifest:
     if len(set(classes)) != len(classes):
         dup = sorted({c for c in classes if classes.count(c) > 1})
         raise RobevalError(f"{where}: duplicate class names {dup[:5]}")
-    if not isinstance(data["image_size"], int) or not 8 <= data["image_size"] <= 1024:
-        raise RobevalError(f"{where}: image_size must be an integer in 8..1024")
+    low, high = IMAGE_SIZES
+    if not isinstance(data["image_size"], int) or not low <= data["image_size"] <= high:
+        raise RobevalError(f"{where}: image_size must be an integer in {low}..{high}")
     _check_hash(f"{where}: built_sha256", data.get("built_sha256"))
     source = data["source"]
     kind = source.get("kind") if isinstance(source, dict) else None
