@@ -308,3 +308,11 @@ def test_box_outside_the_image_is_refused(tmp_path, data_dir, manifests):
     code, out = run("genset", "build", "mine")
     assert code == 1 and "reaches outside" in out and "Traceback" not in out
     assert not (data_dir / "gensets" / "mine.npz").exists()
+
+
+def test_make_manifest_image_size_range_is_the_manifests():
+    """--image-size takes exactly the range a manifest allows (it was 8-4096 against 8-1024)."""
+    from robeval.cli.data import IMAGE_SIZES as CLI_SIZES
+    from robeval.data.gensets.manifest import IMAGE_SIZES
+
+    assert CLI_SIZES == IMAGE_SIZES

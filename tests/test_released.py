@@ -78,7 +78,11 @@ def test_npy_layout_evaluated_block_by_severity(run, bench, data_dir):
     (lambda f: (f / "impulse_noise.npy").write_bytes(b"\x93NUMPY garbage"), "not a readable .npy"),
     (lambda f: np.save(f / "labels.npy", np.full(5 * N, 10, np.uint8)), "labels outside"),
     (lambda f: np.save(f / "impulse_noise.npy", np.zeros((5 * N, 16, 16, 3), np.uint8)), "16x16"),
-], ids=["rows", "labels-length", "no-labels", "float", "garbage", "label-range", "size"])
+    (lambda f: np.save(f / "labels.npy", np.full(5 * N, 4.7)), r"labels.npy holds float64 \(200,\); .* integer"),
+    (lambda f: np.save(f / "labels.npy", np.zeros((5 * N, 1), np.int64)), r"labels.npy holds int64 \(200, 1\)"),
+    (lambda f: (f / "labels.npy").write_bytes(b"\x93NUMPY garbage"), r"labels.npy: not a readable .npy"),
+], ids=["rows", "labels-length", "no-labels", "float", "garbage", "label-range", "size", "float-labels",
+        "labels-column", "garbage-labels"])
 def test_bad_released_files_refused(bench, data_dir, damage, message):
     _write_npy(data_dir / "SHAPES-C")
     damage(data_dir / "SHAPES-C")
@@ -87,6 +91,16 @@ def test_bad_released_files_refused(bench, data_dir, damage, message):
 
     with pytest.raises(RobevalError, match=message):
         cond.build(ConditionContext("shapes"))
+
+
+def test_released_all_reads_the_data_dir(bench, tmp_path, monkeypatch):
+    """released:all lists the files under --data-dir, like released:NAME reads them from there."""
+    monkeypatch.setenv("ROBEVAL_DATA", str(tmp_path / "default"))
+    _write_npy(tmp_path / "given" / "SHAPES-C", corruptions=("fog",))
+    names = [c.name for c in resolve("released:all", "shapes", tmp_path / "given")]
+    assert names == [f"released:fog/{s}" for s in range(1, 6)]
+    with pytest.raises(RobevalError, match="no conditions of this group here"):
+        resolve("released:all", "shapes")  # the default root has none
 
 
 def test_archive_checked_then_unpacked(bench, data_dir, tmp_path, monkeypatch):
