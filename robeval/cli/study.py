@@ -190,6 +190,10 @@ def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_condition
 
         if not dataset or not out:
             raise click.UsageError("--import-checkpoint needs --dataset and --out")
+        if not list_conditions:  # a bad --conditions is refused before the import writes a run
+            from robeval.conditions import resolve
+
+            resolve(conditions, dataset, data_dir)
         from robeval.stages.importer import preprocess_line
 
         run_dir = import_run(import_checkpoint, Path(out), dataset=dataset, arch=arch, head=head,

@@ -40,6 +40,14 @@ def is_robeval_run(path: Path) -> bool:
     return isinstance(config, dict) and {"config", "model", "dataset"} <= set(config)
 
 
+def _imported(path: Path) -> bool:
+    try:
+        config = json.loads((path / CONFIG).read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(config, dict) and isinstance(config.get("imported"), dict)
+
+
 def _marked(path: Path, kind: str) -> bool:
     try:
         return json.loads((path / MARKER).read_text()).get("kind") == kind
@@ -176,6 +184,9 @@ def check_run_folder(path: str | Path, *, resume: bool = False, overwrite: bool 
         raise RobevalError(f"--out {path} is inside the run folder {inside}; robeval never writes "
                            "other outputs into a run's folder: choose a folder outside it")
     if resume:
+        if _imported(path):
+            raise RobevalError(f"cannot resume {path}: it holds an imported model, which robeval did "
+                               "not train; evaluate it with robeval eval, or train into another --out")
         folders = [n for n in (SUMMARY, STATE, BEST, LAST, METRICS) if (path / n).is_dir()]
         if folders:
             raise RobevalError(f"cannot resume {path}: {', '.join(folders)} should be a file but is a "

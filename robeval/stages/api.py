@@ -57,8 +57,11 @@ def evaluate(
 
     if not isinstance(model, nn.Module):
         raise RobevalError(f"robeval.evaluate takes a torch nn.Module, got {type(model).__name__}")
+    from robeval.conditions import resolve
+
     out = Path(out)
     runs.check_run_folder(out, overwrite=overwrite, resumable=False)
+    resolve(conditions, dataset, data_dir)  # a bad name is refused before the run is written
     if classes is None:
         classes = load_split(dataset, "test", data_dir).classes
     pre = resolve_preprocess({"mean": _listed(mean), "std": _listed(std), "resize": resize,

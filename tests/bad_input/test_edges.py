@@ -86,6 +86,10 @@ CASES = {
     # a text file as the checkpoint, for robeval's encoders and for torchvision's
     "text checkpoint": ([*IMPORT, "--arch", "smallcnn"], "cannot read checkpoint"),
     "text checkpoint torchvision": ([*IMPORT, "--arch", "torchvision:resnet18"], "cannot read checkpoint"),
+    "import with an unknown condition": (["eval", "--import-checkpoint", "{w}/tiny.ts", "--arch",
+                                          "torchscript", "--dataset", "shapes", "--head", "learned",
+                                          "--out", "{t}/imp", "--conditions", "nosuch"], "unknown condition"),
+    "resume an imported run": (["train", "--out", "{w}/run", "--resume"], "holds an imported model"),
     # non-finite preprocessing
     **{f"--{k} {v}": ([*IMPORT, "--arch", "torchscript", f"--{k}", v], "finite")
        for k in ("mean", "std") for v in ("nan", "inf", "-inf", "0.5,nan,0.5")},
@@ -231,3 +235,12 @@ def test_files_manifest_root_under_the_data_root_from_any_folder(world, tmp_path
     code, out, exc = invoke(["genset", "build", tmp_path / "underroot.json", "--pin", "--quiet"])
     assert code == 0 and exc is None, out
     assert (data / "gensets" / "underroot.npz").is_file()
+
+
+def test_api_refuses_unknown_conditions_before_writing(world, tmp_path):
+    import robeval
+    from robeval.core.errors import RobevalError
+
+    with pytest.raises(RobevalError, match="unknown condition"):
+        robeval.evaluate(Tiny(), dataset="shapes", out=tmp_path / "api", conditions="clean,nosuch")
+    assert list(tmp_path.iterdir()) == []
