@@ -105,3 +105,11 @@ def test_bad_checkpoints_are_refused_with_what_to_do(tmp_path, data_dir):
         import_run(tmp_path / "partial.pt", tmp_path / "r3", dataset="shapes", arch="resnet18",
                    head="learned", logits="dot")
     assert not any((tmp_path / name).exists() for name in ("r1", "r2", "r3"))  # nothing left behind
+
+
+def test_resize_and_crop_limits_agree():
+    """--resize/--crop's CLI range is the importer's (the CLI keeps torch out of --help)."""
+    from robeval.cli.study import MAX_SIDE as CLI
+    from robeval.stages.importer import MAX_SIDE
+
+    assert CLI == MAX_SIDE

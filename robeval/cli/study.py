@@ -46,6 +46,8 @@ from robeval.cli.values import (
     OutPath,
 )
 
+MAX_SIDE = 4096  # --resize/--crop: stages/importer.MAX_SIDE (tests/test_import.py keeps them equal)
+
 
 @cli.command()
 @click.option("--dataset", type=DATASET, default="shapes", show_default=True,
@@ -148,9 +150,9 @@ def train(seeds, out, resume, overwrite, device, data_dir, quiet, **options) -> 
 @click.option("--head-layer", default=None, help="With --import-checkpoint: the final Linear's name.")
 @click.option("--mean", callback=parse_floats, help="With --import-checkpoint: 1 or 3 numbers [0.5].")
 @click.option("--std", callback=parse_floats, help="With --import-checkpoint: 1 or 3 numbers [0.5].")
-@click.option("--resize", type=click.IntRange(0), default=None,
+@click.option("--resize", type=click.IntRange(0, MAX_SIDE), default=None,
               help="With --import-checkpoint: resize the shorter side to this many pixels (0: no).")
-@click.option("--crop", type=click.IntRange(0), default=None,
+@click.option("--crop", type=click.IntRange(0, MAX_SIDE), default=None,
               help="With --import-checkpoint: then a centre crop of this side (0: no).")
 @click.option("--logits", type=LOGITS, default="dot", show_default=True, help="With --import-checkpoint.")
 @click.option("--scale", "-S", type=POSITIVE, default=None, help="With --import-checkpoint: cosine S.")

@@ -137,7 +137,18 @@ def load_foreign_state(
             break
     if embedding is not None:  # the authors' separate d x C embedding file
         emb = load_checkpoint(embedding)
+        if not torch.is_tensor(emb) or emb.ndim != 2:
+            raise RobevalError(f"{embedding}: expected one d x C tensor (the authors' embedding), "
+                               f"found {_what(emb)}")
         weight = emb.detach().t().contiguous()
     if bias is not None:
-        bias_t = load_checkpoint(bias).detach()
+        bias_t = load_checkpoint(bias)
+        if not torch.is_tensor(bias_t) or bias_t.ndim != 1:
+            raise RobevalError(f"{bias}: expected one tensor of C biases, found {_what(bias_t)}")
+        bias_t = bias_t.detach()
     return state, weight, bias_t
+
+
+def _what(obj) -> str:
+    return (f"a tensor of shape {tuple(obj.shape)}" if torch.is_tensor(obj)
+            else f"a {type(obj).__name__}")

@@ -156,7 +156,10 @@ def check_file(path: str | Path, *, overwrite: bool = False, option: str = "--ou
     if inside is not None:
         raise RobevalError(f"{option} {path} is inside the run folder {inside}; robeval never writes "
                            "other outputs into a run's folder: choose a path outside it")
-    if (path.exists() or path.is_symlink()) and not overwrite:
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise RobevalError(f"{option} {path} exists and is not a plain file (a link, a device, a "
+                           "pipe); robeval replaces only files: choose another name")
+    if path.exists() and not overwrite:
         raise RobevalError(f"{option} {path} exists; pass --overwrite to replace it, or choose "
                            "another name")
 

@@ -28,6 +28,7 @@ from robeval.models.sources import ForeignClassifier, build_source, is_foreign, 
 from robeval.runs.config_file import write_config
 from robeval.training.config import TrainConfig, resolve
 
+MAX_SIDE = 4096  # the largest --resize/--crop: 2 images of that side already take 400 MB
 SCRIPT_FILE = "model.torchscript"  # an imported TorchScript model's copy inside the run folder
 
 
@@ -45,6 +46,12 @@ def resolve_preprocess(given: dict, library: dict) -> dict:
     out.update({k: v for k, v in library.items() if v is not None})
     out.update({k: v for k, v in given.items() if v is not None})
     out.update({k: None for k in ("resize", "crop") if out[k] == 0})  # --resize 0: none at all
+    for key in ("resize", "crop"):
+        value = out[key]
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool)
+                                      and 0 < value <= MAX_SIDE):
+            raise RobevalError(f"--{key} takes a whole number of pixels in 1..{MAX_SIDE} (0: none), "
+                               f"got {value!r}")
     for key in ("mean", "std"):
         value = out[key]
         if isinstance(value, (list, tuple)) and len(value) != 3:
@@ -153,6 +160,7 @@ def _import_into(out: Path, checkpoint, *, dataset, arch, head, logits, scale, e
     with torch.no_grad():
         model.head.weight.copy_(weight.float())
         model.head.bias.copy_(bias_t.float() if bias_t is not None else torch.zeros_like(model.head.bias))
+    check_finite(model.state_dict(), checkpoint)
     save_checkpoint(out / runs.BEST, {"model": model.state_dict()})
     save_checkpoint(out / runs.LAST, {"model": model.state_dict()})
     write_config(out, cfg, spec, {"name": dataset, "classes": classes, "image_size": size},
@@ -197,6 +205,15 @@ def import_foreign(out: Path, checkpoint, *, dataset: str, arch: str, head: str,
                       origin={"checkpoint": _where(checkpoint)}, data_dir=data_dir, seed=seed)
 
 
+def check_finite(state: dict, source) -> None:
+    """Weights holding NaN or inf give NaN logits: refused at import, naming a tensor."""
+    bad = next((k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point()
+                and not bool(torch.isfinite(v).all())), None)
+    if bad is not None:
+        raise RobevalError(f"{source}: the weights {bad!r} hold NaN or inf; import a checkpoint "
+                           "saved before training diverged")
+
+
 def probe(model: ForeignClassifier, size: int, num_classes: int) -> None:
     """One forward pass on two blank images of the dataset's size, so a model whose output or
     input size does not fit is refused at import, in one line, not in the middle of eval."""
@@ -227,6 +244,7 @@ def write_foreign_run(out: Path, model: ForeignClassifier, foreign: dict, *, dat
     if c != len(classes):
         raise RobevalError(f"the model's class layer {model.head_layer!r} has {c} outputs; {dataset} has "
                            f"{len(classes)} classes")
+    check_finite(model.net.state_dict(), origin.get("checkpoint") or "the model")
     probe(model, size, len(classes))
     cfg = resolve(TrainConfig(dataset=dataset, arch=foreign["arch"], head=foreign["train"], logits="dot",
                               mean=preprocess["mean"], std=preprocess["std"], channels_last=False,

@@ -67,6 +67,21 @@ def world(tmp_path_factory):
                     ignore=shutil.ignore_patterns("eval", "eval.json"))
     (root / "study" / "sweep.json").write_text(json.dumps({"rows": []}))
     (root / "text.pt").write_text("not a checkpoint\n")
+    from robeval.models import ModelSpec, build_model
+
+    net = build_model(ModelSpec(arch="smallcnn", num_classes=10, image_size=32, head="learned"))
+    encoder = {k: v for k, v in net.encoder.state_dict().items()}
+    torch.save(encoder, root / "state.pt")  # an encoder without its class layer
+    torch.save({"embedding": torch.zeros(3)}, root / "dict.pt")
+    torch.save(torch.randn(net.head.weight.shape[1], 10), root / "emb.pt")
+    torch.save({**encoder, "fc.weight": torch.full((10, net.head.weight.shape[1]), float("nan")),
+                "fc.bias": torch.zeros(10)}, root / "nan.pt")
+    bad = Tiny()
+    with torch.no_grad():
+        bad.fc.weight[0, 0] = float("inf")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(bad), str(root / "nan.ts"))
     (root / "manifest.json").mkdir()
     yield root
     mp.undo()
@@ -90,6 +105,17 @@ CASES = {
                                           "torchscript", "--dataset", "shapes", "--head", "learned",
                                           "--out", "{t}/imp", "--conditions", "nosuch"], "unknown condition"),
     "resume an imported run": (["train", "--out", "{w}/run", "--resume"], "holds an imported model"),
+    "--resize beyond 4096": ([*IMPORT, "--arch", "torchscript", "--resize", "100000"], "0<=x<=4096"),
+    "embedding is a dict": (["eval", "--import-checkpoint", "{w}/state.pt", "--arch", "smallcnn",
+                             "--dataset", "shapes", "--head", "fixed", "--embedding", "{w}/dict.pt",
+                             "--out", "{t}/imp"], "expected one d x C tensor"),
+    "bias is a matrix": (["eval", "--import-checkpoint", "{w}/state.pt", "--arch", "smallcnn",
+                          "--dataset", "shapes", "--head", "fixed", "--embedding", "{w}/emb.pt",
+                          "--bias-file", "{w}/emb.pt", "--out", "{t}/imp"], "expected one tensor of C"),
+    "weights hold NaN": (["eval", "--import-checkpoint", "{w}/nan.pt", "--arch", "smallcnn", "--dataset",
+                          "shapes", "--head", "learned", "--out", "{t}/imp"], "hold NaN or inf"),
+    "TorchScript weights hold NaN": ([*IMPORT[:2], "{w}/nan.ts", *IMPORT[3:], "--arch", "torchscript"],
+                                     "hold NaN or inf"),
     # non-finite preprocessing
     **{f"--{k} {v}": ([*IMPORT, "--arch", "torchscript", f"--{k}", v], "finite")
        for k in ("mean", "std") for v in ("nan", "inf", "-inf", "0.5,nan,0.5")},

@@ -8,6 +8,7 @@ replaces an existing file without --overwrite, and a refusal leaves the disk as 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import warnings
 
@@ -76,6 +77,10 @@ CASES = {
     "report into a study-less runs folder": (["report", "{w}/run", "--out", "{t}/runs"],
                                              "robeval did not write"),
     "export over a file": (["export", "{w}/run", "--out", "{t}/mine/notes.csv"], "pass --overwrite"),
+    "export over a pipe": (["export", "{w}/run", "--out", "{t}/pipe.csv", "--overwrite"],
+                           "not a plain file"),
+    "export over a link": (["export", "{w}/run", "--out", "{t}/link.csv", "--overwrite"],
+                           "not a plain file"),
     "export inside a run": (["export", "{w}/run", "--out", "{w}/run/rows.csv"], "inside the run folder"),
     "export csv under .parquet": (["export", "{w}/run", "--format", "csv", "--out", "{t}/x.parquet"],
                                   "must end in .csv"),
@@ -117,6 +122,8 @@ def test_output_rule(case, world, tmp_path, shared_data):
     (tmp_path / "mine" / "notes.csv").write_text("yours\n")
     (tmp_path / "mine" / "p.png").write_bytes(b"yours")
     (tmp_path / "mine" / "m.json").write_text("{}")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "mine" / "notes.csv")
+    os.mkfifo(tmp_path / "pipe.csv")
     (tmp_path / "runs" / "a").mkdir(parents=True)
     (tmp_path / "proj").mkdir()
     (tmp_path / "proj" / "config.json").write_text('{"another": "tool"}')
