@@ -31,28 +31,28 @@ MARKER = ".robeval-output"  # {"kind": ...} in report and study folders: who mad
 STUDY_ENTRIES = {"runs", "report", "slurm", "sweep.json", "incomplete.json", MARKER}
 
 
+def _json(path: Path):
+    """A small JSON file robeval may have written, or None (missing, unreadable, not JSON)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+
+
 def is_robeval_run(path: Path) -> bool:
     """A run folder: a config.json robeval wrote (a config.json of another tool is not one)."""
-    try:
-        config = json.loads((path / CONFIG).read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
+    config = _json(path / CONFIG)
     return isinstance(config, dict) and {"config", "model", "dataset"} <= set(config)
 
 
 def _imported(path: Path) -> bool:
-    try:
-        config = json.loads((path / CONFIG).read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
+    config = _json(path / CONFIG)
     return isinstance(config, dict) and isinstance(config.get("imported"), dict)
 
 
 def _marked(path: Path, kind: str) -> bool:
-    try:
-        return json.loads((path / MARKER).read_text()).get("kind") == kind
-    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
-        return False
+    marker = _json(path / MARKER)
+    return isinstance(marker, dict) and marker.get("kind") == kind
 
 
 def _is_report(path: Path) -> bool:
