@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import subprocess
@@ -17,6 +18,18 @@ LIBRARIES = (
     "opencv-python-headless", "imagecorruptions", "albumentations", "fiftyone", "click",
     "matplotlib",
 )
+
+
+FLAG_ON, FLAG_OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def env_flag(name: str) -> bool:
+    """An on/off environment variable (ROBEVAL_OFFLINE, ROBEVAL_NO_VERIFY, ...): 1/true/yes/on or
+    0/false/no/off/unset; anything else is refused rather than read as off."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in FLAG_ON or value in FLAG_OFF:
+        return value in FLAG_ON
+    raise RobevalError(f"${name}={os.environ[name]!r}: set it to 1 (on) or 0 (off), or unset it")
 
 
 def git_sha() -> str | None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
+from robeval.core.environment import env_flag
 from robeval.core.errors import RobevalError
 from robeval.core.fileio import CHUNK, file_digest
 from robeval.core.progress import progress_bar
@@ -79,7 +80,7 @@ def remote(key: str) -> RemoteFile:
 
 def verify_file(path: Path, rf: RemoteFile, progress: bool = True) -> None:
     """Raise unless ``path`` has the declared hash (sha256, else md5). ROBEVAL_NO_VERIFY=1 skips it."""
-    if os.environ.get("ROBEVAL_NO_VERIFY") == "1":
+    if env_flag("ROBEVAL_NO_VERIFY"):
         return
     algo, want = ("sha256", rf.sha256) if rf.sha256 else ("md5", rf.md5)
     if not want:
@@ -178,7 +179,7 @@ def require(key: str, root: Path, progress: bool = True) -> Path:
     dest = candidates(root, rf.filename)[0]
     if not rf.url:
         raise RobevalError(offline_message(rf, dest))
-    if os.environ.get("ROBEVAL_OFFLINE") == "1":
+    if env_flag("ROBEVAL_OFFLINE"):
         raise RobevalError(offline_message(rf, dest, "ROBEVAL_OFFLINE=1"))
     try:
         return fetch_url(rf.url, dest, sha256=rf.sha256, md5=rf.md5, progress=progress)

