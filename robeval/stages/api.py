@@ -61,9 +61,12 @@ def evaluate(
 
     out = Path(out)
     runs.check_run_folder(out, overwrite=overwrite, resumable=False)
-    resolve(conditions, dataset, data_dir)  # a bad name is refused before the run is written
+    chosen = resolve(conditions, dataset, data_dir)  # a bad name is refused before any writing
+    test_classes = load_split(dataset, "test", data_dir).classes
     if classes is None:
-        classes = load_split(dataset, "test", data_dir).classes
+        classes = test_classes
+    _check_classes(list(classes), test_classes, dataset,
+                   scored=any(c.kind != "generalisation" for c in chosen))
     pre = resolve_preprocess({"mean": _listed(mean), "std": _listed(std), "resize": resize,
                               "crop": crop}, {})
     wrapped = ForeignClassifier(model, head_layer, head)
@@ -80,6 +83,19 @@ def evaluate(
 
         result = {**result, "analysis": analyze_run(out, plots=False)}
     return result
+
+
+def _check_classes(classes: list, test_classes: list[str], dataset: str, scored: bool) -> None:
+    """The model's class names: distinct strings that include every class of the dataset when its
+    own images are ``scored`` (clean, corruptions: matched by name), checked before the run
+    folder is written."""
+    if not classes or not all(isinstance(c, str) and c for c in classes) or len(set(classes)) != len(classes):
+        raise RobevalError(f"classes must be distinct, non-empty names (the model's outputs in order), "
+                           f"got {classes[:5]!r}")
+    missing = [c for c in test_classes if c not in classes] if scored else []
+    if missing:
+        raise RobevalError(f"classes lacks {dataset}'s {missing[:5]}: the model is scored on {dataset} "
+                           "by class name, so it must have every one of them")
 
 
 def _listed(value):

@@ -291,3 +291,14 @@ def test_an_unreadable_offline_flag_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("ROBEVAL_OFFLINE", "maybe")
     monkeypatch.setenv("ROBEVAL_DATA", str(tmp_path / "data"))
     assert_refused(["genset", "build", "cifar10.1-v6"], tmp_path, needle="$ROBEVAL_OFFLINE='maybe'")
+
+
+@pytest.mark.parametrize("classes, needle", [(["a"] * 10, "distinct"), ([f"c{i}" for i in range(10)], "lacks shapes'"),
+                                             ([1] * 10, "distinct")])
+def test_api_refuses_class_names_before_writing(classes, needle, world, tmp_path):
+    import robeval
+    from robeval.core.errors import RobevalError
+
+    with pytest.raises(RobevalError, match=needle):
+        robeval.evaluate(Tiny(), dataset="shapes", out=tmp_path / "api", classes=classes)
+    assert list(tmp_path.iterdir()) == []
