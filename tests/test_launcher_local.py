@@ -46,7 +46,7 @@ DRIVER = textwrap.dedent("""
 """)
 
 
-def _start(tmp_path) -> tuple[subprocess.Popen, list[psutil.Process]]:
+def _start(tmp_path, own_group: bool = False) -> tuple[subprocess.Popen, list[psutil.Process]]:
     (tmp_path / "sleeper.py").write_text(textwrap.dedent("""
         import time
         from pathlib import Path
@@ -60,7 +60,7 @@ def _start(tmp_path) -> tuple[subprocess.Popen, list[psutil.Process]]:
     """))
     (tmp_path / "driver.py").write_text(DRIVER)
     proc = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(tmp_path)],
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, start_new_session=own_group)
     deadline = time.monotonic() + 120  # spawn, then torch imported by each worker: slow when busy
     while time.monotonic() < deadline:
         # the two pool workers (spawn also starts a resource tracker: it is not a worker), each
@@ -81,11 +81,17 @@ def _gone_within(workers: list[psutil.Process], seconds: float) -> bool:
     return not alive
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
-def test_workers_end_with_the_study_process(tmp_path, sig):
-    proc, workers = _start(tmp_path)
+@pytest.mark.parametrize("sig, group", [(signal.SIGKILL, False), (signal.SIGINT, False), (signal.SIGINT, True)],
+                         ids=["kill-9", "ctrl-c", "ctrl-c-terminal"])
+def test_workers_end_with_the_study_process(tmp_path, sig, group):
+    """ctrl-c: SIGINT to the study alone (kill -INT); ctrl-c-terminal: to its whole process group,
+    workers included, as a terminal's Ctrl-C sends it."""
+    proc, workers = _start(tmp_path, own_group=group)
     t0 = time.monotonic()
-    proc.send_signal(sig)
+    if group:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
     proc.wait(timeout=EXIT_LIMIT_S)
     # kill -9: the kernel's SIGTERM (PR_SET_PDEATHSIG) unwinds each worker's cell in turn
     assert _gone_within(workers, GRACE_S + 5), f"workers still running after {sig.name}"

@@ -42,6 +42,8 @@ def _exit_with_parent(parent: int) -> None:
 # unloaded 1.6-2.0 s. A study therefore ends within GRACE_S + 5 s plus its own exit.
 GRACE_S = 10.0
 _in_cell = False  # a worker: True while it runs a cell (an interrupt then unwinds the cell)
+_stopping = False  # a worker: interrupted once already (a terminal's Ctrl-C reaches it directly,
+# then the study's SIGINT follows): later signals must not cut its cleanup short
 
 
 def _end_worker(code: int) -> None:
@@ -55,7 +57,12 @@ def _end_worker(code: int) -> None:
 
 def _interrupted(signum, frame) -> None:
     """SIGINT or SIGTERM in a worker: inside a cell, unwind it (its ``finally`` blocks clean up)
-    and end; between cells there is nothing to clean: end at once, without a traceback."""
+    and end; between cells there is nothing to clean: end at once, without a traceback. Only the
+    first signal counts: a second one would interrupt the cleanup itself."""
+    global _stopping
+    if _stopping:
+        return
+    _stopping = True
     if _in_cell:
         raise KeyboardInterrupt
     _end_worker(130)
