@@ -116,15 +116,19 @@ def genset_source_options(f):
 @genset_source_options
 @click.option("--pin", is_flag=True, help="Record missing sha256s (items and built arrays) in the manifest.")
 @click.option("--skip-bad", is_flag=True, help="Leave out undecodable/truncated images (listed) instead of failing.")
+@click.option("--accept-arrays", is_flag=True,
+              help="npy sources: accept a file whose sha256 differs from the published one when its "
+                   "array has the published shape and dtype (older CIFAR-10.1 copies); recorded in "
+                   "the sidecar.")
 @click.option("--workers", type=click.IntRange(1, 256), default=8, show_default=True, help="Parallel downloads.")
 @quiet_option
-def genset_build(name, root, images, data_dir, pin, skip_bad, workers, quiet) -> None:
+def genset_build(name, root, images, data_dir, pin, skip_bad, accept_arrays, workers, quiet) -> None:
     """Build set NAME (or a manifest .json path) into <data root>/gensets/."""
     from robeval.data.gensets import build, out_paths
     from robeval.data.loading import data_root
 
     info = build(name, data_dir, root=root, images=images, pin=pin, skip_bad=skip_bad,
-                 workers=workers, progress=not quiet)
+                 accept_arrays=accept_arrays, workers=workers, progress=not quiet)
     npz, _ = out_paths(info["name"], data_root(data_dir))
     match = {True: "matches the manifest", False: "DIFFERS from the manifest",
              None: "no built_sha256 in the manifest (run with --pin to record it)"}[info["matches_manifest"]]
@@ -132,6 +136,9 @@ def genset_build(name, root, images, data_dir, pin, skip_bad, workers, quiet) ->
     click.echo(f"sha256 {info['built_sha256']}: {match}")
     if info["skipped"]:
         click.echo(f"skipped {len(info['skipped'])} undecodable image(s): {'; '.join(info['skipped'][:10])}")
+    if info.get("accepted_by_array"):
+        click.echo(f"accepted by their arrays (sha256 differs from the published one): "
+                   f"{', '.join(info['accepted_by_array'])}")
     if info.get("pinned"):
         click.echo(f"recorded {info['pinned']} hash(es) in {info['manifest']}")
 
