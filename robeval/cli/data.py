@@ -19,18 +19,28 @@ from robeval.cli.options import (
 from robeval.cli.values import Number, OutPath
 
 
-@cli.command()
+class _CorruptCommand(click.Command):
+    """`robeval corrupt --help` ends with the groups and families read from the registry."""
+
+    def format_epilog(self, ctx, formatter) -> None:
+        from robeval.corruptions.catalog import help_lines
+
+        formatter.write("\n" + "\n".join("  " + line for line in help_lines()) + "\n")
+
+
+@cli.command(cls=_CorruptCommand)
 @click.option("--dataset", type=DATASET, default="shapes", show_default=True)
 @click.option("--split", default="test", show_default=True)
 @click.option("--conditions", default="corrupt:study", show_default=True,
-              help="corrupt:GROUP (study, standard, extra, noise, blur, weather, digital, all), family names, FAMILY/S[@TABLE] "
+              help="corrupt:GROUP (listed below), family names, FAMILY/S[@TABLE] "
                    "names, albu:Transform(args) or albu:FILE.yaml; commas separate.")
 @click.option("--severities", default="1-5", show_default=True, help="e.g. 1-5, 3 or 1,3,5.")
 @click.option("--table", type=TABLE, default="auto",
               show_default=True, help="Parameter table; auto: nearest native size on a log scale "
                                       "(32->cifar, 64/96->tinyimagenet, >=128->imagenet).")
 @click.option("--backend", type=BACKEND, default="reference", show_default=True,
-              help="reference: Hendrycks' formulas per image; fast: batched torch (impulse, defocus).")
+              help="reference: Hendrycks' formulas per image; fast: a family's batched path where "
+                   "it has one (+ below), else the reference.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes for per-image work; the pixels do not depend on it.")
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True, help="Base seed of the noise.")
