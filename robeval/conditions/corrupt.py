@@ -152,9 +152,11 @@ def preview(dataset: str, split: str, conditions: str, n: int, out: str | Path, 
     notes: dict[str, list[str]] = {}
     for spec in expand(conditions, SEVERITIES, table):
         corrupted, info = corrupt(images, spec, backend=backend, seed=seed, indices=idx, device=device)
-        rows.setdefault(spec.family, {})[spec.severity] = corrupted
+        # a row label says the category too, so a grid of every family reads by category
+        label = f"{info['category']}: {spec.family}" if spec.kind == "corruption" else spec.family
+        rows.setdefault(label, {})[spec.severity] = corrupted
         if spec.kind == "corruption":
-            notes.setdefault(spec.family, []).append("/".join(str(v) for v in info["params"].values()))
+            notes.setdefault(label, []).append("/".join(str(v) for v in info["params"].values()))
     size = min(images.shape[1:3])
     title = f"{dataset}/{split}, table {pick_table(table, size).name} ({size} px), backend {backend}, seed {seed}"
     return preview_grid(images, rows, out, title=title,
