@@ -151,3 +151,26 @@ def test_a_new_family_version_rebuilds_the_cache(tmp_path, monkeypatch):
     record = FAMILIES.get("defocus_blur")
     monkeypatch.setitem(FAMILIES._items, "defocus_blur", dataclasses.replace(record, version=record.version + 1))
     assert build_cached(spec, x, labels, **kw)[3] == "rebuilt: made with other parameters"
+
+
+def test_docs_tables_are_generated_from_the_registry():
+    """docs/corruptions.md holds exactly what the registry says (regenerate with
+    `python -m robeval.corruptions.catalog docs/corruptions.md`)."""
+    from pathlib import Path
+
+    from robeval.corruptions.catalog import markdown
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "corruptions.md").read_text()
+    assert markdown() in docs
+
+
+def test_corrupt_help_lists_every_family_and_group():
+    from click.testing import CliRunner
+
+    from robeval.cli import cli
+
+    out = CliRunner().invoke(cli, ["corrupt", "--help"]).output
+    for name in FAMILIES:
+        assert name in out, name
+    for group in GROUPS:
+        assert f"corrupt:{group}" in out, group
