@@ -1,13 +1,124 @@
-"""Digital families (Hendrycks & Dietterich's fourth category), one decorated function each."""
+"""Digital families (Hendrycks & Dietterich's fourth category), one decorated function each.
+
+Brightness and saturate go through scikit-image's HSV conversion, as every script does; their
+fast paths restate it on batches (kernels.rgb2hsv / hsv2rgb, float64) and give the same bits.
+Elastic transform is the one random family here: its reference draws from ``rng`` in the order the
+scripts draw from numpy's global state.
+"""
 
 from __future__ import annotations
 
 from io import BytesIO
 
+import cv2
 import numpy as np
 from PIL import Image
 
 from robeval.corruptions.family import corruption
+from robeval.corruptions.kernels import to_uint8, to_unit
+
+_UPSAMPLE = {"box": Image.BOX, "nearest": Image.NEAREST}
+
+
+@corruption(
+    category="digital", params=("shift",),
+    cifar=(.05, .1, .15, .2, .3), tinyimagenet=(.1, .2, .3, .4, .5), imagenet=(.1, .2, .3, .4, .5),
+    sources="make_cifar_c.py, make_tinyimagenet_c.py and make_imagenet_c.py (= imagecorruptions): "
+            "the same operation, skimage rgb2hsv, V + shift clipped to [0, 1], hsv2rgb; only the "
+            "shifts differ (imagecorruptions adds a branch for one-channel images, which robeval "
+            "repeats to RGB first)")
+def brightness(image: np.ndarray, *, shift: float) -> np.ndarray:
+    """Raise the HSV value (the largest channel) by ``shift``, keeping hue and saturation."""
+    from skimage.color import hsv2rgb, rgb2hsv
+
+    hsv = rgb2hsv(to_unit(image))
+    hsv[:, :, 2] = np.clip(hsv[:, :, 2] + shift, 0, 1)
+    return to_uint8(hsv2rgb(hsv))
+
+
+@corruption(
+    category="digital", params=("factor",),
+    cifar=(.75, .5, .4, .3, .15), tinyimagenet=(.4, .3, .2, .1, .05),
+    imagenet=(.4, .3, .2, .1, .05),
+    sources="make_cifar_c.py, make_tinyimagenet_c.py and make_imagenet_c.py (= imagecorruptions): "
+            "the same operation, (x - mean) * factor + mean with the mean per channel over the "
+            "image; only the factors differ")
+def contrast(image: np.ndarray, *, factor: float) -> np.ndarray:
+    """Pull every channel value toward its channel's image mean: ``factor`` of the contrast stays."""
+    x = to_unit(image)
+    means = np.mean(x, axis=(0, 1), keepdims=True)
+    return to_uint8((x - means) * factor + means)
+
+
+@corruption(
+    category="digital", params=("alpha", "spread", "sigma", "affine"), seeded=True,
+    cifar=((32 * 0, 1 / 32, 0, .08), (32 * .05, 1 / 32, .2, .07), (32 * .08, 1 / 32, .06, .06),
+           (32 * .1, 1 / 32, .04, .05), (32 * .1, 1 / 32, .03, .03)),
+    tinyimagenet=((64 * 0, 1 / 64, 0, .08), (64 * .05, 1 / 64, .3, .06), (64 * .1, 1 / 64, .08, .06),
+                  (64 * .1, 1 / 64, .03, .03), (64 * .16, 1 / 64, .03, .02)),
+    imagenet=((250 * .05, .005, .01, 0), (250 * .065, .005, .01, 0), (250 * .085, .005, .01, 0),
+              (250 * .1, .005, .01, 0), (250 * .12, .005, .01, 0)),
+    sources="cifar and tinyimagenet: make_cifar_c.py and make_tinyimagenet_c.py, the same operation "
+            "written for IMSIZE = 32 / 64 px: a random affine warp (cv2.warpAffine, reflect-101) "
+            "whose three anchor points move by up to IMSIZE * affine, then a displacement field "
+            "IMSIZE * a * gaussian(U(-1, 1), sigma = IMSIZE * s, reflect, truncate 3), sampled "
+            "bilinearly (map_coordinates, reflect). The scripts' (IMSIZE * a, IMSIZE * s, IMSIZE * "
+            "affine) become alpha = IMSIZE * a, spread = 1 / IMSIZE, sigma = s, affine as written, "
+            "with lengths in units of the image's own height (sigma per side): the same numbers "
+            "at the native size, the script's IMSIZE -> the image's size elsewhere (the gaussian "
+            "is linear, so alpha * U(-H/IMSIZE, H/IMSIZE) = H * a * U(-1, 1)). "
+            "imagenet: imagecorruptions 1.1.2, which rewrote the operation for any size: no affine "
+            "warp, sigma = 0.01 of each side, noise U(-0.005 H, 0.005 H), alpha = 250 * (.05, .065, "
+            ".085, .1, .12). make_imagenet_c.py (the released ImageNet-C) instead keeps the "
+            "CIFAR-style operation with 244 * (2, .7, .1), (2, .08, .2), (.05, .01, .02), (.07, .01, "
+            ".02), (.12, .01, .02) (its comment: 244 should have been 224); that table is not "
+            "this one")
+def elastic_transform(image: np.ndarray, rng: np.random.Generator, *, alpha: float, spread: float,
+                      sigma: float, affine: float) -> np.ndarray:
+    """Simard-style elastic distortion: an optional random affine warp (anchor points moved by up
+    to ``affine`` x height), then pixels moved by ``alpha`` x a Gaussian-smoothed (``sigma`` x
+    each side) field of U(-spread x height, +spread x height) noise, sampled bilinearly."""
+    from scipy.ndimage import map_coordinates
+    from skimage.filters import gaussian
+
+    x = np.asarray(image, dtype=np.float32) / 255.0  # float32, as every script
+    h, w = x.shape[:2]
+    if affine:
+        center = np.float32((h, w)) // 2
+        square = min(h, w) // 3
+        pts1 = np.float32([center + square, [center[0] + square, center[1] - square],
+                           center - square])
+        pts2 = pts1 + rng.uniform(-affine * h, affine * h, size=pts1.shape).astype(np.float32)
+        warp = cv2.getAffineTransform(pts1, pts2)
+        x = cv2.warpAffine(x, warp, (w, h), borderMode=cv2.BORDER_REFLECT_101)
+    sigmas = np.array((h, w)) * sigma
+    dx, dy = (
+        (gaussian(rng.uniform(-spread * h, spread * h, size=(h, w)), sigmas, mode="reflect",
+                  truncate=3) * alpha).astype(np.float32)[..., None]
+        for _ in range(2))
+    cols, rows, chans = np.meshgrid(np.arange(w), np.arange(h), np.arange(3))
+    coords = (rows + dy).reshape(-1, 1), (cols + dx).reshape(-1, 1), chans.reshape(-1, 1)
+    return to_uint8(map_coordinates(x, coords, order=1, mode="reflect").reshape(x.shape))
+
+
+@corruption(
+    category="digital", params=("factor", "upsample"),
+    cifar=((.95, "box"), (.9, "box"), (.85, "box"), (.75, "box"), (.65, "box")),
+    tinyimagenet=((.9, "box"), (.8, "box"), (.7, "box"), (.6, "box"), (.5, "box")),
+    imagenet=((.6, "nearest"), (.5, "nearest"), (.4, "nearest"), (.3, "nearest"),
+              (.25, "nearest")),
+    sources="cifar and tinyimagenet: make_cifar_c.py and make_tinyimagenet_c.py: PIL BOX resize to "
+            "int(IMSIZE * factor) square, BOX back to IMSIZE (32 / 64 px hard-coded); here to "
+            "int(W * factor) x int(H * factor) and back to the image's own W x H, the same at the "
+            "native size. imagenet: imagecorruptions 1.1.2: BOX down the same way, NEAREST back "
+            "up; make_imagenet_c.py (the released ImageNet-C) resizes back with BOX to 224 px, "
+            "hence the ``upsample`` parameter")
+def pixelate(image: np.ndarray, *, factor: float, upsample: str) -> np.ndarray:
+    """Shrink by ``factor`` with PIL's BOX filter and enlarge back (BOX or NEAREST)."""
+    h, w = image.shape[:2]
+    small = Image.fromarray(image).resize((max(1, int(w * factor)), max(1, int(h * factor))),
+                                          Image.BOX)
+    return np.asarray(small.resize((w, h), _UPSAMPLE[upsample]))
 
 
 @corruption(
@@ -21,3 +132,20 @@ def jpeg_compression(image: np.ndarray, *, quality: int) -> np.ndarray:
     Image.fromarray(image).save(buf, "JPEG", quality=int(quality))
     buf.seek(0)
     return np.asarray(Image.open(buf).convert("RGB"))
+
+
+@corruption(
+    category="digital", params=("factor", "offset"), standard=False,
+    cifar=((.3, 0), (.1, 0), (1.5, 0), (2, .1), (2.5, .2)),
+    tinyimagenet=((.3, 0), (.1, 0), (2, 0), (5, .1), (30, .2)),
+    imagenet=((.3, 0), (.1, 0), (2, 0), (5, .1), (20, .2)),
+    sources="make_cifar_c.py, make_tinyimagenet_c.py and make_imagenet_c.py (= imagecorruptions): "
+            "the same operation, skimage rgb2hsv, S * factor + offset clipped to [0, 1], hsv2rgb; "
+            "only the numbers differ (an offset turns grey pixels, whose hue is 0, red)")
+def saturate(image: np.ndarray, *, factor: float, offset: float) -> np.ndarray:
+    """Scale the HSV saturation by ``factor`` and add ``offset``, keeping hue and value."""
+    from skimage.color import hsv2rgb, rgb2hsv
+
+    hsv = rgb2hsv(to_unit(image))
+    hsv[:, :, 1] = np.clip(hsv[:, :, 1] * factor + offset, 0, 1)
+    return to_uint8(hsv2rgb(hsv))

@@ -105,6 +105,33 @@ def impulse_noise_fast(images, keys, *, amount: float):
 
 
 @corruption(
+    category="noise", params=("scale",), seeded=True,
+    cifar=(.04, .06, .08, .09, .10), tinyimagenet=(.04, .08, .12, .15, .18),
+    imagenet=(.08, .12, .18, .26, .38),
+    sources="make_cifar_c.py, make_tinyimagenet_c.py and make_imagenet_c.py (= imagecorruptions): "
+            "the same operation, x + N(0, scale) per channel value on [0, 1] floats; only the "
+            "scales differ")
+def gaussian_noise(image: np.ndarray, rng: np.random.Generator, *, scale: float) -> np.ndarray:
+    """Additive Gaussian noise of standard deviation ``scale`` (on [0, 1]) per channel value."""
+    x = to_unit(image)
+    return to_uint8(x + rng.normal(size=x.shape, scale=scale))
+
+
+@corruption(
+    category="noise", params=("photons",), seeded=True,
+    cifar=(500, 250, 100, 75, 50), tinyimagenet=(250, 100, 50, 30, 15),
+    imagenet=(60, 25, 12, 5, 3),
+    sources="make_cifar_c.py, make_tinyimagenet_c.py and make_imagenet_c.py (= imagecorruptions): "
+            "the same operation, Poisson(x * photons) / photons per channel value; only the "
+            "photon counts differ (imagecorruptions divides by float(photons): the same numbers)")
+def shot_noise(image: np.ndarray, rng: np.random.Generator, *, photons: float) -> np.ndarray:
+    """Poisson (shot) noise: each channel value becomes Poisson(x * photons) / photons, so fewer
+    photons (a higher severity) give relatively more noise."""
+    x = to_unit(image)
+    return to_uint8(rng.poisson(x * photons) / float(photons))
+
+
+@corruption(
     category="noise", params=("amount",), seeded=True, fast=impulse_noise_fast,
     cifar=(.01, .02, .03, .05, .07), tinyimagenet=(.01, .02, .05, .08, .14),
     imagenet=(.03, .06, .09, .17, .27),
@@ -117,3 +144,16 @@ def impulse_noise(image: np.ndarray, rng: np.random.Generator, *, amount: float)
     from skimage.util import random_noise
 
     return to_uint8(random_noise(to_unit(image), mode="s&p", amount=amount, rng=rng))
+
+
+@corruption(
+    category="noise", params=("scale",), seeded=True, standard=False,
+    cifar=(.06, .1, .12, .16, .2), tinyimagenet=(.15, .2, .25, .3, .35),
+    imagenet=(.15, .2, .35, .45, .6),
+    sources="make_cifar_c.py, make_tinyimagenet_c.py and make_imagenet_c.py (= imagecorruptions): "
+            "the same operation, x + x * N(0, scale) per channel value; only the scales differ")
+def speckle_noise(image: np.ndarray, rng: np.random.Generator, *, scale: float) -> np.ndarray:
+    """Multiplicative Gaussian noise: x (1 + N(0, scale)), so bright values get more noise and
+    black stays black."""
+    x = to_unit(image)
+    return to_uint8(x + x * rng.normal(size=x.shape, scale=scale))
