@@ -15,13 +15,76 @@ import numpy as np
 from PIL import Image
 
 from robeval.corruptions.family import corruption
-from robeval.corruptions.kernels import to_uint8, to_unit
+from robeval.corruptions.kernels import OneTorchThread, cpu_groups, to_uint8, to_unit
 
 _UPSAMPLE = {"box": Image.BOX, "nearest": Image.NEAREST}
 
 
+# hsv2rgb's np.choose: for each hue sector 0-5, which of (v, q, p, t) each of R, G, B takes
+_HSV_CHOICE = ((0, 1, 2, 2, 3, 0), (3, 0, 0, 1, 2, 2), (2, 2, 3, 0, 0, 1))
+
+
+def _rgb2hsv(r, g, b):
+    """skimage.color.rgb2hsv on float64 torch planes, step for step (the same bits)."""
+    import torch
+
+    v = torch.maximum(torch.maximum(r, g), b)
+    delta = v - torch.minimum(torch.minimum(r, g), b)
+    grey = delta == 0
+    s = (delta / v).masked_fill_(grey, 0)
+    is_b, is_g = b == v, g == v  # red is the largest; green, then blue, win ties, as in skimage
+    num = torch.where(is_b, r - g, torch.where(is_g, b - r, g - b)).div_(delta)
+    h = torch.where(is_b, num + 4.0, torch.where(is_g, num + 2.0, num)).div_(6.0)
+    h = torch.where(h < 0, h + 1.0, h).masked_fill_(grey, 0)  # = numpy's % 1.0 on [-1/6, 5/6)
+    return h, s, v
+
+
+def _hsv2rgb(h, s, v):
+    """skimage.color.hsv2rgb on float64 torch planes, step for step; returns (..., 3)."""
+    import torch
+
+    h6 = h * 6
+    hi = torch.floor(h6)
+    f = h6.sub_(hi)
+    options = torch.stack((v, (f * s).neg_().add_(1).mul_(v), v * (1 - s),
+                           (1 - f).mul_(s).neg_().add_(1).mul_(v)))
+    sector = hi.long().remainder_(6)
+    pixel = torch.arange(h.numel(), device=h.device).view(h.shape)
+    choice = torch.tensor(_HSV_CHOICE, device=h.device)
+    return torch.stack([options.take(choice[c].take(sector).mul_(h.numel()).add_(pixel))
+                        for c in range(3)], -1)
+
+
+def _hsv_batches(images, change):
+    """uint8 (N, H, W, 3) -> same: ``change(h, s, v) -> (h, s, v)`` in HSV, on cache-sized groups
+    of images, rounded as the scripts round (np.uint8 truncation)."""
+    import torch
+
+    if len(images) == 0:
+        return images.clone()
+    cpu = images.device.type == "cpu"
+    groups = cpu_groups(len(images), images[0].numel()) if cpu else [slice(0, len(images))]
+    with OneTorchThread(images.device):
+        parts = []
+        for group in groups:
+            planes = images[group].double().div_(255.0).unbind(-1)
+            rgb = _hsv2rgb(*change(*_rgb2hsv(*planes)))
+            parts.append(rgb.clamp_(0, 1).mul_(255).to(torch.uint8))
+    return torch.cat(parts)
+
+
+def brightness_fast(images, keys, *, shift: float):
+    """Batched brightness: the reference's bits (its HSV steps restated in torch, float64)."""
+    return _hsv_batches(images, lambda h, s, v: (h, s, (v + shift).clamp_(0, 1)))
+
+
+def saturate_fast(images, keys, *, factor: float, offset: float):
+    """Batched saturate: the reference's bits (its HSV steps restated in torch, float64)."""
+    return _hsv_batches(images, lambda h, s, v: (h, (s * factor + offset).clamp_(0, 1), v))
+
+
 @corruption(
-    category="digital", params=("shift",),
+    category="digital", params=("shift",), fast=brightness_fast,
     cifar=(.05, .1, .15, .2, .3), tinyimagenet=(.1, .2, .3, .4, .5), imagenet=(.1, .2, .3, .4, .5),
     sources="make_cifar_c.py, make_tinyimagenet_c.py and make_imagenet_c.py (= imagecorruptions): "
             "the same operation, skimage rgb2hsv, V + shift clipped to [0, 1], hsv2rgb; only the "
@@ -135,7 +198,7 @@ def jpeg_compression(image: np.ndarray, *, quality: int) -> np.ndarray:
 
 
 @corruption(
-    category="digital", params=("factor", "offset"), standard=False,
+    category="digital", params=("factor", "offset"), standard=False, fast=saturate_fast,
     cifar=((.3, 0), (.1, 0), (1.5, 0), (2, .1), (2.5, .2)),
     tinyimagenet=((.3, 0), (.1, 0), (2, 0), (5, .1), (30, .2)),
     imagenet=((.3, 0), (.1, 0), (2, 0), (5, .1), (20, .2)),
