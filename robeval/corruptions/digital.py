@@ -8,6 +8,7 @@ scripts draw from numpy's global state.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from io import BytesIO
 
 import cv2
@@ -16,6 +17,7 @@ from PIL import Image
 
 from robeval.corruptions.family import corruption
 from robeval.corruptions.kernels import OneTorchThread, cpu_groups, to_uint8, to_unit
+from robeval.corruptions.seeding import stream_bits, stream_bits_numpy, unit_uniforms
 
 _UPSAMPLE = {"box": Image.BOX, "nearest": Image.NEAREST}
 
@@ -113,8 +115,128 @@ def contrast(image: np.ndarray, *, factor: float) -> np.ndarray:
     return to_uint8((x - means) * factor + means)
 
 
+def _sample(image, rows, cols, reflect_101: bool):
+    """Sample a float (N, C, H, W) batch at float pixel positions (N, H, W), bilinearly:
+    grid_sample's reflection about pixel centres (align_corners) is OpenCV's reflect-101, about
+    pixel edges it is scipy's 'reflect' (for bilinear weights both read the same pixels)."""
+    import torch
+    import torch.nn.functional as F
+
+    h, w = image.shape[-2:]
+    if reflect_101:
+        grid = torch.stack((cols * (2 / (w - 1)) - 1, rows * (2 / (h - 1)) - 1), -1)
+    else:
+        grid = torch.stack(((cols * 2 + 1) / w - 1, (rows * 2 + 1) / h - 1), -1)
+    return F.grid_sample(image, grid.float(), mode="bilinear", padding_mode="reflection",
+                         align_corners=reflect_101)
+
+
+def _gaussian_taps(sd: float) -> np.ndarray:
+    """scipy's Gaussian kernel (radius int(3 sd + 0.5)) as float32; [1] where scipy skips."""
+    if sd <= 1e-15:
+        return np.ones(1, np.float32)
+    taps = np.arange(-int(3 * sd + 0.5), int(3 * sd + 0.5) + 1, dtype=np.float64)
+    kernel = np.exp(-0.5 / sd**2 * taps**2)
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+@lru_cache(maxsize=32)
+def _gaussian_matrix(size: int, sd: float) -> np.ndarray:
+    """``_gaussian_taps(sd)`` along one axis with 'reflect' borders (d c b a | a b c d) as a size
+    x size matrix: ``field @ M`` smooths the last axis."""
+    kernel = _gaussian_taps(sd)
+    radius = len(kernel) // 2
+    matrix = np.zeros((size, size), np.float32)
+    out = np.arange(size)
+    for tap, weight in zip(range(-radius, radius + 1), kernel, strict=True):
+        src = np.remainder(out + tap, 2 * size)
+        np.add.at(matrix, (np.where(src >= size, 2 * size - 1 - src, src), out), weight)
+    return matrix
+
+
+def _smooth(field, sigmas: tuple[float, float]):
+    """(N, H, W) float field smoothed as skimage.filters.gaussian(mode='reflect', truncate=3)."""
+    import torch
+
+    for axis, sd in ((1, sigmas[0]), (2, sigmas[1])):
+        if sd > 1e-15:  # scipy leaves such an axis alone
+            m = torch.from_numpy(_gaussian_matrix(field.shape[axis], float(sd))).to(field)
+            field = field @ m if axis == 2 else m.T @ field
+    return field
+
+
+def _anchors(h: int, w: int) -> np.ndarray:
+    """The scripts' three affine anchor points (x, y), float32: centre +- a third of the side."""
+    center = np.float32((h, w)) // 2
+    square = min(h, w) // 3
+    return np.float32([center + square, [center[0] + square, center[1] - square], center - square])
+
+
+def _elastic_torch(images, keys, alpha: float, spread: float, sigma: float, affine: float):
+    import torch
+
+    n, h, w, _ = images.shape
+    dev = images.device
+    bits = unit_uniforms(stream_bits(keys.to(dev), 0, 2 * h * w + 6))
+    x = images.permute(0, 3, 1, 2).float().div_(255.0)  # float32 on [0, 1], as the scripts
+    rows = torch.arange(h, device=dev, dtype=torch.float32).view(1, h, 1).expand(n, h, w)
+    cols = torch.arange(w, device=dev, dtype=torch.float32).view(1, 1, w).expand(n, h, w)
+    if affine:  # the inverse of the warp that moves anchors to anchors + U(-affine h, affine h)
+        src = torch.from_numpy(_anchors(h, w)).to(dev).expand(n, 3, 2)
+        dst = src + bits[:, -6:].view(n, 3, 2) * np.float32(affine * h)
+        ones = torch.ones(n, 3, 1, device=dev, dtype=torch.float64)
+        inverse = torch.linalg.solve(torch.cat([dst.double(), ones], 2), src.double()).float()
+        at = torch.stack((cols, rows, torch.ones_like(rows)), -1).reshape(n, h * w, 3) @ inverse
+        x = _sample(x, at[..., 1].view(n, h, w), at[..., 0].view(n, h, w), reflect_101=True)
+    field = _smooth(bits[:, :2 * h * w].reshape(2 * n, h, w), (sigma * h, sigma * w))
+    field = field.mul_(alpha * spread * h).view(n, 2, h, w)  # = alpha * U(-spread h, spread h)
+    moved = _sample(x, rows + field[:, 1], cols + field[:, 0], reflect_101=False)
+    return moved.clamp_(0, 1).mul_(255).to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def _elastic_opencv(images: np.ndarray, keys: np.ndarray, alpha: float, spread: float,
+                    sigma: float, affine: float) -> np.ndarray:
+    """The CPU path, per image with OpenCV: the reference's own warpAffine, sepFilter2D with
+    scipy's kernel and 'reflect' borders, remap (bilinear at 1/32-pixel steps) in place of
+    map_coordinates."""
+    n, h, w, _ = images.shape
+    uniforms = unit_uniforms(stream_bits_numpy(keys, 0, 2 * h * w + 6))
+    kx, ky = _gaussian_taps(sigma * w), _gaussian_taps(sigma * h)
+    rows, cols = np.mgrid[:h, :w].astype(np.float32)
+    scale = np.float32(alpha * spread * h)  # alpha * U(-spread h, spread h)
+    out = np.empty_like(images)
+    for i in range(n):
+        x = images[i].astype(np.float32) / np.float32(255)
+        if affine:
+            anchors = _anchors(h, w)
+            shifted = anchors + uniforms[i, -6:].reshape(3, 2) * np.float32(affine * h)
+            warp = cv2.getAffineTransform(anchors, shifted)
+            x = cv2.warpAffine(x, warp, (w, h), borderMode=cv2.BORDER_REFLECT_101)
+        dx, dy = (cv2.sepFilter2D(uniforms[i, k * h * w:(k + 1) * h * w].reshape(h, w), -1, kx,
+                                  ky, borderType=cv2.BORDER_REFLECT) * scale for k in (0, 1))
+        moved = cv2.remap(x, cols + dx, rows + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        out[i] = to_uint8(moved)
+    return out
+
+
+def elastic_transform_fast(images, keys, *, alpha: float, spread: float, sigma: float,
+                           affine: float):
+    """Batched elastic transform drawing the reference's distribution from the counter-based
+    stream (the same law of uniforms, scipy's Gaussian kernel and borders): OpenCV per image on
+    CPU, torch (float32, exact bilinear weights) elsewhere."""
+    import torch
+
+    if len(images) == 0:
+        return images.clone()
+    if images.device.type == "cpu":
+        return torch.from_numpy(_elastic_opencv(images.numpy(), keys.numpy(), alpha, spread,
+                                                sigma, affine))
+    return _elastic_torch(images, keys, alpha, spread, sigma, affine)
+
+
 @corruption(
     category="digital", params=("alpha", "spread", "sigma", "affine"), seeded=True,
+    fast=elastic_transform_fast,
     cifar=((32 * 0, 1 / 32, 0, .08), (32 * .05, 1 / 32, .2, .07), (32 * .08, 1 / 32, .06, .06),
            (32 * .1, 1 / 32, .04, .05), (32 * .1, 1 / 32, .03, .03)),
     tinyimagenet=((64 * 0, 1 / 64, 0, .08), (64 * .05, 1 / 64, .3, .06), (64 * .1, 1 / 64, .08, .06),
@@ -147,10 +269,7 @@ def elastic_transform(image: np.ndarray, rng: np.random.Generator, *, alpha: flo
     x = np.asarray(image, dtype=np.float32) / 255.0  # float32, as every script
     h, w = x.shape[:2]
     if affine:
-        center = np.float32((h, w)) // 2
-        square = min(h, w) // 3
-        pts1 = np.float32([center + square, [center[0] + square, center[1] - square],
-                           center - square])
+        pts1 = _anchors(h, w)
         pts2 = pts1 + rng.uniform(-affine * h, affine * h, size=pts1.shape).astype(np.float32)
         warp = cv2.getAffineTransform(pts1, pts2)
         x = cv2.warpAffine(x, warp, (w, h), borderMode=cv2.BORDER_REFLECT_101)
