@@ -1,9 +1,11 @@
 """Digital families (Hendrycks & Dietterich's fourth category), one decorated function each.
 
 Brightness and saturate go through scikit-image's HSV conversion, as every script does; their
-fast paths restate it on batches (kernels.rgb2hsv / hsv2rgb, float64) and give the same bits.
+fast paths restate its steps on batches of torch planes (float64) and give the same bits.
 Elastic transform is the one random family here: its reference draws from ``rng`` in the order the
-scripts draw from numpy's global state.
+scripts draw from numpy's global state (so a RandomState reproduces imagecorruptions exactly); its
+fast path draws the same law from the counter-based stream. Contrast, pixelate and JPEG have no
+fast path: per image they already run at 10,000+ CIFAR images/s.
 """
 
 from __future__ import annotations
