@@ -255,6 +255,22 @@ def test_workers_do_not_change_pixels(cifar, family):
     np.testing.assert_array_equal(one, two)
 
 
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_any_size_and_empty_batches(tiny, family):
+    """Non-square images at every table, both backends: shape kept, pixels changed; an empty
+    batch stays empty."""
+    images = resized(tiny[:4], 48, 72)
+    for table in TABLES:
+        for backend in ("reference", "fast"):
+            out, _ = corrupt(images, f"{family}/5@{table}", backend=backend, seed=1)
+            assert out.shape == images.shape and (out != images).any(), (table, backend)
+    record = FAMILIES.get(family)
+    if record.fast is not None:
+        empty = torch.zeros((0, 32, 32, 3), dtype=torch.uint8)
+        out = record.fast(empty, torch.zeros(0, dtype=torch.int64), **record.params("cifar", 3))
+        assert out.shape == empty.shape
+
+
 def _per_image(out: np.ndarray, images: np.ndarray) -> dict[str, np.ndarray]:
     """Per image and channel: mean and std of out - in, and the share of changed values."""
     d = out.astype(float) - images

@@ -203,6 +203,8 @@ def _sample_levels(images, keys, kind: str, value: float):
 
     table = _alias_table(kind, float(value))
     n = len(images)
+    if n == 0:
+        return images.clone()
     flat = images.reshape(n, -1)
     size = flat.shape[1]
     if images.device.type != "cpu":
