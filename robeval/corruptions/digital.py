@@ -3,7 +3,8 @@
 Brightness and saturate go through scikit-image's HSV conversion, as every script does; their
 fast paths restate its steps on batches of torch planes (float64) and give the same bits.
 Elastic transform is the one random family here: its reference draws from ``rng`` in the order the
-scripts draw from numpy's global state (so a RandomState reproduces imagecorruptions exactly); its
+scripts draw from numpy's global state, calling only ``rng.uniform`` (so a RandomState seeded like
+np.random.seed reproduces imagecorruptions and Hendrycks' scripts bit for bit); its
 fast path draws the same law from the counter-based stream. Contrast, pixelate and JPEG have no
 fast path: per image they already run at 10,000+ CIFAR images/s.
 """

@@ -6,7 +6,9 @@ positions come from geometric gaps whose uniforms are a counter-based hash of (i
 number), so a batch needs only about p * H * W * 3 hashes per image, and CPU and CUDA give the
 same pixels. The fast Gaussian, shot and speckle noise draw each output value from the exact
 distribution of the reference's output level given the input level (alias tables, below), with
-one hashed 32-bit number per value.
+one hashed 32-bit number per value. Their reference functions call only ``rng.normal`` /
+``rng.poisson``, in the scripts' order: given a RandomState seeded like ``np.random.seed`` they
+reproduce imagecorruptions bit for bit (the parity tests do that).
 """
 
 from __future__ import annotations
