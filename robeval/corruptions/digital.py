@@ -5,7 +5,7 @@ fast paths restate its steps on batches of torch planes (float64) and give the s
 Elastic transform is the one random family here: its reference draws from ``rng`` in the order the
 scripts draw from numpy's global state, calling only ``rng.uniform`` (so a RandomState seeded like
 np.random.seed reproduces imagecorruptions and Hendrycks' scripts bit for bit); its
-fast path draws the same law from the counter-based stream. Contrast, pixelate and JPEG have no
+fast path draws the same law from the counter-based stream. Contrast and pixelate have no
 fast path: per image they already run at 7,000+ CIFAR images/s on one loaded core.
 """
 
