@@ -132,9 +132,12 @@ def test_albumentations_conditions(tmp_path):
 
 def test_conditions_registry_builds_on_demand(data_dir):
     from robeval.conditions import ConditionContext, resolve
+    from robeval.corruptions.families import FAMILIES
 
     names = [c.name for c in resolve("corrupt:all", "shapes")]
-    assert len(names) == 15 and "defocus_blur/3" in names
+    assert len(names) == 5 * len(FAMILIES.names()) and "defocus_blur/3" in names  # every family x 1-5
+    assert [c.name for c in resolve("corrupt:study", "shapes")] == [
+        f"{f}/{s}" for f in ("impulse_noise", "jpeg_compression", "defocus_blur") for s in range(1, 6)]
     cond = resolve("defocus_blur/3@imagenet,albu:GaussNoise(std_range=(0.1,0.1))", "shapes")
     assert cond[0].params["table"] == "imagenet" and cond[0].severity == 3
     with pytest.raises(RobevalError):

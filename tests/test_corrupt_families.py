@@ -24,6 +24,11 @@ from robeval.corruptions import TABLES, corrupt
 from robeval.corruptions.families import FAMILIES, GROUPS, group_families
 
 CASES = [(f, t) for f in FAMILIES for t in FAMILIES.get(f).tables]
+# Hendrycks' own tables that are not ordered by pixel damage (the test then asserts that every
+# severity damages the image): make_cifar_c.py / make_tinyimagenet_c.py elastic_transform's
+# severity 1 is the largest affine warp with no elastic field, and later severities trade the
+# affine part for the elastic one.
+NOT_ORDERED_BY_DAMAGE = {("elastic_transform", "cifar"), ("elastic_transform", "tinyimagenet")}
 FAST = [(f, t) for f, t in CASES if FAMILIES.get(f).fast is not None]
 SEEDED = [f for f in FAMILIES if FAMILIES.get(f).seeded]
 
@@ -63,6 +68,9 @@ def test_damage_grows_with_severity_at_native_size(family, table, clean_by_size)
         assert out.shape == clean.shape and out.dtype == np.uint8
         assert info["table"] == table and info["version"] == FAMILIES.get(family).version
         values.append(damage(out, clean))
+    if (family, table) in NOT_ORDERED_BY_DAMAGE:
+        assert min(values) > 1.0, (family, table, values)
+        return
     assert values[4] > values[0], (family, table, values)
     swaps = sum(b < a - 1e-9 for a, b in zip(values[:-1], values[1:], strict=True))
     assert swaps <= 1, (family, table, values)
@@ -82,6 +90,9 @@ def test_seeded_families_repeat_across_runs_workers_and_subsets(family):
 
 @pytest.mark.parametrize("family,table", FAST)
 def test_fast_path_matches_reference_statistics(family, table):
+    """Per channel, the per-image mean and std of (output - input) under both backends agree
+    within 4 standard errors over the images (plus half a grey level): exact for deterministic
+    fast paths, a two-sample check for random ones, whose draws differ."""
     size = TABLES[table].native_size
     clean = natural(4 if size > 100 else 16, size, seed=2)
     for severity in (1, 5):
@@ -89,12 +100,13 @@ def test_fast_path_matches_reference_statistics(family, table):
         ref, _ = corrupt(clean, name, backend="reference", seed=5)
         fast, info = corrupt(clean, name, backend="fast", seed=5)
         assert info["backend"] == "fast" and fast.shape == clean.shape and fast.dtype == np.uint8
-        d_ref = ref.astype(np.float64) - clean
-        d_fast = fast.astype(np.float64) - clean
-        for c in range(3):  # per channel: the shift and the spread of the change
-            assert abs(d_ref[..., c].mean() - d_fast[..., c].mean()) < 1.0, (name, c)
-            spread = max(d_ref[..., c].std(), 1.0)
-            assert abs(d_ref[..., c].std() - d_fast[..., c].std()) < 0.1 * spread + 0.5, (name, c)
+        for c in range(3):
+            d_ref = (ref[..., c].astype(np.float64) - clean[..., c]).reshape(len(clean), -1)
+            d_fast = (fast[..., c].astype(np.float64) - clean[..., c]).reshape(len(clean), -1)
+            for stat in (np.mean, np.std):
+                a, b = stat(d_ref, axis=1), stat(d_fast, axis=1)
+                se = np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / len(clean))
+                assert abs(a.mean() - b.mean()) < 4 * se + 0.5, (name, c, stat.__name__)
 
 
 def test_groups_partition_the_families():
