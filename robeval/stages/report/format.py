@@ -112,8 +112,11 @@ def terminal_table(rows: list[dict]) -> str:
 
 CALIBRATION_STATS = ("mean", "ci_low", "ci_high", "std", "n")
 CALIBRATION_FIELDS = tuple(f"{m}_{s}" for m in CALIBRATION_METRICS for s in CALIBRATION_STATS)
+#: the study-level metric rows (field.py) add: which metric and part, the source of conditions,
+#: what the number is normalised by and why it is missing
+FIELD_COLUMNS = ("metric", "part", "source", "unit", "normalised_by", "note")
 CSV_FIELDS = (*GROUP_KEYS, "variant", "condition", "kind", "family", "severity", "n", "mean", "std",
-              "ci_low", "ci_high", "seeds", *CALIBRATION_FIELDS)
+              "ci_low", "ci_high", "seeds", *CALIBRATION_FIELDS, *FIELD_COLUMNS)
 PAIRED_FIELDS = ("dataset", "arch", "fixed", "learned", "condition", "kind", "family", "severity",
                  "n", "mean", "std", "ci_low", "ci_high", "seeds", "note")
 
@@ -124,6 +127,15 @@ def flat_calibration(row: dict) -> dict:
     cal = row.get("calibration") or {}
     return {**row, **{f"{m}_{s}": cal[m].get(s) for m in CALIBRATION_METRICS if m in cal
                       for s in CALIBRATION_STATS}}
+
+
+def field_csv_rows(rows: list[dict]) -> list[dict]:
+    """The study-level metric rows as results.csv rows: condition ``METRIC:SOURCE[:PART]``
+    (e.g. ``mce:generated``, ``family_accuracy:released:fog``), kind ``field``; accuracy rows
+    have an empty ``metric``."""
+    return [{**r, "condition": ":".join(p for p in (r["metric"], r["source"], r["part"]) if p),
+             "kind": "field", "family": r["part"] if r["metric"] in ("family_accuracy", "ce") else None,
+             "severity": r["part"] if r["metric"] == "severity_accuracy" else None} for r in rows]
 
 
 def to_csv(rows: list[dict], fields: tuple[str, ...] = CSV_FIELDS) -> str:
