@@ -24,8 +24,14 @@ GROUP_DEFAULTS = {"margin": 0.0}
 SUMMARY_KINDS = {"corruption": "corruptions (mean)", "generalisation": "generalisation (mean)"}
 # the per-condition metrics robeval eval writes (one record each, analysis/condition_metrics.py);
 # a record's field is absent in runs evaluated before it existed: those runs report without it.
-# A row's and a record's "calibration" entry holds all of them (the name they began with).
+# A row's and a record's "calibration" entry holds all of them (the name they began with). The
+# code reads the registry at run time (per_condition_names); this tuple is its state at import.
 CALIBRATION_METRICS = tuple(CONDITION_METRICS.names())
+
+
+def per_condition_names() -> list[str]:
+    return CONDITION_METRICS.names()
+
 
 
 def collect(run_dirs: list[str | Path]) -> list[dict]:
@@ -63,12 +69,12 @@ def _finite(x) -> bool:
 
 def _calibration_of(cond: dict) -> dict[str, float]:
     """The per-condition metrics a condition has (none for runs evaluated before they existed)."""
-    return {m: float(cond[m]) for m in CALIBRATION_METRICS if _finite(cond.get(m))}
+    return {m: float(cond[m]) for m in per_condition_names() if _finite(cond.get(m))}
 
 
 def _mean_calibration(per_condition: list[dict[str, float]]) -> dict[str, float]:
     """Each metric's mean over the conditions, only where every one of them has it."""
-    return {m: float(np.mean([c[m] for c in per_condition])) for m in CALIBRATION_METRICS
+    return {m: float(np.mean([c[m] for c in per_condition])) for m in per_condition_names()
             if per_condition and all(m in c for c in per_condition)}
 
 
@@ -139,7 +145,7 @@ def _calibration_summary(members: list[dict], cond: str) -> dict[str, dict]:
     """Per per-condition metric the seeds' mean, std, 95% t-interval, n and values; metrics no
     seed has (runs evaluated before they existed) are left out, and the report shows "–"."""
     out = {}
-    for m in CALIBRATION_METRICS:
+    for m in per_condition_names():
         vals = [r["calibration"][cond][m] for r in members
                 if m in r.get("calibration", {}).get(cond, {})]
         if vals:

@@ -21,7 +21,6 @@ from robeval.stages.report.aggregate import variant_order
 from robeval.stages.report.claims import build_claims, geometry_rows, geometry_summary
 from robeval.stages.report.field import FieldResults
 from robeval.stages.report.format import (
-    CSV_FIELDS,
     PAIRED_FIELDS,
     field_csv_rows,
     flat_calibration,
@@ -111,7 +110,7 @@ def _build(records: list[dict], rows: list[dict], paired: list[dict], out: Path,
     write_text(out / "report.md", to_markdown(blocks))
     write_text(out / "report.html", to_html(blocks, out, "robeval report"))
     write_text(out / "results.csv", to_csv([flat_calibration(r) for r in rows]
-                                           + field_csv_rows(field.rows if field else []), CSV_FIELDS))
+                                           + field_csv_rows(field.rows if field else [])))
     write_text(out / "paired.csv", to_csv(paired, PAIRED_FIELDS))
     if geo:
         write_text(out / "geometry.csv", to_csv(geo, tuple(geo[0])))
