@@ -53,10 +53,3 @@ def aurc(logits: np.ndarray, labels: np.ndarray, probs: np.ndarray | None = None
     risks = np.cumsum(wrong[order]) / np.arange(1, len(labels) + 1)
     return float(risks.mean())
 
-
-def calibration(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Every per-condition metric record (condition_metrics.py) of one condition: the four above
-    and any record added since (NaN for an empty condition)."""
-    from robeval.analysis.condition_metrics import measure_condition  # it imports this module
-
-    return measure_condition(logits, labels)
