@@ -131,7 +131,7 @@ def test_mce_and_relative_mce_equal_hand_computed_values(study, tmp_path):
     headline = md.split("## ", 1)[0]
     assert "mCE" in headline and "normalised by learned-dot's error" in headline
     assert f"{100 * 6 / 7:.2f}" in headline
-    assert "CE reference: learned-dot: the default" in md
+    assert "CE reference: **learned-dot** (the default" in md
     with open(out / "results.csv") as fh:
         table = {r["condition"]: r for r in csv.DictReader(fh) if r["variant"] == "fixed-dot"}
     assert float(table["mce:generated"]["mean"]) == pytest.approx(6 / 7)

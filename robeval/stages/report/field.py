@@ -109,7 +109,7 @@ def field_results(records: list[dict], ce_reference: str | None = None,
     standard = tuple(group_families("standard"))
     choice = choose_reference(ce_reference, records)
     fit_records, fit_name = _fit_records(er_fit, records)
-    out = FieldResults(reference=choice.note if choice.kind == "none" else f"{choice.name}: {choice.note}")
+    out = FieldResults(reference=choice.note if choice.kind == "none" else f"**{choice.name}** ({choice.note})")
     records = sorted(records, key=lambda r: (variant_order(r["config"]), r["seed"]))
     groups = list(dict.fromkeys((str(r["config"]["dataset"]), str(r["config"]["arch"])) for r in records))
     fits: dict[tuple[str, Source], FitResult] = {}

@@ -16,13 +16,16 @@ from robeval.stages.report.inputs import ReportInputs
 from robeval.stages.report.sources import GENERATED, RELEASED, Source, category_of
 
 HEADLINE_SOURCES = (GENERATED, RELEASED)
+SHORT = 48  # characters of a "–" cell's reason shown under it (all of it on hover)
 
 
 def value_cell(row: dict | None, *, n: bool = True) -> Cell:
     """A study metric's cell: % (or signed pp) mean over seeds, under it the interval; "–" with
     the reason on hover where it could not be measured."""
     if not row or row.get("mean") is None:
-        return Cell("–", "see note" if row and row.get("note") else "", (row or {}).get("note") or "")
+        note = (row or {}).get("note") or ""
+        short = note if len(note) <= SHORT else note[:SHORT].rsplit(" ", 1)[0] + " …"
+        return Cell("–", short, note)
     return diff_cell(row, n=n) if row["unit"] == "pp" else acc_cell(row, n=n)
 
 
@@ -133,10 +136,12 @@ def robustness_section(x: ReportInputs) -> list[tuple]:
     field = x.field
     if field is None or not field.contexts:
         return []
-    b: list[tuple] = [("h", 2, "Corruption benchmark: the field's metrics"),
-                      ("p", f"CE reference: {field.reference}. Normalised numbers say what they are "
-                            "normalised by in their column header; each cell is the mean over seeds, "
-                            "under it the 95% t-interval.")]
+    corrupted = any(c["kind"] == "corruption" for c in field.contexts)
+    title = "Corruption benchmark: the field's metrics" if corrupted else "Effective robustness"
+    b: list[tuple] = [("h", 2, title),
+                      ("p", (f"CE reference: {field.reference}. " if corrupted else "")
+                       + "A normalised number says in its column header what it is normalised by; "
+                         "each cell is the mean over seeds, under it the 95% t-interval.")]
     for ds, arch in x.groups():
         sources = field.sources(ds, arch)
         if not sources:

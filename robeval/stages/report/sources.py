@@ -118,8 +118,8 @@ def choose_reference(spec: str | None, records: list[dict]) -> ReferenceChoice:
     if spec is None:
         if DEFAULT_REFERENCE in variants:
             return ReferenceChoice("variant", DEFAULT_REFERENCE, f"the default: this study's "
-                                   f"{DEFAULT_REFERENCE} variant, its mean error over its seeds "
-                                   "(another with --ce-reference VARIANT|PATH)")
+                                   f"{DEFAULT_REFERENCE} variant, its mean error over its seeds; "
+                                   "choose another with --ce-reference VARIANT|PATH|none")
         return ReferenceChoice("none", "", f"no mCE: this study has no {DEFAULT_REFERENCE} variant "
                                f"to normalise by; {HOW_TO_REFERENCE}")
     if spec == "none":
