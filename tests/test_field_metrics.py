@@ -353,3 +353,45 @@ def test_every_study_metric_record(name):
             m.per_run(run, StudyContext("generated", "corruption", (F1, F2), (1, 2)))
     docs = DOCS.read_text()
     assert f"`{name}`" in docs and m.label in docs and f"`{m.formula}`" in docs
+
+
+def test_the_fit_can_be_over_other_runs(tmp_path):
+    """--er-fit PATH: the line is fitted on a folder of other runs (here exactly on the line
+    logit(OOD) = −1 + 0.5 logit(clean)), and the study's runs are read against it."""
+    zoo = [fake_run(tmp_path / "zoo", "learned", s, {"clean": sigma(x), "genset:a": sigma(-1 + .5 * x)})
+           for s, x in enumerate((-1.0, 0.5, 2.0))]
+    study = [fake_run(tmp_path / "runs", "fixed", s, {"clean": c, "genset:a": o})
+             for s, (c, o) in enumerate(((.7, .45), (.8, .5)))]
+    out = tmp_path / "rep"
+    res = CliRunner().invoke(cli, ["report", *map(str, study), "--out", str(out), "--no-analyze",
+                                   "--no-plots", "--er-fit", str(zoo[0].parent)])
+    assert res.exit_code == 0, res.output
+    saved = json.loads((out / "results.json").read_text())["field"]
+    assert sorted(saved["contexts"][0]["fit"]["runs"]) == sorted(map(str, zoo))
+    want = [o - sigma(-1 + .5 * math.log(c / (1 - c))) for c, o in ((.7, .45), (.8, .5))]
+    row = one(saved["rows"], "fixed-dot", "effective_robustness", source="genset:a")
+    assert row["values"] == pytest.approx(want, abs=1e-9)
+    assert row["normalised_by"] == "residual from the logit fit over 3 runs"
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("--ce-reference", "nonsense", ["neither a head variant of this study", "fixed-dot"]),
+    ("--er-fit", "nowhere", ["--er-fit 'nowhere' is neither 'study' nor a folder"]),
+])
+def test_an_unknown_reference_or_fit_is_one_line(study, tmp_path, option, value, words):
+    out = tmp_path / "rep"
+    res = CliRunner().invoke(cli, ["report", *map(str, study), "--out", str(out), "--no-analyze",
+                                   "--no-plots", option, value])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert all(w in res.output for w in words), res.output
+    assert not out.exists()
+
+
+def test_no_reference_means_no_mce_and_says_how(study, tmp_path):
+    out = tmp_path / "rep"
+    write_report(study, out, analyze=False, plots=False, ce_reference="none")
+    rows = field_rows(out)
+    assert not [r for r in rows if r["metric"] in ("ce", "mce", "relative_mce")]
+    md = (out / "report.md").read_text()
+    assert "no mCE (--ce-reference none)" in md and "--ce-reference PATH" in md
+    assert "no reference" in md.split("## ", 1)[0]  # the headline's mCE column says why it is empty
