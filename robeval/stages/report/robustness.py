@@ -29,7 +29,7 @@ def value_cell(row: dict | None, *, n: bool = True) -> Cell:
     return diff_cell(row, n=n) if row["unit"] == "pp" else acc_cell(row, n=n)
 
 
-def header(metric_name: str, rows: list[dict], ctx: dict | None, source: str = "") -> Cell:
+def header(metric_name: str, rows: list[dict], source: str = "") -> Cell:
     """A column header: the label, under it the unit and what it is normalised by (from the
     record), or why there is no value at all (no reference, no fit)."""
     m = STUDY_METRICS.get(metric_name)
@@ -63,7 +63,7 @@ def headline_columns(field: FieldResults, ds: str, arch: str) -> list[tuple[Cell
             rows = field.of(ds, arch, source, m.name)
             why = "" if rows else missing_reason(m.name, ctx)
             cells = {v: value_cell(_one(rows, v)) for v in {r["variant"] for r in rows}}
-            out.append((header(m.name, rows, ctx, source), cells if rows else {"": Cell("–", "", why)}))
+            out.append((header(m.name, rows, source), cells if rows else {"": Cell("–", "", why)}))
     return out
 
 
@@ -78,7 +78,7 @@ def _scalar_table(field: FieldResults, ds: str, arch: str, source: str, variants
             if any(_one(cells[m.name], v) for m in metrics)]
     notes = list(dict.fromkeys(f"{m.label}: {r['note']}" for m in metrics for r in cells[m.name]
                                if r["mean"] is None and r.get("note")))
-    b: list[tuple] = [("table", ["head variant", *(header(m.name, cells[m.name], ctx) for m in metrics)],
+    b: list[tuple] = [("table", ["head variant", *(header(m.name, cells[m.name]) for m in metrics)],
                        body)]
     if notes:
         b.append(("note", "“–”: " + "; ".join(notes)))
@@ -89,7 +89,6 @@ def _family_table(x: ReportInputs, ds: str, arch: str, source: str, variant: str
     """Rows: families (category order) then the per-severity mean; columns: severities, the
     family mean and CE_f (normalised by the reference)."""
     field = x.field
-    ctx = field.context(ds, arch, source)
     name = Source(source, "corruption").condition
     acc = {r["condition"]: r for r in x.rows_of(ds, arch) if r["variant"] == variant}
     fam = [r for r in field.of(ds, arch, source, "family_accuracy") if r["variant"] == variant]
@@ -99,7 +98,7 @@ def _family_table(x: ReportInputs, ds: str, arch: str, source: str, variant: str
     headers: list = ["category", "family", *(Cell(f"severity {s}", "%") for s in severities),
                      Cell("mean", "%")]
     if ce:
-        headers.append(header("ce", list(ce.values()), ctx))
+        headers.append(header("ce", list(ce.values())))
     body = []
     for r in sorted(fam, key=lambda r: group_order(r["part"])):
         f = r["part"]
@@ -163,7 +162,7 @@ def robustness_section(x: ReportInputs) -> list[tuple]:
         if gen:
             b.append(("p", "**generalisation sets**: effective robustness per set"))
             cols = [(s, field.of(ds, arch, s, "effective_robustness")) for s in gen]
-            b.append(("table", ["head variant", *(header("effective_robustness", rows, None, s)
+            b.append(("table", ["head variant", *(header("effective_robustness", rows, s)
                                                   for s, rows in cols)],
                       [[v, *(value_cell(_one(rows, v)) for _, rows in cols)] for v in variants]))
             b += [("note", f"{s}: {field.context(ds, arch, s)['fit_note']}.") for s in gen]
