@@ -113,10 +113,12 @@ def category_panels(panels: dict[str, dict[tuple[str, str], list[tuple]]], colou
                           label=f.replace("_", " ")) for i, f in enumerate(families)]
         ax.legend(handles=handles, fontsize=7, loc="best", framealpha=0.85, title="family",
                   title_fontsize=7)
-    fig.suptitle(title, fontsize=10, x=0.01, ha="left")
+    top = 1 - 30 / (CATEGORY_PANEL_PX[1] * nrow + 40)  # a title row above the panels
+    fig.text(0.01, 0.995, title, fontsize=10, ha="left", va="top")
     fig.legend(handles=[Line2D([], [], color=_style(colours, v)[0], lw=2, label=v) for v in variants],
-               loc="upper right", fontsize=7, ncol=min(4, len(variants)), frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 40 / (CATEGORY_PANEL_PX[1] * nrow + 40)))
+               loc="upper right", bbox_to_anchor=(1, 1), fontsize=7, ncol=min(4, len(variants)),
+               frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, top))
     return _save(fig, path, dpi=DPI, layout=False)
 
 
