@@ -16,6 +16,7 @@ from robeval.cli.cluster import (
 from robeval.cli.group import cli
 from robeval.cli.options import (
     ARCH,
+    BACKEND,
     CHECKPOINT,
     DATASET,
     HEAD,
@@ -126,13 +127,19 @@ def train(seeds, out, resume, overwrite, device, data_dir, quiet, **options) -> 
 @cli.command(name="eval")
 @click.argument("run_dirs", nargs=-1, type=click.Path())
 @click.option("--conditions", default="all", show_default=True,
-              help="all, GROUP:all (clean, genset, ...), or names separated by commas.")
+              help="all (clean, corrupt:study, generalisation sets), GROUP:all (clean, genset, "
+                   "corrupt, ...), corrupt:standard|extra|study|noise|blur|weather|digital, or "
+                   "names (defocus_blur/3[@TABLE]) separated by commas.")
 @click.option("--checkpoint", type=CHECKPOINT, default="best", show_default=True,
               help="best: chosen on validation accuracy; last: after the final epoch.")
 @click.option("--features/--no-features", default=True, show_default=True,
               help="Store penultimate features (needed for geometry and browse).")
 @click.option("--analyze/--no-analyze", "analyze", default=True, show_default=True,
               help="Measure the geometry afterwards (robeval analyze) when features were stored.")
+@click.option("--corrupt-backend", type=BACKEND, default="reference", show_default=True,
+              help="How missing corrupted sets are built: reference (Hendrycks' formulas per "
+                   "image) or fast (a family's batched path where it has one; others fall back to "
+                   "reference). Cache files and eval.json record which ran.")
 @click.option("--list-conditions", is_flag=True, help="List the conditions for each run's dataset and exit.")
 @click.option("--import-checkpoint", type=click.Path(dir_okay=False), default=None,
               help="Evaluate a model trained elsewhere: the authors' .ckpt or a plain state dict.")
@@ -159,7 +166,8 @@ def train(seeds, out, resume, overwrite, device, data_dir, quiet, **options) -> 
 @device_option
 @data_dir_option
 @quiet_option
-def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_conditions, import_checkpoint,
+def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, corrupt_backend, list_conditions,
+             import_checkpoint,
              embedding, bias_file, dataset, arch, head, head_layer, mean, std, resize, crop, logits,
              scale, out, device, data_dir, quiet):
     """Evaluate runs on conditions; write eval/<condition>.npz and eval.json per run.
@@ -204,7 +212,7 @@ def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_condition
         return
     for d in dirs:
         result = evaluate_run(d, conditions, checkpoint=checkpoint, device=device, data_dir=data_dir,
-                              features=features, progress=not quiet)
+                              features=features, progress=not quiet, corrupt_backend=corrupt_backend)
         click.echo(f"\n{d} ({result['variant']}, {checkpoint} checkpoint)")
         click.echo(accuracy_table(result["conditions"]))
         if features and analyze:
@@ -304,7 +312,13 @@ def report(run_dirs, out, analyze, plots, sweep_file, ce_reference, er_fit) -> N
 @click.option("--max-train", type=IMAGES_OR_ALL, default=None,
               help="Training images per run (0 = all). Default: 3,000 with the quick preset, which "
                    "keeps the CPU demo short; all with the others.")
-@click.option("--conditions", default="all", show_default=True, help="Conditions to evaluate.")
+@click.option("--conditions", default="all", show_default=True,
+              help="Conditions to evaluate: all (clean, corrupt:study, generalisation sets), "
+                   "corrupt:standard (the 15 benchmark families), corrupt:GROUP, or names.")
+@click.option("--corrupt-backend", type=BACKEND, default="reference", show_default=True,
+              help="How missing corrupted sets are built: reference (Hendrycks' formulas per "
+                   "image) or fast (a family's batched path where it has one; others fall back to "
+                   "reference). Cache files and eval.json record which ran.")
 @click.option("--extra-heads", is_flag=True,
               help="Also fixed simplex-ETF heads (dot and cosine) and a fixed Hadamard cosine head "
                    "with a learned scale (Hoffer et al. 2018).")
@@ -324,7 +338,7 @@ def report(run_dirs, out, analyze, plots, sweep_file, ce_reference, er_fit) -> N
 @data_dir_option
 @quiet_option
 def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max_train, conditions,
-              extra_heads, heads, track, out, device, devices, workers, data_dir, quiet, launcher, **slurm) -> None:
+              corrupt_backend, extra_heads, heads, track, out, device, devices, workers, data_dir, quiet, launcher, **slurm) -> None:
     """The whole study in one command: {learned, fixed} x {dot, cosine} x encoders x
     seeds, every condition (clean, corruptions, generalisation sets), analysis and a report. With no
     arguments it runs offline on the embedded `shapes` dataset in a few CPU minutes.
@@ -361,7 +375,7 @@ def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max
     plan = ReproducePlan(dataset=dataset, archs=tuple(parse_names(arch, ARCH, "encoder")), preset=preset, seeds=tuple(parse_seeds(seeds)),
                          scales=scales, epochs=epochs, batch_size=batch_size,
                          max_train=max_train or None, conditions=conditions, extra_heads=extra_heads,
-                         lrs=lrs, heads=heads, track=track)
+                         lrs=lrs, heads=heads, track=track, corrupt_backend=corrupt_backend)
     launch = launch_options(launcher, **slurm)
     t0 = time.time()
     result = run(plan, out, device=device, devices=devices, workers=workers, data_dir=data_dir,

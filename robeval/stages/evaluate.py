@@ -50,10 +50,13 @@ def evaluate_run(
     features: bool = True,
     progress: bool = True,
     model=None,
+    corrupt_backend: str = "reference",
 ) -> dict:
     """Evaluate one finished run on the named conditions; returns the eval.json contents.
 
-    ``model``: an in-memory model to use instead of the run's checkpoint (robeval.evaluate)."""
+    ``model``: an in-memory model to use instead of the run's checkpoint (robeval.evaluate).
+    ``corrupt_backend``: how missing corrupted sets are built (``fast``: a family's batched path
+    where it has one; each cache file and eval.json's params say which ran)."""
     path, config = runs.open_run(run_dir)
     if not runs.is_finished(path):
         raise RobevalError(f"{path} has not finished training (resume it: robeval train --resume --out {path})")
@@ -64,7 +67,7 @@ def evaluate_run(
         model, cfg = model.to(device), TrainConfig.from_dict(config["config"])
     model_classes = config["dataset"]["classes"]
     chosen = resolve(conditions, cfg.dataset)
-    ctx = ConditionContext(cfg.dataset, data_dir, seed=0)
+    ctx = ConditionContext(cfg.dataset, data_dir, seed=0, options={"corrupt_backend": corrupt_backend})
     previous = read_eval_json(path)
     # results of another checkpoint are not mixed in: they describe a different model
     results = dict(previous.get("conditions", {})) if previous.get("checkpoint") == checkpoint else {}
