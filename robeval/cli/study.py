@@ -255,9 +255,18 @@ def analyze(run_dirs, plots, tsne) -> None:
 @click.option("--sweep", "sweep_file", type=click.Path(dir_okay=False), default=None, metavar="SWEEP.JSON",
               help="A reproduce OUT/sweep.json: the report gets its tuning table, and only the runs "
                    "chosen on validation are reported.")
-def report(run_dirs, out, analyze, plots, sweep_file) -> None:
+@click.option("--ce-reference", default=None, metavar="VARIANT|PATH|none",
+              help="What mCE and relative mCE are normalised by: a head variant of these runs (its "
+                   "mean error over seeds), or a folder of other runs' eval outputs (run folders "
+                   "with eval.json), or none. Default: learned-dot when the runs have it, else none.")
+@click.option("--er-fit", default="study", show_default=True, metavar="study|PATH",
+              help="The runs the effective-robustness fit (logit OOD vs logit clean accuracy) is "
+                   "over: every run given, or a folder of other evaluated runs of the same dataset.")
+def report(run_dirs, out, analyze, plots, sweep_file, ce_reference, er_fit) -> None:
     """Aggregate evaluated runs over seeds (mean ± std, 95% t-interval, n) per configuration and
-    condition; paired fixed − learned differences; geometry; the paper's claims checked.
+    condition; paired fixed − learned differences; geometry; the paper's claims checked; the
+    field's corruption metrics (mean corruption accuracy, mCE against --ce-reference, effective
+    robustness).
 
     RUN_DIRS may be run folders or folders that contain run folders (e.g. reproduce/runs).
     """
@@ -271,7 +280,8 @@ def report(run_dirs, out, analyze, plots, sweep_file) -> None:
         dirs = [d for d in dirs if d.name in keep]
         if not dirs:
             raise click.UsageError(f"none of the runs given is one chosen in {sweep_file}")
-    rows = write_report(dirs, out, analyze=analyze, plots=plots, sweep=sweep)
+    rows = write_report(dirs, out, analyze=analyze, plots=plots, sweep=sweep,
+                        ce_reference=ce_reference, er_fit=er_fit)
     click.echo(terminal_table(rows))
     click.echo(f"\nwrote {out}/report.md, report.html, results.csv, paired.csv, geometry.csv, "
                "results.json")

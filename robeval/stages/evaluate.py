@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from robeval import runs
-from robeval.analysis.calibration import calibration
+from robeval.analysis.condition_metrics import measure_condition
 from robeval.analysis.stats import clopper_pearson
 from robeval.conditions import ConditionContext, resolve
 from robeval.core.environment import environment, pick_device
@@ -110,8 +110,9 @@ def _evaluate_into(root: Path, model, model_classes: list[str], chosen, ctx, cfg
             "n": int(len(labels)),
             # this run's exact binomial 95% interval (test-set sampling only, not seeds)
             "accuracy_ci95": list(clopper_pearson(correct, len(labels))),
-            # nll, ece (15 equal-width bins, top-label), brier, aurc: robeval/analysis/calibration.py
-            **calibration(logits, labels),
+            # every per-condition metric record (nll, ece, brier, aurc, ...):
+            # robeval/analysis/condition_metrics.py
+            **measure_condition(logits, labels),
             "kind": cond.kind,
             "family": cond.family,
             "severity": cond.severity,
