@@ -132,7 +132,8 @@ def _explicit_build(params: dict) -> Callable[[np.ndarray], torch.Tensor]:
 
     def run(images: np.ndarray) -> torch.Tensor:
         x = to_input(torch.from_numpy(np.ascontiguousarray(images)), params["mean"], params["std"])
-        return resize_crop(x, resize, crop)
+        # contiguous NCHW, as torchvision's ToTensor gives: convolutions then take the same kernels
+        return resize_crop(x, resize, crop).contiguous()
 
     return run
 
@@ -305,9 +306,10 @@ def _robustbench_build(params: dict) -> Callable[[np.ndarray], torch.Tensor]:
 
     key = params.get("preprocessing")
     if key is None:
-        # RobustBench's CIFAR path: x.astype(float32) / 255 of the uint8 arrays (its
-        # load_corruptions_cifar; ToTensor on the PIL image gives the same floats)
-        return lambda images: torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255
+        # RobustBench's CIFAR-C path (load_corruptions_cifar): np.transpose to NCHW, astype(float32)
+        # / 255, torch.tensor, which keeps the transposed (channels-last) strides. ToTensor on a PIL
+        # image gives the same floats in contiguous memory; the convolutions then differ by ~1e-6.
+        return lambda images: torch.tensor(np.transpose(images, (0, 3, 1, 2)).astype(np.float32) / 255)
     return per_image(preprocessing_transform(key))
 
 

@@ -76,9 +76,12 @@ def parse_entry(arg: str):
         threat = rb.Threat("corruptions")
     entries = rb.zoo[dataset].get(threat, {})
     if name not in entries:
-        close = [n for n in entries if n.lower().startswith(name[:4].lower())] or list(entries)
+        import difflib
+
+        close = difflib.get_close_matches(name, list(entries), n=4, cutoff=0.5) or list(entries)[:6]
         raise RobevalError(f"RobustBench's {dataset.value}/{threat.value} zoo has no model {name!r}; "
-                           f"its models include: {', '.join(close[:6])} ({len(entries)} in all)")
+                           f"its models include: {', '.join(close)} ({len(entries)} in all; "
+                           "robustbench.model_zoo.model_dicts lists them)")
     return dataset, threat, name, entries[name]
 
 

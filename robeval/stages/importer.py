@@ -201,10 +201,15 @@ def import_foreign(out: Path, checkpoint, *, dataset: str, arch: str, head: str,
     foreign = {"arch": arch, "num_classes": len(classes), "train": head, "file": None}
     if kwargs:
         foreign["kwargs"] = kwargs
+    def choose(net):
+        return choose_pipeline(pipeline, preprocess, net, source.pipeline(arg), source.preprocessing(net))
+
     if source.load is not None:  # the maker's own loader (RobustBench's load_model)
         net = source.load(arg, str(checkpoint), len(classes), kwargs)
+        chosen = choose(net)
     else:
         net = build_source(arch, len(classes), checkpoint, kwargs)
+        chosen = choose(net)  # a bad --preprocess is refused before the weights are read
         if source.name == "torchscript":
             foreign["file"] = SCRIPT_FILE
             torch.jit.save(net, str(out / SCRIPT_FILE))
@@ -212,7 +217,6 @@ def import_foreign(out: Path, checkpoint, *, dataset: str, arch: str, head: str,
             load_state_strictly(net, checkpoint, arch)
     if source.name == "py":
         foreign["code_sha256"] = file_sha256(split_file_target(arg)[0])
-    chosen = choose_pipeline(pipeline, preprocess, net, source.pipeline(arg), source.preprocessing(net))
     write_foreign_run(out, ForeignClassifier(net, head_layer, head, chosen), foreign, dataset=dataset,
                       classes=classes, origin={"checkpoint": str(checkpoint)}, data_dir=data_dir)
 
