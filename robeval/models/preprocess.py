@@ -90,9 +90,11 @@ class Pipeline:
 def _library_version(module: str) -> str:
     if not module:
         return ""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        return f"{module} {importlib.import_module(module).__version__}"
-    except (ImportError, AttributeError):
+        return f"{module} {version(module)}"
+    except PackageNotFoundError:
         return module
 
 
