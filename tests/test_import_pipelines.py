@@ -439,3 +439,33 @@ def _has(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+def test_runs_imported_before_pipelines_read_as_explicit(tmp_path, data_dir):
+    """A config.json without foreign.preprocess (written before pipelines were recorded) rebuilds
+    the explicit pipeline from config.mean/std and foreign.resize/crop."""
+    import torchvision
+
+    from robeval.runs.model import load_run_model
+
+    torch.save(torchvision.models.resnet18(num_classes=10).state_dict(), tmp_path / "m.pt")
+    out, result = run_import(tmp_path, tmp_path / "m.pt", "torchvision:resnet18", "shapes",
+                             "--mean", "0.3", "--std", "0.2", "--conditions", "clean")
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    del config["foreign"]["preprocess"]
+    config["foreign"].update(resize=40, crop=36)
+    (out / "config.json").write_text(json.dumps(config))
+    model, _, _ = load_run_model(out)
+    assert model.pipeline.record() == {"name": "explicit", "params": explicit_params(0.3, 0.2, 40, 36)}
+    x = model.prepare_input(np.zeros((2, 32, 32, 3), np.uint8), "cpu")
+    assert x.shape == (2, 3, 36, 36) and torch.allclose(x, torch.full_like(x, -1.5))
+
+
+def test_preprocess_is_refused_for_robevals_own_encoders(tmp_path, data_dir):
+    torch.save({"x": torch.zeros(1)}, tmp_path / "m.pt")
+    result = CliRunner().invoke(cli, ["eval", "--import-checkpoint", str(tmp_path / "m.pt"), "--arch",
+                                      "smallcnn", "--dataset", "shapes", "--out", str(tmp_path / "r"),
+                                      "--head", "learned", "--preprocess", "timm", "--quiet"])
+    one_line_error(result, "--preprocess and --arch-kwargs apply to imported networks")
+    assert not (tmp_path / "r").exists()

@@ -34,16 +34,19 @@ import torch.nn.functional as F
 from robeval.core.errors import RobevalError
 from robeval.core.registry import Registry
 
+#: a built pipeline: (uint8 batch (N, H, W, 3), device) -> the model's float input on that device
+Runner = Callable[[np.ndarray, "str | torch.device"], torch.Tensor]
+
 
 @dataclass(frozen=True)
 class PipelineKind:
     """``--preprocess NAME[:ARG]``. ``resolve(arg, net)`` -> JSON parameters (read from the
-    maker's library once, at import); ``build(params)`` -> a callable turning one uint8 batch
+    maker's library once, at import); ``build(params)`` -> a Runner turning one uint8 batch
     (N, H, W, 3) into the model's float input (N, C, h, w); ``describe(params)`` -> one line."""
 
     name: str
     resolve: Callable[[str, object], dict]
-    build: Callable[[dict], Callable[[np.ndarray], torch.Tensor]]
+    build: Callable[[dict], Runner]
     describe: Callable[[dict], str]
     library: str = ""  # the package whose version is recorded beside the parameters
     description: str = ""
@@ -59,7 +62,7 @@ class Pipeline:
     name: str
     params: dict
     version: str = ""
-    _run: Callable[[np.ndarray], torch.Tensor] | None = field(default=None, repr=False, compare=False)
+    _run: Runner | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def resolve(cls, spec: str, net=None) -> Pipeline:
@@ -84,7 +87,7 @@ class Pipeline:
         """uint8 (N, H, W, 3) -> the model's float input (N, C, h, w) on ``device``."""
         if self._run is None:
             self._run = PIPELINES.get(self.name).build(self.params)
-        return self._run(images).to(device)
+        return self._run(images, device)
 
 
 def _library_version(module: str) -> str:
@@ -98,18 +101,18 @@ def _library_version(module: str) -> str:
         return module
 
 
-def per_image(transform: Callable) -> Callable[[np.ndarray], torch.Tensor]:
+def per_image(transform: Callable) -> Runner:
     """Apply a PIL transform (the maker's own object) to each image of a uint8 batch, in threads
     (PIL's resampling releases the GIL), and stack the results."""
     from PIL import Image
 
-    def run(images: np.ndarray) -> torch.Tensor:
+    def run(images: np.ndarray, device) -> torch.Tensor:
         if len(images) == 0:
-            return torch.zeros(0)
+            return torch.zeros(0, device=device)
         workers = min(8, os.cpu_count() or 1, len(images))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             tensors = list(pool.map(lambda a: transform(Image.fromarray(a)), images))
-        return torch.stack(tensors)
+        return torch.stack(tensors).to(device)
 
     return run
 
@@ -127,13 +130,14 @@ def explicit_params(mean, std, resize: int | None = None, crop: int | None = Non
     return {"mean": mean, "std": std, "resize": resize or None, "crop": crop or None}
 
 
-def _explicit_build(params: dict) -> Callable[[np.ndarray], torch.Tensor]:
+def _explicit_build(params: dict) -> Runner:
     from robeval.models.inference import to_input
 
     resize, crop = params.get("resize"), params.get("crop")
 
-    def run(images: np.ndarray) -> torch.Tensor:
-        x = to_input(torch.from_numpy(np.ascontiguousarray(images)), params["mean"], params["std"])
+    def run(images: np.ndarray, device) -> torch.Tensor:  # on the device, in whole batches
+        x = to_input(torch.from_numpy(np.ascontiguousarray(images)).to(device), params["mean"],
+                     params["std"])
         # contiguous NCHW, as torchvision's ToTensor gives: convolutions then take the same kernels
         return resize_crop(x, resize, crop).contiguous()
 
@@ -217,7 +221,7 @@ def _timm_resolve(arg: str, net) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
 
 
-def _timm_build(params: dict) -> Callable[[np.ndarray], torch.Tensor]:
+def _timm_build(params: dict) -> Runner:
     import_timm()
     from timm.data import create_transform
 
@@ -273,7 +277,7 @@ def _torchvision_resolve(arg: str, net) -> dict:
     return {"weights": arg, **_torchvision_values(_torchvision_transform(arg))}
 
 
-def _torchvision_build(params: dict) -> Callable[[np.ndarray], torch.Tensor]:
+def _torchvision_build(params: dict) -> Runner:
     transform = _torchvision_transform(params["weights"])
     now = _torchvision_values(transform)
     changed = [k for k in TORCHVISION_KEYS if k in params and params[k] != now[k]]
@@ -303,7 +307,7 @@ def _robustbench_resolve(arg: str, net) -> dict:
     return zoo_preprocessing(arg)
 
 
-def _robustbench_build(params: dict) -> Callable[[np.ndarray], torch.Tensor]:
+def _robustbench_build(params: dict) -> Runner:
     from robeval.models.robustbench_zoo import preprocessing_transform
 
     key = params.get("preprocessing")
@@ -311,7 +315,8 @@ def _robustbench_build(params: dict) -> Callable[[np.ndarray], torch.Tensor]:
         # RobustBench's CIFAR-C path (load_corruptions_cifar): np.transpose to NCHW, astype(float32)
         # / 255, torch.tensor, which keeps the transposed (channels-last) strides. ToTensor on a PIL
         # image gives the same floats in contiguous memory; the convolutions then differ by ~1e-6.
-        return lambda images: torch.tensor(np.transpose(images, (0, 3, 1, 2)).astype(np.float32) / 255)
+        return lambda images, device: torch.tensor(
+            np.transpose(images, (0, 3, 1, 2)).astype(np.float32) / 255).to(device)
     return per_image(preprocessing_transform(key))
 
 
