@@ -309,6 +309,9 @@ def test_robustbench_zoo_model_on_image_files(tmp_path, data_dir):
     record = json.loads((out / "config.json").read_text())["foreign"]["preprocess"]
     assert record["name"] == "robustbench" and record["params"]["preprocessing"] is None
     assert_same_logits(stored_logits(out), reference)
+    again = CliRunner().invoke(cli, ["eval", str(out), "--conditions", "clean", "--quiet", "--no-analyze"])
+    assert again.exit_code == 0, again.output  # rebuilt from the zoo entry and the run's checkpoint
+    assert_same_logits(stored_logits(out), reference)
 
 
 def test_robustbench_released_files_match_clean_accuracy(tmp_path, data_dir, declare):
