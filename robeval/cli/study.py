@@ -30,6 +30,7 @@ from robeval.cli.options import (
     device_option,
     expand_runs,
     parse_floats,
+    parse_json_object,
     parse_names,
     parse_seeds,
     quiet_option,
@@ -149,7 +150,18 @@ def train(seeds, out, resume, overwrite, device, data_dir, quiet, **options) -> 
               help="With --import-checkpoint: the authors' separate bias file.")
 @click.option("--dataset", type=DATASET, default=None, help="With --import-checkpoint: its dataset.")
 @click.option("--arch", type=IMPORT_ARCH, default="resnet18-authors", show_default=True,
-              help="With --import-checkpoint: its encoder, torchvision:NAME, timm:NAME or torchscript.")
+              help="With --import-checkpoint: its encoder, torchvision:NAME, timm:NAME[.TAG], "
+                   "robustbench:DATASET/THREAT/NAME, torchscript, or your own code: py:FILE.py:FUNCTION "
+                   "or package.module:FUNCTION (robeval imports and RUNS that code).")
+@click.option("--arch-kwargs", callback=parse_json_object, default=None, metavar="JSON",
+              help="With --import-checkpoint: keyword arguments for the model's constructor, a JSON "
+                   "object, e.g. '{\"num_classes\": 10}'.")
+@click.option("--preprocess", "pipeline", default=None, metavar="NAME",
+              help="With --import-checkpoint: the preprocessing pipeline: timm (timm's eval transform; "
+                   "the default for timm:), timm:NAME[.TAG], torchvision:WEIGHTS (e.g. "
+                   "torchvision:ResNet50_Weights.IMAGENET1K_V2), robustbench:DATASET/THREAT/NAME (the "
+                   "default for robustbench:) or explicit (--mean/--std/--resize/--crop; the default "
+                   "otherwise).")
 @click.option("--head", type=HEAD, default=None,
               help="With --import-checkpoint: learned or fixed (required; fixed with --embedding).")
 @click.option("--head-layer", default=None, help="With --import-checkpoint: the final Linear's name.")
@@ -167,9 +179,8 @@ def train(seeds, out, resume, overwrite, device, data_dir, quiet, **options) -> 
 @data_dir_option
 @quiet_option
 def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, corrupt_backend, list_conditions,
-             import_checkpoint,
-             embedding, bias_file, dataset, arch, head, head_layer, mean, std, resize, crop, logits,
-             scale, out, device, data_dir, quiet):
+             import_checkpoint, embedding, bias_file, dataset, arch, arch_kwargs, pipeline, head,
+             head_layer, mean, std, resize, crop, logits, scale, out, device, data_dir, quiet):
     """Evaluate runs on conditions; write eval/<condition>.npz and eval.json per run.
 
     \b
@@ -180,7 +191,13 @@ def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, corrupt_backen
                        --import-checkpoint model.pt --dataset cifar10 --arch resnet18 --head learned
       torchvision/timm: --import-checkpoint r18.pt --arch torchvision:resnet18 --head learned
                        --dataset cifar10 --mean 0.4914,0.4822,0.4465 --std 0.247,0.243,0.261
+                       (timm:NAME[.TAG] takes timm's own eval transform unless told otherwise;
+                       --preprocess torchvision:ResNet50_Weights.IMAGENET1K_V2 takes torchvision's)
       TorchScript:     --import-checkpoint model.ts --arch torchscript --head learned ...
+      your own code:   --import-checkpoint r18.pt --arch py:cifar_resnet.py:build
+                       --arch-kwargs '{"num_classes": 10}' (robeval imports and runs that file)
+      RobustBench:     --import-checkpoint Standard.pt --arch robustbench:cifar10/corruptions/Standard
+                       (pip install 'robeval[robustbench]' && pip install --no-deps robustbench==1.1.1)
     """
     from robeval import runs
     from robeval.stages.evaluate import accuracy_table, evaluate_run
@@ -195,10 +212,12 @@ def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, corrupt_backen
 
         run_dir = import_run(import_checkpoint, Path(out), dataset=dataset, arch=arch, head=head,
                              logits=logits, scale=scale, embedding=embedding, bias=bias_file,
-                             head_layer=head_layer, data_dir=data_dir,
+                             head_layer=head_layer, data_dir=data_dir, pipeline=pipeline,
+                             arch_kwargs=arch_kwargs,
                              preprocess={"mean": mean, "std": std, "resize": resize, "crop": crop})
         _, imported = runs.open_run(run_dir)
-        click.echo(f"{run_dir}: imported {imported['config']['arch']}; {preprocess_line(imported['imported']['preprocess'])}")
+        click.echo(f"{run_dir}: imported {imported['config']['arch']}; "
+                   f"{preprocess_line(imported['imported']['preprocess'])}")
         dirs.append(run_dir)
     if not dirs:
         raise click.UsageError("give at least one run folder (or --import-checkpoint)")

@@ -34,6 +34,7 @@ def evaluate(
     std: float | Sequence[float] | None = None,
     resize: int | None = None,
     crop: int | None = None,
+    preprocess: str | None = None,
     head_layer: str | None = None,
     classes: list[str] | None = None,
     data_dir: str | None = None,
@@ -45,12 +46,16 @@ def evaluate(
     """Write ``out`` as a run folder for ``model``, evaluate it on ``conditions`` (and measure the
     geometry when ``analyze``); returns eval.json's contents (with ``analysis`` when analysed).
 
-    ``model`` maps normalised float NCHW images to logits (N x C); its final ``nn.Linear`` (or
-    ``head_layer``) is the classification layer. ``mean``/``std`` default to 0.5."""
+    ``model`` maps its preprocessed float NCHW input to logits (N x C); its final ``nn.Linear``
+    (or ``head_layer``) is the classification layer. ``preprocess`` names the pipeline as the
+    CLI's ``--preprocess`` does (``"timm"`` for a timm model's own eval transform,
+    ``"timm:resnet50.a1_in1k"``, ``"torchvision:ResNet50_Weights.IMAGENET1K_V2"``,
+    ``"robustbench:cifar10/corruptions/Standard"``); without it, the explicit pipeline:
+    ``mean``/``std`` (default 0.5), ``resize``, ``crop``."""
     from robeval.data.loading import load_split
     from robeval.models.sources import ForeignClassifier
     from robeval.stages.evaluate import evaluate_run
-    from robeval.stages.importer import resolve_preprocess, write_foreign_run
+    from robeval.stages.importer import choose_pipeline, write_foreign_run
 
     if not isinstance(model, nn.Module):
         raise RobevalError(f"robeval.evaluate takes a torch nn.Module, got {type(model).__name__}")
@@ -58,12 +63,12 @@ def evaluate(
     runs.prepare_out_dir(out, resume=False, overwrite=overwrite)
     if classes is None:
         classes = load_split(dataset, "test", data_dir).classes
-    pre = resolve_preprocess({"mean": _listed(mean), "std": _listed(std), "resize": resize,
-                              "crop": crop}, {})
-    wrapped = ForeignClassifier(model, head_layer, head)
+    given = {"mean": _listed(mean), "std": _listed(std), "resize": resize, "crop": crop}
+    pipeline = choose_pipeline(preprocess, given, model, None, {})
+    wrapped = ForeignClassifier(model, head_layer, head, pipeline)
     foreign = {"arch": "module", "num_classes": len(classes), "train": head, "file": None,
                "class": f"{type(model).__module__}.{type(model).__qualname__}"}
-    write_foreign_run(out, wrapped, foreign, dataset=dataset, classes=list(classes), preprocess=pre,
+    write_foreign_run(out, wrapped, foreign, dataset=dataset, classes=list(classes),
                       origin={"api": "robeval.evaluate"}, data_dir=data_dir)
     result = evaluate_run(out, conditions, device=device, data_dir=data_dir, progress=progress,
                           model=wrapped)
