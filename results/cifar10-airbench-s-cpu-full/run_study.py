@@ -21,7 +21,7 @@ from pathlib import Path
 ARCH = "airbench-s"
 EPOCHS = 16
 SEEDS = (0, 1, 2, 3, 4)
-SWEEP = ["--lrs", "0.1,0.2,0.5", "--scales", "1,16", "--epochs", "4", "--max-train", "20000"]
+SWEEP = ["--lrs", "0.025,0.05,0.1,0.2,0.5", "--scales", "1,16", "--epochs", "4", "--max-train", "20000"]
 CONDITIONS = "clean,corrupt:standard,genset:tinyimagenet-val-as-cifar10"
 EXTRA_CONDITIONS = "corrupt:extra"  # one seed per variant, if time allows
 ROBEVAL = [sys.executable, "-m", "robeval"]
