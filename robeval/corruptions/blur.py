@@ -9,6 +9,8 @@ and otherwise compute what the reference computes.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
@@ -24,7 +26,7 @@ from robeval.corruptions.kernels import (
     gaussian_hw,
     gaussian_torch,
     motion_blur_array,
-    motion_taps_inside,
+    motion_blur_f32,
     to_uint8,
     to_uint8_torch,
     to_unit,
@@ -205,19 +207,6 @@ def glass_blur(image: np.ndarray, rng: np.random.Generator, *, sigma: float, max
     return to_uint8(gaussian_hw(x / 255.0, sigma))
 
 
-def motion_blur_f32(x: np.ndarray, radius: int, sigma: float, angle: float) -> np.ndarray:
-    """``motion_blur_array`` in float32 with one OpenCV multiply-add per tap (within float32
-    rounding of it): x is float32 H x W (x C)."""
-    h, w = x.shape[:2]
-    weights, dys, dxs = motion_taps_inside(radius, sigma, angle, h, w)
-    pad = int(max(np.abs(dys).max(), np.abs(dxs).max()))
-    padded = cv2.copyMakeBorder(x, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    out = np.zeros_like(x)
-    for wt, dy, dx in zip(weights, dys, dxs, strict=True):
-        cv2.scaleAdd(padded[pad - dy:pad - dy + h, pad - dx:pad - dx + w], float(wt), out, dst=out)
-    return out
-
-
 def motion_blur_fast(images, keys, *, radius: int, sigma: float):
     """Angles drawn per image from hashes (uniform on (-45, 45) degrees, as the reference), then
     the same taps summed in float32 (within one grey level of the reference at one angle)."""
@@ -256,23 +245,71 @@ def zoom_factors(zoom_stop: float, zoom_step: float) -> np.ndarray:
     return np.arange(1, zoom_stop, zoom_step)
 
 
-def zoom_blur_fast(images, keys, *, zoom_stop: float, zoom_step: float):
-    """Batched: per factor one corner-aligned bilinear resize of the centre crop of the whole
-    batch (torch's align_corners=True = scipy's order-1 zoom), float32 sums."""
+def _zoom_matrix(side: int, factor: float) -> np.ndarray:
+    """One axis of clipped_zoom as a (side x side) matrix: row k holds the two weights of scipy's
+    order-1 zoom (corners aligned) for output k, at the crop's columns (float64)."""
+    if factor == 1:
+        return np.eye(side)
+    crop, size = zoom_crop(side, factor), zoomed_side(side, factor)
+    coord = np.arange(size, dtype=np.float64) * ((crop - 1) / (size - 1))
+    start = np.floor(coord)
+    low = 1.0 - (coord - start)  # scipy: w0 = 1 - t, w1 = 1 - w0
+    first = np.minimum(start.astype(np.int64), crop - 1)
+    second = np.where(first + 1 >= crop, max(crop - 2, 0), first + 1)
+    inside = (coord <= crop - 1)[:side]  # scipy gives 0 beyond the last input pixel
+    out = np.zeros((side, side))
+    rows, top = np.arange(side), (side - crop) // 2
+    np.add.at(out, (rows, top + first[:side]), low[:side] * inside)
+    np.add.at(out, (rows, top + second[:side]), (1.0 - low[:side]) * inside)
+    return out
+
+
+@lru_cache(maxsize=16)
+def zoom_operator(h: int, w: int, zoom_stop: float, zoom_step: float):
+    """The whole zoom blur of an h x w image as one sparse (h w x h w) float32 matrix: the mean of
+    the identity and, per factor, the Kronecker product of its two axis matrices."""
+    import scipy.sparse as sp
+
+    factors = zoom_factors(zoom_stop, zoom_step)
+    total = sp.identity(h * w, format="csr")
+    for factor in factors:
+        total = total + sp.kron(sp.csr_matrix(_zoom_matrix(h, factor)),
+                                sp.csr_matrix(_zoom_matrix(w, factor)), format="csr")
+    return (total / (len(factors) + 1)).astype(np.float32).tocsr()
+
+
+def _zoom_blur_torch(images, zoom_stop: float, zoom_step: float):
+    """The CUDA path: per factor one corner-aligned bilinear resize of the centre crop of the
+    whole batch (torch's align_corners=True = scipy's order-1 zoom), float32 sums."""
     import torch
     import torch.nn.functional as F
 
     n, h, w, _ = images.shape
     x = images.permute(0, 3, 1, 2).float().div_(255).contiguous(memory_format=torch.channels_last)
     out = x.clone()
-    for factor in zoom_factors(zoom_stop, zoom_step):
+    factors = zoom_factors(zoom_stop, zoom_step)
+    for factor in factors:
         ch, cw = zoom_crop(h, factor), zoom_crop(w, factor)
         top, left = (h - ch) // 2, (w - cw) // 2
         size = (zoomed_side(h, factor), zoomed_side(w, factor))
         crop = x[:, :, top:top + ch, left:left + cw]
         out += F.interpolate(crop, size=size, mode="bilinear", align_corners=True)[:, :, :h, :w]
-    out /= len(zoom_factors(zoom_stop, zoom_step)) + 1
+    out /= len(factors) + 1
     return to_uint8_torch(out).permute(0, 2, 3, 1).contiguous()
+
+
+def zoom_blur_fast(images, keys, *, zoom_stop: float, zoom_step: float):
+    """The zoom blur is one linear map shared by every image of a size: on CPU one sparse
+    matrix product for the whole batch (float32 weights), on CUDA torch resizes."""
+    import torch
+
+    if images.device.type != "cpu":
+        return _zoom_blur_torch(images, zoom_stop, zoom_step)
+    n, h, w, c = images.shape
+    operator = zoom_operator(h, w, float(zoom_stop), float(zoom_step))
+    x = images.numpy().transpose(1, 2, 0, 3).reshape(h * w, n * c).astype(np.float32)
+    y = operator @ (x / np.float32(255))
+    return torch.from_numpy(to_uint8(y).reshape(h, w, n, c).transpose(2, 0, 1, 3).copy())
 
 
 @corruption(

@@ -199,6 +199,19 @@ def motion_blur_array(x: np.ndarray, radius: int, sigma: float, angle: float) ->
     return out
 
 
+def motion_blur_f32(x: np.ndarray, radius: int, sigma: float, angle: float) -> np.ndarray:
+    """``motion_blur_array`` in float32 with one OpenCV multiply-add per tap (within float32
+    rounding of it): x is float32 H x W (x C)."""
+    h, w = x.shape[:2]
+    weights, dys, dxs = motion_taps_inside(radius, sigma, angle, h, w)
+    pad = int(max(np.abs(dys).max(), np.abs(dxs).max()))
+    padded = cv2.copyMakeBorder(x, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    out = np.zeros_like(x)
+    for wt, dy, dx in zip(weights, dys, dxs, strict=True):
+        cv2.scaleAdd(padded[pad - dy:pad - dy + h, pad - dx:pad - dx + w], float(wt), out, dst=out)
+    return out
+
+
 def plasma_fractal(mapsize: int, wibbledecay: float, uniform, batch: tuple[int, ...] = ()):
     """Hendrycks' diamond-square height map (after FLHerne/mapgen), in [0, 1]: ``mapsize`` a power
     of two, ``uniform(low, high, shape)`` the random source in the scripts' order of draws (one
