@@ -156,7 +156,6 @@ def zoomed_side(side: int, factor: float) -> int:
     return int(round(zoom_crop(side, factor) * factor))
 
 
-@lru_cache(maxsize=256)
 def motion_taps(radius: int, sigma: float, angle: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """imagecorruptions' motion-blur kernel (its stand-in for ImageMagick's MotionBlurImage):
     2 radius + 1 taps weighted by a half Gaussian exp(-i^2 / 2 sigma^2) (normalised), tap i

@@ -155,7 +155,7 @@ def frost_scaled(index: int, h: int, w: int, texture_scale: float) -> np.ndarray
     return cv2.resize(texture, dsize=size, interpolation=cv2.INTER_CUBIC)
 
 
-def _frost_draws(index: int, h: int, w: int, texture_scale: float) -> tuple[int, int]:
+def _crop_ranges(index: int, h: int, w: int, texture_scale: float) -> tuple[int, int]:
     """How many crop positions texture ``index`` offers an h x w image: (rows, cols)."""
     scaled = frost_scaled(index, h, w, texture_scale)
     return scaled.shape[0] - h, scaled.shape[1] - w
@@ -182,7 +182,7 @@ def frost(image: np.ndarray, rng: np.random.Generator, *, image_weight: float,
     (imagecorruptions' files) resized by texture_scale."""
     h, w = image.shape[:2]
     index = int(rng.integers(len(FROST_FILES)))
-    rows, cols = _frost_draws(index, h, w, texture_scale)
+    rows, cols = _crop_ranges(index, h, w, texture_scale)
     top, left = rng.integers(0, rows), rng.integers(0, cols)
     crop = frost_scaled(index, h, w, texture_scale)[top:top + h, left:left + w]
     return np.uint8(np.clip(image_weight * np.asarray(image) + frost_weight * crop, 0, 255))
