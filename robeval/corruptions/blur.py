@@ -31,6 +31,7 @@ from robeval.corruptions.kernels import (
     to_uint8_torch,
     to_unit,
     zoom_crop,
+    zoom_matrix,
     zoomed_side,
 )
 
@@ -86,22 +87,22 @@ def defocus_blur(image: np.ndarray, *, radius: float, alias_blur: float) -> np.n
     return to_uint8(np.array(channels).transpose((1, 2, 0)))
 
 
-def _gaussian_unit(images, sigma: float):
-    """uint8 (N, H, W, 3) tensor -> float32 (N, H, W, 3) tensor of gaussian_hw(images / 255)."""
+def _gaussian_unit(x: np.ndarray, sigma: float) -> np.ndarray:
+    """uint8 (N, H, W, 3) -> float32 gaussian_hw(x / 255), in groups that stay in cache."""
+    parts = [gaussian_batch_opencv(x[s].astype(np.float32) / np.float32(255), sigma)
+             for s in cpu_groups(len(x), x[0].size)]
+    return np.concatenate(parts) if parts else x.astype(np.float32)
+
+
+def gaussian_blur_fast(images, keys, *, sigma: float):
+    """The whole batch through one float32 separable filter (within one grey level): OpenCV on
+    CPU (numpy only: torch's threads on small tensors wait more than they work), torch on CUDA."""
     import torch
 
     if images.device.type != "cpu":
         x = images.permute(0, 3, 1, 2).float().div_(255)
-        return gaussian_torch(x, sigma).permute(0, 2, 3, 1)
-    x = images.numpy()
-    parts = [gaussian_batch_opencv(x[s].astype(np.float32) / np.float32(255), sigma)
-             for s in cpu_groups(len(x), x[0].size)]
-    return torch.from_numpy(np.concatenate(parts)) if parts else images.float()
-
-
-def gaussian_blur_fast(images, keys, *, sigma: float):
-    """The whole batch through one float32 separable filter (within one grey level)."""
-    return to_uint8_torch(_gaussian_unit(images, sigma)).contiguous()
+        return to_uint8_torch(gaussian_torch(x, sigma)).permute(0, 2, 3, 1).contiguous()
+    return torch.from_numpy(to_uint8(_gaussian_unit(images.numpy(), sigma)))
 
 
 @corruption(
@@ -168,19 +169,19 @@ def _glass_sizes(h: int, w: int, max_delta: int) -> tuple[int, int]:
 
 
 def glass_blur_fast(images, keys, *, sigma: float, max_delta: int, iterations: int):
-    """Batched: float32 Gaussians, and the shuffle of glass_sources with offsets drawn per image
-    from hashes (the same distribution: integers in [-d, d), as np.random.randint(-d, d))."""
+    """Batched: float32 Gaussians (OpenCV), and the shuffle of glass_sources with offsets drawn
+    per image from hashes (the same distribution: integers in [-d, d), as randint(-d, d))."""
     import torch
 
     n, h, w, _ = images.shape
     if n == 0:
         return images.clone()
-    x = to_uint8_torch(_gaussian_unit(images, sigma))
+    x = to_uint8(_gaussian_unit(images.cpu().numpy(), sigma))
     nr, nc = _glass_sizes(h, w, max_delta)
     draws = HashedDraws(keys).integers(-max_delta, max_delta, (iterations, nr, nc, 2), np.int32)
-    source = torch.from_numpy(glass_sources(h, w, max_delta, draws[..., 0], draws[..., 1]))
-    x = x.reshape(n * h * w, 3).index_select(0, source.to(x.device)).view(n, h, w, 3)
-    return to_uint8_torch(_gaussian_unit(x, sigma)).contiguous()
+    x = x.reshape(n * h * w, 3)[glass_sources(h, w, max_delta, draws[..., 0], draws[..., 1])]
+    out = to_uint8(_gaussian_unit(x.reshape(n, h, w, 3), sigma))
+    return torch.from_numpy(out).to(images.device)
 
 
 @corruption(
@@ -245,25 +246,6 @@ def zoom_factors(zoom_stop: float, zoom_step: float) -> np.ndarray:
     return np.arange(1, zoom_stop, zoom_step)
 
 
-def _zoom_matrix(side: int, factor: float) -> np.ndarray:
-    """One axis of clipped_zoom as a (side x side) matrix: row k holds the two weights of scipy's
-    order-1 zoom (corners aligned) for output k, at the crop's columns (float64)."""
-    if factor == 1:
-        return np.eye(side)
-    crop, size = zoom_crop(side, factor), zoomed_side(side, factor)
-    coord = np.arange(size, dtype=np.float64) * ((crop - 1) / (size - 1))
-    start = np.floor(coord)
-    low = 1.0 - (coord - start)  # scipy: w0 = 1 - t, w1 = 1 - w0
-    first = np.minimum(start.astype(np.int64), crop - 1)
-    second = np.where(first + 1 >= crop, max(crop - 2, 0), first + 1)
-    inside = (coord <= crop - 1)[:side]  # scipy gives 0 beyond the last input pixel
-    out = np.zeros((side, side))
-    rows, top = np.arange(side), (side - crop) // 2
-    np.add.at(out, (rows, top + first[:side]), low[:side] * inside)
-    np.add.at(out, (rows, top + second[:side]), (1.0 - low[:side]) * inside)
-    return out
-
-
 @lru_cache(maxsize=16)
 def zoom_operator(h: int, w: int, zoom_stop: float, zoom_step: float):
     """The whole zoom blur of an h x w image as one sparse (h w x h w) float32 matrix: the mean of
@@ -273,8 +255,8 @@ def zoom_operator(h: int, w: int, zoom_stop: float, zoom_step: float):
     factors = zoom_factors(zoom_stop, zoom_step)
     total = sp.identity(h * w, format="csr")
     for factor in factors:
-        total = total + sp.kron(sp.csr_matrix(_zoom_matrix(h, factor)),
-                                sp.csr_matrix(_zoom_matrix(w, factor)), format="csr")
+        total = total + sp.kron(sp.csr_matrix(zoom_matrix(h, factor)[:h]),
+                                sp.csr_matrix(zoom_matrix(w, factor)[:w]), format="csr")
     return (total / (len(factors) + 1)).astype(np.float32).tocsr()
 
 

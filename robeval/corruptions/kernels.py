@@ -156,6 +156,27 @@ def zoomed_side(side: int, factor: float) -> int:
     return int(round(zoom_crop(side, factor) * factor))
 
 
+@lru_cache(maxsize=64)
+def zoom_matrix(side: int, factor: float) -> np.ndarray:
+    """One axis of ``clipped_zoom`` as a (zoomed_side x side) float64 matrix: row k holds the two
+    weights scipy's order-1 zoom (corners aligned) gives output k, at the crop's input columns
+    (scipy's own rule: w0 = 1 - t, w1 = 1 - w0; 0 beyond the last input pixel)."""
+    if factor == 1:
+        return np.eye(side)
+    crop, size = zoom_crop(side, factor), zoomed_side(side, factor)
+    coord = np.arange(size, dtype=np.float64) * ((crop - 1) / (size - 1))
+    start = np.floor(coord)
+    low = (1.0 - (coord - start)) * (coord <= crop - 1)
+    high = (1.0 - (1.0 - (coord - start))) * (coord <= crop - 1)
+    first = np.minimum(start.astype(np.int64), crop - 1)
+    second = np.where(first + 1 >= crop, max(crop - 2, 0), first + 1)
+    out = np.zeros((size, side))
+    rows, top = np.arange(size), (side - crop) // 2
+    np.add.at(out, (rows, top + first), low)
+    np.add.at(out, (rows, top + second), high)
+    return out
+
+
 def motion_taps(radius: int, sigma: float, angle: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """imagecorruptions' motion-blur kernel (its stand-in for ImageMagick's MotionBlurImage):
     2 radius + 1 taps weighted by a half Gaussian exp(-i^2 / 2 sigma^2) (normalised), tap i
