@@ -58,9 +58,12 @@ def snow_fast(images, keys, *, flake_mean: float, flake_std: float, flake_zoom: 
         return images.clone()
     flakes = HashedDraws(keys).normal(flake_mean, flake_std, (h, w)).astype(np.float32)
     angles = HashedDraws(keys, stream=1).uniform(-135.0, -45.0).ravel()
-    rows = zoom_matrix(h, float(flake_zoom)).astype(np.float32)
-    cols = zoom_matrix(w, float(flake_zoom)).astype(np.float32)
-    flakes = rows @ flakes @ cols.T
+    if flake_zoom != 1:  # two plain 2-D matrix products over the whole batch (BLAS)
+        rows = zoom_matrix(h, float(flake_zoom)).astype(np.float32)
+        cols = zoom_matrix(w, float(flake_zoom)).astype(np.float32)
+        flakes = (flakes.reshape(n * h, w) @ cols.T).reshape(n, h, -1)
+        flakes = (rows @ flakes.transpose(1, 0, 2).reshape(h, -1)).reshape(len(rows), n, -1)
+        flakes = np.ascontiguousarray(flakes.transpose(1, 0, 2))
     flakes[flakes < flake_threshold] = 0
     np.clip(flakes, 0, 1, out=flakes)
     layer = np.stack([motion_blur_f32(f, blur_radius, blur_sigma, a)[:h, :w]
