@@ -176,7 +176,8 @@ def _corrupt_condition(spec: Spec, dataset: str) -> Condition:
 
     def build(ctx: ConditionContext) -> ImageSet:
         data, _ = corrupted_set(spec, ctx.dataset, "test", ctx.data_dir, clean=ctx.clean_test,
-                                backend=ctx.options.get("corrupt_backend", "reference"), seed=ctx.seed)
+                                backend=ctx.options.get("corrupt_backend", "reference"), seed=ctx.seed,
+                                source=ctx.clean_sha256)
         if not params and spec.kind != "custom":  # size unknown before loading (imagefolder:)
             table, values = spec.resolve(min(data.images.shape[1:3]))
             params.update({"table": table, **values})  # the condition's own dict: eval.json reads it

@@ -31,7 +31,7 @@ def autocast(device: str, precision: str):
                           enabled=precision == "bf16")
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(
     model: Classifier, images: np.ndarray, device: str, *, mean: float | Sequence[float],
     std: float | Sequence[float],
