@@ -5,7 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from robeval.analysis.calibration import aurc, brier, calibration, ece, nll
+from robeval.analysis.calibration import aurc, brier, ece, nll
+from robeval.analysis.condition_metrics import measure_condition as calibration
 from robeval.runs.outputs import load_condition, read_eval
 from robeval.stages.evaluate import evaluate_run
 from robeval.stages.train import train

@@ -132,9 +132,12 @@ def test_albumentations_conditions(tmp_path):
 
 def test_conditions_registry_builds_on_demand(data_dir):
     from robeval.conditions import ConditionContext, resolve
+    from robeval.corruptions.families import FAMILIES
 
     names = [c.name for c in resolve("corrupt:all", "shapes")]
-    assert len(names) == 15 and "defocus_blur/3" in names
+    assert len(names) == 5 * len(FAMILIES.names()) and "defocus_blur/3" in names  # every family x 1-5
+    assert [c.name for c in resolve("corrupt:study", "shapes")] == [
+        f"{f}/{s}" for f in ("impulse_noise", "jpeg_compression", "defocus_blur") for s in range(1, 6)]
     cond = resolve("defocus_blur/3@imagenet,albu:GaussNoise(std_range=(0.1,0.1))", "shapes")
     assert cond[0].params["table"] == "imagenet" and cond[0].severity == 3
     with pytest.raises(RobevalError):
@@ -188,3 +191,20 @@ def test_fast_cpu_grouping_does_not_change_pixels(monkeypatch):
     monkeypatch.setattr(kernels, "CPU_PIXELS", 4000)
     for family, expected in whole.items():
         np.testing.assert_array_equal(corrupt(x, f"{family}/5", backend="fast")[0], expected)
+
+
+def test_conditions_built_in_parallel_equal_one_worker(tmp_path, monkeypatch):
+    """corrupt --workers 2 runs whole conditions in parallel: the same files, byte for byte."""
+    from robeval.conditions.corrupt import corrupt_dataset
+
+    monkeypatch.setenv("ROBEVAL_DATA", str(tmp_path / "shared"))
+    got = {}
+    for workers in (1, 2):
+        root = tmp_path / f"w{workers}"
+        rows = corrupt_dataset("shapes", "test", "impulse_noise,defocus_blur/2", [1, 3],
+                               workers=workers, data_dir=root, progress=False)
+        assert [r["status"] for r in rows] == ["built"] * 3
+        got[workers] = {r["condition"]: np.load(r["path"])["images"] for r in rows}
+    assert got[1].keys() == got[2].keys() == {"impulse_noise/1", "impulse_noise/3", "defocus_blur/2"}
+    for name, images in got[1].items():
+        np.testing.assert_array_equal(images, got[2][name])

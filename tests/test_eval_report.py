@@ -84,3 +84,23 @@ def test_report_refuses_duplicate_seeds(evaluated_runs):
     records = collect([evaluated_runs[0], evaluated_runs[0]])
     with pytest.raises(RobevalError, match="same seed"):
         aggregate(records)
+
+
+def test_eval_builds_with_the_chosen_corruption_backend(evaluated_runs, tmp_path, monkeypatch):
+    """eval --corrupt-backend fast reaches the families' fast paths (the option was read but
+    never set before); a family without one is built and cached once, by the reference."""
+    from click.testing import CliRunner
+
+    from robeval.cli import cli
+
+    monkeypatch.setenv("ROBEVAL_DATA", str(tmp_path))
+    res = CliRunner().invoke(cli, ["eval", str(evaluated_runs[0]), "--conditions",
+                                   "impulse_noise/2,jpeg_compression/2", "--corrupt-backend", "fast",
+                                   "--no-features", "--quiet"])
+    assert res.exit_code == 0, res.output
+    built = sorted(p.relative_to(tmp_path / "corruptions").as_posix()
+                   for p in tmp_path.rglob("*.npz") if "corruptions" in p.parts)
+    assert built == ["shapes/test/cifar/fast/impulse_noise-2.npz",
+                     "shapes/test/cifar/reference/jpeg_compression-2.npz"]
+    params = json.loads((evaluated_runs[0] / "eval.json").read_text())["conditions"]
+    assert params["impulse_noise/2"]["params"]["table"] == "cifar"

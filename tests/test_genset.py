@@ -78,10 +78,44 @@ def test_real_cifar101_manifests_offline(data_dir, manifests):
     code, out = run("genset", "build", "cifar10.1-v6")
     assert code == 1
     assert "raw.githubusercontent.com/modestyachts/CIFAR-10.1/master/datasets/cifar10.1_v6_data.npy" in out
-    assert "4fcae82cb1326aec9ed1dc1fc62345b8" in out and "Traceback" not in out
+    assert "2997188e5816f5bd545dc77771b6227828c28146049fcecf3fa10775474cacc6" in out
+    assert "Traceback" not in out
     make_cifar101(data_dir / "downloads", 21, version="v4")
-    code, out = run("genset", "build", "cifar10.1-v4")  # no hash declared: only --pin may record one
-    assert code == 1 and "--pin" in out
+    code, out = run("genset", "build", "cifar10.1-v4")  # the published sha256 is declared
+    assert code == 1 and "hash mismatch" in out and "5aaedc268df8f4cf" in out
+
+
+@pytest.mark.parametrize("version,n", [("v6", 2000), ("v4", 2021)])
+def test_cifar101_pins_the_published_sha256(version, n):
+    m = json.loads((REPO_MANIFESTS / f"cifar10.1-{version}.json").read_text())
+    for role in ("data", "labels"):
+        spec = m["source"][role]
+        assert len(spec["sha256"]) == 64 and spec["shape"][0] == n
+        # the published byte counts are those of .npy files holding these arrays (128-byte header)
+        itemsize = 1 if role == "data" else 4
+        assert spec["size"] == 128 + n * itemsize * (32 * 32 * 3 if role == "data" else 1)
+
+
+def test_cifar101_copy_with_other_bytes_is_named_and_can_be_accepted(data_dir, manifests):
+    """A file of the published shape and dtype but other bytes (an older download) is named as
+    such, refused without --accept-arrays (nothing written) and built with it."""
+    import shutil
+
+    shutil.copy(REPO_MANIFESTS / "cifar10.1-v6.json", manifests / "cifar10.1-v6.json")
+    data, _ = make_cifar101(data_dir / "downloads", 2000)
+    code, out = run("genset", "build", "cifar10.1-v6", "--quiet")
+    assert code == 1 and "--accept-arrays" in out and "shape (2000, 32, 32, 3)" in out
+    assert "2997188e5816f5bd" in out and "Traceback" not in out
+    assert not (data_dir / "gensets").exists() or not any((data_dir / "gensets").iterdir())
+    code, out = run("genset", "build", "cifar10.1-v6", "--accept-arrays", "--quiet")
+    assert code == 0, out
+    assert "accepted by their arrays" in out and "cifar10.1_v6_data.npy" in out
+    np.testing.assert_array_equal(gensets.load_built("cifar10.1-v6", build_missing=False).images,
+                                  np.load(data))
+    # a file whose array does not fit stays a plain hash mismatch, flag or not
+    make_cifar101(data_dir / "downloads", 20)
+    code, out = run("genset", "build", "cifar10.1-v6", "--accept-arrays", "--quiet")
+    assert code == 1 and "hash mismatch" in out
 
 
 def write_tree(root: Path, folders: dict[str, int], seed: int = 0) -> dict[str, np.ndarray]:

@@ -87,7 +87,9 @@ def test_torchvision_resnet18_imports_with_its_own_preprocessing(tmp_path):
     assert result.exit_code == 0, result.output
     assert "normalising with mean=0.4914,0.4822,0.4465, std=0.247,0.243,0.261" in result.output
     config = json.loads((out / "config.json").read_text())
-    assert config["config"]["mean"] == mean and config["imported"]["preprocess"]["std"] == std
+    assert config["config"]["mean"] == mean and config["imported"]["preprocess"]["params"]["std"] == std
+    assert config["foreign"]["preprocess"] == {"name": "explicit", "params": {
+        "mean": mean, "std": std, "resize": None, "crop": None}}
     assert config["foreign"]["head_layer"] == "fc" and config["config"]["head"] == "learned"
     _check_run(out, net, mean, std)
 
@@ -103,6 +105,8 @@ def test_timm_model_uses_its_pretrained_config(tmp_path):
     assert result.exit_code == 0, result.output
     mean, std = list(net.pretrained_cfg["mean"]), list(net.pretrained_cfg["std"])
     pre = json.loads((out / "config.json").read_text())["imported"]["preprocess"]
+    assert pre["name"] == "explicit"  # --resize/--crop given: the explicit pipeline, timm filling in
+    pre = pre["params"]
     assert (pre["mean"], pre["std"], pre["resize"], pre["crop"]) == (mean, std, 40, 36)
     assert json.loads((out / "config.json").read_text())["foreign"]["head_layer"] == "classifier"
     _check_run(out, net, mean, std, size=(40, 36))

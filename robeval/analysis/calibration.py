@@ -1,15 +1,6 @@
-"""Calibration and selective-risk metrics of one condition, from its logits and labels.
-
-Written per condition into eval.json by ``robeval eval`` (see robeval/stages/evaluate.py):
-
-- ``nll``: mean negative log-likelihood of the true class (cross-entropy, natural log).
-- ``ece``: expected calibration error, top-label, 15 equal-width confidence bins on (0, 1]:
-  sum over bins of (bin size / n) * |accuracy(bin) - mean confidence(bin)|.
-- ``brier``: multi-class Brier score, sum over classes of (p_c - 1[c == y])^2, averaged over
-  samples (range 0..2).
-- ``aurc``: area under the risk-coverage curve, ranking samples by max-softmax confidence
-  (most confident first); the mean over k = 1..n of the error rate of the k most confident.
-  A classifier that is always right scores 0; one that is always wrong scores 1.
+"""The arithmetic of the calibration and selective-risk records (``nll``, ``ece``, ``brier``,
+``aurc``) in condition_metrics.py, where each one's definition and formula live. Pure numpy on
+one condition's logits (N x C) and labels; float64 throughout.
 """
 
 from __future__ import annotations
@@ -62,12 +53,3 @@ def aurc(logits: np.ndarray, labels: np.ndarray, probs: np.ndarray | None = None
     risks = np.cumsum(wrong[order]) / np.arange(1, len(labels) + 1)
     return float(risks.mean())
 
-
-def calibration(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """All four metrics for one condition (NaN for an empty condition)."""
-    labels = np.asarray(labels, dtype=np.int64)
-    if len(labels) == 0:
-        return {k: float("nan") for k in ("nll", "ece", "brier", "aurc")}
-    p = softmax(logits)  # once for the three metrics that read probabilities
-    return {"nll": nll(logits, labels), "ece": ece(logits, labels, probs=p),
-            "brier": brier(logits, labels, probs=p), "aurc": aurc(logits, labels, probs=p)}

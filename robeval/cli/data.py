@@ -23,18 +23,28 @@ from robeval.cli.values import Number, OutPath
 IMAGE_SIZES = (8, 1024)
 
 
-@cli.command()
+class _CorruptCommand(click.Command):
+    """`robeval corrupt --help` ends with the groups and families read from the registry."""
+
+    def format_epilog(self, ctx, formatter) -> None:
+        from robeval.corruptions.catalog import help_lines
+
+        formatter.write("\n" + "\n".join("  " + line for line in help_lines()) + "\n")
+
+
+@cli.command(cls=_CorruptCommand)
 @click.option("--dataset", type=DATASET, default="shapes", show_default=True)
 @click.option("--split", default="test", show_default=True)
 @click.option("--conditions", default="corrupt:study", show_default=True,
-              help="corrupt:GROUP (study, standard, extra, noise, blur, weather, digital, all), family names, FAMILY/S[@TABLE] "
+              help="corrupt:GROUP (listed below), family names, FAMILY/S[@TABLE] "
                    "names, albu:Transform(args) or albu:FILE.yaml; commas separate.")
 @click.option("--severities", default="1-5", show_default=True, help="e.g. 1-5, 3 or 1,3,5.")
 @click.option("--table", type=TABLE, default="auto",
               show_default=True, help="Parameter table; auto: nearest native size on a log scale "
                                       "(32->cifar, 64/96->tinyimagenet, >=128->imagenet).")
 @click.option("--backend", type=BACKEND, default="reference", show_default=True,
-              help="reference: Hendrycks' formulas per image; fast: batched torch (impulse, defocus).")
+              help="reference: Hendrycks' formulas per image; fast: a family's batched path where "
+                   "it has one (+ below), else the reference.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes for per-image work; the pixels do not depend on it.")
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True, help="Base seed of the noise.")
@@ -150,15 +160,19 @@ def genset_source_options(f):
 @genset_source_options
 @click.option("--pin", is_flag=True, help="Record missing sha256s (items and built arrays) in the manifest.")
 @click.option("--skip-bad", is_flag=True, help="Leave out undecodable/truncated images (listed) instead of failing.")
+@click.option("--accept-arrays", is_flag=True,
+              help="npy sources: accept a file whose sha256 differs from the published one when its "
+                   "array has the published shape and dtype (older CIFAR-10.1 copies); recorded in "
+                   "the sidecar.")
 @click.option("--workers", type=click.IntRange(1, 256), default=8, show_default=True, help="Parallel downloads.")
 @quiet_option
-def genset_build(name, root, images, data_dir, pin, skip_bad, workers, quiet) -> None:
+def genset_build(name, root, images, data_dir, pin, skip_bad, accept_arrays, workers, quiet) -> None:
     """Build set NAME (or a manifest .json path) into <data root>/gensets/."""
     from robeval.data.gensets import build, out_paths
     from robeval.data.loading import data_root
 
     info = build(name, data_dir, root=root, images=images, pin=pin, skip_bad=skip_bad,
-                 workers=workers, progress=not quiet)
+                 accept_arrays=accept_arrays, workers=workers, progress=not quiet)
     npz, _ = out_paths(info["name"], data_root(data_dir))
     match = {True: "matches the manifest", False: "DIFFERS from the manifest",
              None: "no built_sha256 in the manifest (run with --pin to record it)"}[info["matches_manifest"]]
@@ -166,6 +180,9 @@ def genset_build(name, root, images, data_dir, pin, skip_bad, workers, quiet) ->
     click.echo(f"sha256 {info['built_sha256']}: {match}")
     if info["skipped"]:
         click.echo(f"skipped {len(info['skipped'])} undecodable image(s): {'; '.join(info['skipped'][:10])}")
+    if info.get("accepted_by_array"):
+        click.echo(f"accepted by their arrays (sha256 differs from the published one): "
+                   f"{', '.join(info['accepted_by_array'])}")
     if info.get("pinned"):
         click.echo(f"recorded {info['pinned']} hash(es) in {info['manifest']}")
 

@@ -53,9 +53,22 @@ class RegistryName(click.ParamType):
 # strings are checked by tests/test_registries.py, so a rename cannot drift silently.
 DATASET = RegistryName(_registry_names("robeval.data", "DATASETS"), allow_arg=True)
 ARCH = RegistryName(_registry_names("robeval.models", "ENCODERS"))
-# --arch of an import: robeval's encoders, or a model source (torchvision:NAME, timm:NAME, torchscript)
-IMPORT_ARCH = RegistryName(lambda: ARCH.names() + _registry_names("robeval.models.sources",
-                                                                  "MODEL_SOURCES")(), allow_arg=True)
+
+
+class ImportArch(RegistryName):
+    """--arch of an import: robeval's encoders, a model source (torchvision:NAME, timm:NAME,
+    py:FILE.py:FUNCTION, robustbench:..., torchscript), or package.module:FUNCTION."""
+
+    def convert(self, value, param, ctx):
+        from robeval.models.usercode import is_module_factory
+
+        if ":" in value and value.split(":", 1)[0] not in self.names() and is_module_factory(value):
+            return value
+        return super().convert(value, param, ctx)
+
+
+IMPORT_ARCH = ImportArch(lambda: ARCH.names() + _registry_names("robeval.models.sources",
+                                                                "MODEL_SOURCES")(), allow_arg=True)
 INIT = RegistryName(_registry_names("robeval.models", "INITS"))
 PRESET = RegistryName(_registry_names("robeval.training.presets", "PRESETS"))
 HEAD = RegistryName(_registry_names("robeval.models.kinds", "HEAD_MODES"))
@@ -208,6 +221,25 @@ def _set_quiet(ctx, param, value: bool) -> bool:
 def quiet_option(f):
     return click.option("--quiet", is_flag=True, callback=_set_quiet,
                         help="No progress bars at all (training, decoding, building, hashing).")(f)
+
+
+def parse_json_object(ctx, param, value: str | None) -> dict | None:
+    """'{"num_classes": 10}' -> that dict; anything but a JSON object is a one-line error."""
+    import json
+
+    from robeval.core.errors import RobevalError
+
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise RobevalError(f"--{param.name.replace('_', '-')} {value!r} is not JSON ({exc}); give an "
+                           """object such as '{"num_classes": 10}' (single quotes around it)""") from None
+    if not isinstance(parsed, dict):
+        raise RobevalError(f"--{param.name.replace('_', '-')} takes a JSON object such as "
+                           f"""'{{"num_classes": 10}}', got a {type(parsed).__name__}""")
+    return parsed
 
 
 def parse_floats(ctx, param, value: str | None) -> float | list[float] | None:

@@ -16,6 +16,7 @@ from robeval.cli.cluster import (
 from robeval.cli.group import cli
 from robeval.cli.options import (
     ARCH,
+    BACKEND,
     CHECKPOINT,
     DATASET,
     HEAD,
@@ -29,6 +30,7 @@ from robeval.cli.options import (
     device_option,
     expand_runs,
     parse_floats,
+    parse_json_object,
     parse_names,
     parse_seeds,
     quiet_option,
@@ -128,13 +130,19 @@ def train(seeds, out, resume, overwrite, device, data_dir, quiet, **options) -> 
 @cli.command(name="eval")
 @click.argument("run_dirs", nargs=-1, type=click.Path())
 @click.option("--conditions", default="all", show_default=True,
-              help="all, GROUP:all (clean, genset, ...), or names separated by commas.")
+              help="all (clean, corrupt:study, generalisation sets), GROUP:all (clean, genset, "
+                   "corrupt, ...), corrupt:standard|extra|study|noise|blur|weather|digital, or "
+                   "names (defocus_blur/3[@TABLE]) separated by commas.")
 @click.option("--checkpoint", type=CHECKPOINT, default="best", show_default=True,
               help="best: chosen on validation accuracy; last: after the final epoch.")
 @click.option("--features/--no-features", default=True, show_default=True,
               help="Store penultimate features (needed for geometry and browse).")
 @click.option("--analyze/--no-analyze", "analyze", default=True, show_default=True,
               help="Measure the geometry afterwards (robeval analyze) when features were stored.")
+@click.option("--corrupt-backend", type=BACKEND, default="reference", show_default=True,
+              help="How missing corrupted sets are built: reference (Hendrycks' formulas per "
+                   "image) or fast (a family's batched path where it has one; others fall back to "
+                   "reference). Cache files and eval.json record which ran.")
 @click.option("--list-conditions", is_flag=True, help="List the conditions for each run's dataset and exit.")
 @click.option("--import-checkpoint", type=click.Path(dir_okay=False), default=None,
               help="Evaluate a model trained elsewhere: the authors' .ckpt or a plain state dict.")
@@ -144,7 +152,18 @@ def train(seeds, out, resume, overwrite, device, data_dir, quiet, **options) -> 
               help="With --import-checkpoint: the authors' separate bias file.")
 @click.option("--dataset", type=DATASET, default=None, help="With --import-checkpoint: its dataset.")
 @click.option("--arch", type=IMPORT_ARCH, default="resnet18-authors", show_default=True,
-              help="With --import-checkpoint: its encoder, torchvision:NAME, timm:NAME or torchscript.")
+              help="With --import-checkpoint: its encoder, torchvision:NAME, timm:NAME[.TAG], "
+                   "robustbench:DATASET/THREAT/NAME, torchscript, or your own code: py:FILE.py:FUNCTION "
+                   "or package.module:FUNCTION (robeval imports and RUNS that code).")
+@click.option("--arch-kwargs", callback=parse_json_object, default=None, metavar="JSON",
+              help="With --import-checkpoint: keyword arguments for the model's constructor, a JSON "
+                   "object, e.g. '{\"num_classes\": 10}'.")
+@click.option("--preprocess", "pipeline", default=None, metavar="NAME",
+              help="With --import-checkpoint: the preprocessing pipeline: timm (timm's eval transform; "
+                   "the default for timm:), timm:NAME[.TAG], torchvision:WEIGHTS (e.g. "
+                   "torchvision:ResNet50_Weights.IMAGENET1K_V2), robustbench:DATASET/THREAT/NAME (the "
+                   "default for robustbench:) or explicit (--mean/--std/--resize/--crop; the default "
+                   "otherwise).")
 @click.option("--head", type=HEAD, default=None,
               help="With --import-checkpoint: learned or fixed (required; fixed with --embedding).")
 @click.option("--head-layer", default=None, help="With --import-checkpoint: the final Linear's name.")
@@ -166,9 +185,10 @@ def train(seeds, out, resume, overwrite, device, data_dir, quiet, **options) -> 
 @device_option
 @data_dir_option
 @quiet_option
-def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_conditions, import_checkpoint,
-             embedding, bias_file, dataset, arch, head, head_layer, mean, std, resize, crop, logits,
-             scale, seed, out, overwrite, device, data_dir, quiet):
+def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, corrupt_backend, list_conditions,
+             import_checkpoint, embedding, bias_file, dataset, arch, arch_kwargs, pipeline, head,
+             head_layer, mean, std, resize, crop, logits, scale, seed, out, overwrite, device, data_dir,
+             quiet):
     """Evaluate runs on conditions; write eval/<condition>.npz and eval.json per run.
 
     \b
@@ -179,7 +199,13 @@ def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_condition
                        --import-checkpoint model.pt --dataset cifar10 --arch resnet18 --head learned
       torchvision/timm: --import-checkpoint r18.pt --arch torchvision:resnet18 --head learned
                        --dataset cifar10 --mean 0.4914,0.4822,0.4465 --std 0.247,0.243,0.261
+                       (timm:NAME[.TAG] takes timm's own eval transform unless told otherwise;
+                       --preprocess torchvision:ResNet50_Weights.IMAGENET1K_V2 takes torchvision's)
       TorchScript:     --import-checkpoint model.ts --arch torchscript --head learned ...
+      your own code:   --import-checkpoint r18.pt --arch py:cifar_resnet.py:build
+                       --arch-kwargs '{"num_classes": 10}' (robeval imports and runs that file)
+      RobustBench:     --import-checkpoint Standard.pt --arch robustbench:cifar10/corruptions/Standard
+                       (pip install 'robeval[robustbench]' && pip install --no-deps robustbench==1.1.1)
     """
     from robeval import runs
     from robeval.stages.evaluate import accuracy_table, evaluate_run
@@ -200,10 +226,12 @@ def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_condition
 
         run_dir = import_run(import_checkpoint, Path(out), dataset=dataset, arch=arch, head=head,
                              logits=logits, scale=scale, embedding=embedding, bias=bias_file,
-                             head_layer=head_layer, data_dir=data_dir, seed=seed, overwrite=overwrite,
+                             head_layer=head_layer, data_dir=data_dir, pipeline=pipeline,
+                             arch_kwargs=arch_kwargs, seed=seed, overwrite=overwrite,
                              preprocess={"mean": mean, "std": std, "resize": resize, "crop": crop})
         _, imported = runs.open_run(run_dir)
-        click.echo(f"{run_dir}: imported {imported['config']['arch']}; {preprocess_line(imported['imported']['preprocess'])}")
+        click.echo(f"{run_dir}: imported {imported['config']['arch']}; "
+                   f"{preprocess_line(imported['imported']['preprocess'])}")
         dirs.append(run_dir)
     if not dirs:
         raise click.UsageError("give at least one run folder (or --import-checkpoint)")
@@ -217,7 +245,7 @@ def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_condition
         return
     for d in dirs:
         result = evaluate_run(d, conditions, checkpoint=checkpoint, device=device, data_dir=data_dir,
-                              features=features, progress=not quiet)
+                              features=features, progress=not quiet, corrupt_backend=corrupt_backend)
         click.echo(f"\n{d} ({result['variant']}, {checkpoint} checkpoint)")
         click.echo(accuracy_table(result["conditions"]))
         if features and analyze:
@@ -226,8 +254,8 @@ def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, list_condition
             click.echo("geometry: " + summary_line(analyze_run(d)))
 
 
-IMPORT_ONLY = ("embedding", "bias_file", "dataset", "arch", "head", "head_layer", "mean", "std", "resize",
-               "crop", "logits", "scale", "seed", "out", "overwrite")
+IMPORT_ONLY = ("embedding", "bias_file", "dataset", "arch", "arch_kwargs", "pipeline", "head", "head_layer",
+               "mean", "std", "resize", "crop", "logits", "scale", "seed", "out", "overwrite")
 
 
 def _refuse_import_only(ctx: click.Context) -> None:
@@ -275,9 +303,18 @@ def analyze(run_dirs, plots, tsne) -> None:
 @click.option("--sweep", "sweep_file", type=click.Path(dir_okay=False), default=None, metavar="SWEEP.JSON",
               help="A reproduce OUT/sweep.json: the report gets its tuning table, and only the runs "
                    "chosen on validation are reported.")
-def report(run_dirs, out, analyze, plots, sweep_file) -> None:
+@click.option("--ce-reference", default=None, metavar="VARIANT|PATH|none",
+              help="What mCE and relative mCE are normalised by: a head variant of these runs (its "
+                   "mean error over seeds), or a folder of other runs' eval outputs (run folders "
+                   "with eval.json), or none. Default: learned-dot when the runs have it, else none.")
+@click.option("--er-fit", default="study", show_default=True, metavar="study|PATH",
+              help="The runs the effective-robustness fit (logit OOD vs logit clean accuracy) is "
+                   "over: every run given, or a folder of other evaluated runs of the same dataset.")
+def report(run_dirs, out, analyze, plots, sweep_file, ce_reference, er_fit) -> None:
     """Aggregate evaluated runs over seeds (mean ± std, 95% t-interval, n) per configuration and
-    condition; paired fixed − learned differences; geometry; the paper's claims checked.
+    condition; paired fixed − learned differences; geometry; the paper's claims checked; the
+    field's corruption metrics (mean corruption accuracy, mCE against --ce-reference, effective
+    robustness).
 
     RUN_DIRS may be run folders or folders that contain run folders (e.g. reproduce/runs).
     """
@@ -291,7 +328,8 @@ def report(run_dirs, out, analyze, plots, sweep_file) -> None:
         dirs = [d for d in dirs if d.name in keep]
         if not dirs:
             raise click.UsageError(f"none of the runs given is one chosen in {sweep_file}")
-    rows = write_report(dirs, out, analyze=analyze, plots=plots, sweep=sweep)
+    rows = write_report(dirs, out, analyze=analyze, plots=plots, sweep=sweep,
+                        ce_reference=ce_reference, er_fit=er_fit)
     click.echo(terminal_table(rows))
     click.echo(f"\nwrote {out}/report.md, report.html, results.csv, paired.csv, geometry.csv, "
                "results.json")
@@ -322,7 +360,13 @@ def report(run_dirs, out, analyze, plots, sweep_file) -> None:
 @click.option("--max-train", type=IMAGES_OR_ALL, default=None,
               help="Training images per run (0 = all). Default: 3,000 with the quick preset, which "
                    "keeps the CPU demo short; all with the others.")
-@click.option("--conditions", default="all", show_default=True, help="Conditions to evaluate.")
+@click.option("--conditions", default="all", show_default=True,
+              help="Conditions to evaluate: all (clean, corrupt:study, generalisation sets), "
+                   "corrupt:standard (the 15 benchmark families), corrupt:GROUP, or names.")
+@click.option("--corrupt-backend", type=BACKEND, default="reference", show_default=True,
+              help="How missing corrupted sets are built: reference (Hendrycks' formulas per "
+                   "image) or fast (a family's batched path where it has one; others fall back to "
+                   "reference). Cache files and eval.json record which ran.")
 @click.option("--extra-heads", is_flag=True,
               help="Also fixed simplex-ETF heads (dot and cosine) and a fixed Hadamard cosine head "
                    "with a learned scale (Hoffer et al. 2018).")
@@ -342,7 +386,7 @@ def report(run_dirs, out, analyze, plots, sweep_file) -> None:
 @data_dir_option
 @quiet_option
 def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max_train, conditions,
-              extra_heads, heads, track, out, device, devices, workers, data_dir, quiet, launcher, **slurm) -> None:
+              corrupt_backend, extra_heads, heads, track, out, device, devices, workers, data_dir, quiet, launcher, **slurm) -> None:
     """The whole study in one command: {learned, fixed} x {dot, cosine} x encoders x
     seeds, every condition (clean, corruptions, generalisation sets), analysis and a report. With no
     arguments it runs offline on the embedded `shapes` dataset in a few CPU minutes.
@@ -379,7 +423,7 @@ def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max
     plan = ReproducePlan(dataset=dataset, archs=tuple(parse_names(arch, ARCH, "encoder")), preset=preset, seeds=tuple(parse_seeds(seeds)),
                          scales=scales, epochs=epochs, batch_size=batch_size,
                          max_train=max_train or None, conditions=conditions, extra_heads=extra_heads,
-                         lrs=lrs, heads=heads, track=track)
+                         lrs=lrs, heads=heads, track=track, corrupt_backend=corrupt_backend)
     launch = launch_options(launcher, **slurm)
     t0 = time.time()
     result = run(plan, out, device=device, devices=devices, workers=workers, data_dir=data_dir,

@@ -33,6 +33,14 @@ class ConditionContext:
     options: dict = field(default_factory=dict)
 
     @cached_property
+    def clean_sha256(self) -> str:
+        """The clean test set's hash, the source every cached corrupted set is checked against:
+        computed once per evaluation, not once per condition."""
+        from robeval.core.fileio import array_sha256
+
+        return array_sha256(self.clean_test.images, self.clean_test.labels)
+
+    @cached_property
     def clean_test(self) -> ImageSet:
         return load_split(self.dataset, "test", self.data_dir)
 

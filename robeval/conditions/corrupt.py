@@ -82,23 +82,57 @@ def corrupted_set(spec: Spec, dataset: str, split: str = "test", data_dir: str |
     return ImageSet(images, labels, list(clean.classes), f"{dataset}/{split}/{spec.name}", meta), status
 
 
+_SHARED: dict = {}  # the clean split, inherited by forked workers instead of pickled per task
+
+
+def _build_one(args: tuple) -> dict:
+    spec, dataset, split, data_dir, backend, seed, device, progress = args
+    clean, source = _SHARED["clean"], _SHARED["source"]
+    data, status = corrupted_set(spec, dataset, split, data_dir, clean=clean, backend=backend,
+                                 seed=seed, workers=1 if _SHARED.get("parallel") else _SHARED["workers"],
+                                 device=device, progress=progress, source=source)
+    meta = data.meta
+    return {"condition": spec.name, "table": meta.get("table"), "params": meta.get("params"),
+            "backend": meta.get("backend"), "status": status, "seconds": meta.get("seconds"),
+            "path": meta["path"]}
+
+
 def corrupt_dataset(dataset: str, split: str, conditions: str, severities: list[int], *,
                     table: str = "auto", backend: str = "reference", workers: int = 1, seed: int = 0,
                     data_dir: str | Path | None = None, device: str = "cpu",
                     progress: bool = True) -> list[dict]:
-    """Build (or verify) every requested cache file; one summary row per file."""
+    """Build (or verify) every requested cache file; one summary row per file.
+
+    With ``workers`` > 1 on a CPU, whole conditions run in parallel processes (each one image
+    stream per condition, so the pixels are the same as with one worker); one condition's
+    per-image work is split across workers only when there is a single condition."""
+    import multiprocessing
+
+    from robeval.core.progress import progress_bar
+
     specs = expand(conditions, severities, table)
     clean = load_split(dataset, split, data_dir)
-    source = array_sha256(clean.images, clean.labels)
-    rows = []
-    for spec in specs:
-        data, status = corrupted_set(spec, dataset, split, data_dir, clean=clean, backend=backend,
-                                     seed=seed, workers=workers, device=device, progress=progress,
-                                     source=source)
-        meta = data.meta
-        rows.append({"condition": spec.name, "table": meta.get("table"), "params": meta.get("params"),
-                     "status": status, "seconds": meta.get("seconds"), "path": meta["path"]})
-    return rows
+    parallel = workers > 1 and len(specs) > 1 and device == "cpu" and \
+        "fork" in multiprocessing.get_all_start_methods()
+    _SHARED.update(clean=clean, source=array_sha256(clean.images, clean.labels), workers=workers,
+                   parallel=parallel)
+    jobs = [(spec, dataset, split, data_dir, backend, seed, device, progress and not parallel)
+            for spec in specs]
+    try:
+        if not parallel:
+            return [_build_one(job) for job in jobs]
+        from concurrent.futures import ProcessPoolExecutor
+
+        rows = []
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool, \
+                progress_bar(total=len(jobs), desc="conditions", disable=not progress) as bar:
+            for row in pool.map(_build_one, jobs):
+                rows.append(row)
+                bar.update(1)
+        return rows
+    finally:
+        _SHARED.clear()
 
 
 def preview(dataset: str, split: str, conditions: str, n: int, out: str | Path, *,
@@ -118,9 +152,11 @@ def preview(dataset: str, split: str, conditions: str, n: int, out: str | Path, 
     notes: dict[str, list[str]] = {}
     for spec in expand(conditions, SEVERITIES, table):
         corrupted, info = corrupt(images, spec, backend=backend, seed=seed, indices=idx, device=device)
-        rows.setdefault(spec.family, {})[spec.severity] = corrupted
+        # a row label says the category too, so a grid of every family reads by category
+        label = f"{info['category']}: {spec.family}" if spec.kind == "corruption" else spec.family
+        rows.setdefault(label, {})[spec.severity] = corrupted
         if spec.kind == "corruption":
-            notes.setdefault(spec.family, []).append("/".join(str(v) for v in info["params"].values()))
+            notes.setdefault(label, []).append("/".join(str(v) for v in info["params"].values()))
     size = min(images.shape[1:3])
     title = f"{dataset}/{split}, table {pick_table(table, size).name} ({size} px), backend {backend}, seed {seed}"
     return preview_grid(images, rows, out, title=title,
@@ -140,7 +176,8 @@ def _corrupt_condition(spec: Spec, dataset: str) -> Condition:
 
     def build(ctx: ConditionContext) -> ImageSet:
         data, _ = corrupted_set(spec, ctx.dataset, "test", ctx.data_dir, clean=ctx.clean_test,
-                                backend=ctx.options.get("corrupt_backend", "reference"), seed=ctx.seed)
+                                backend=ctx.options.get("corrupt_backend", "reference"), seed=ctx.seed,
+                                source=ctx.clean_sha256)
         if not params and spec.kind != "custom":  # size unknown before loading (imagefolder:)
             table, values = spec.resolve(min(data.images.shape[1:3]))
             params.update({"table": table, **values})  # the condition's own dict: eval.json reads it

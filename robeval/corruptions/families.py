@@ -17,7 +17,9 @@ STUDY = ("impulse_noise", "jpeg_compression", "defocus_blur")  # the three arXiv
 
 
 def _group_members(group: str) -> list[str]:
-    records = sorted((FAMILIES.get(n) for n in FAMILIES), key=lambda r: CATEGORIES.index(r.category))
+    # category order, the standard families before the extras, then registration order
+    records = sorted((FAMILIES.get(n) for n in FAMILIES),
+                     key=lambda r: (CATEGORIES.index(r.category), not r.standard))
     if group in CATEGORIES:
         return [r.name for r in records if r.category == group]
     if group == "standard":

@@ -47,3 +47,55 @@ def hash32(x):
     x = x ^ (x >> 15)
     x = (x * 0x2C1B3C6D) & MASK32
     return x ^ (x >> 16)
+
+
+
+STREAM_STEP = 0x9E3779B1 & 0x7FFFFFFF  # odd and < 2**31: no int64 overflow in j * STREAM_STEP
+_HASH_STEPS = ((16, 0x7FEB352D), (15, 0x2C1B3C6D))
+
+
+def stream_bits_numpy(keys: np.ndarray, start: int, count: int) -> np.ndarray:
+    """Draws ``start .. start+count-1`` of each image's counter-based stream, uint32 (N, count):
+    hash32((j * STREAM_STEP mod 2**32) xor key), in place on uint32 (wrapping products)."""
+    j = np.arange(start, start + count, dtype=np.uint32) * np.uint32(STREAM_STEP)
+    x = j[None, :] ^ np.asarray(keys, dtype=np.int64).astype(np.uint32)[:, None]
+    tmp = np.empty_like(x)
+    for shift, mult in _HASH_STEPS:
+        np.right_shift(x, shift, out=tmp)
+        x ^= tmp
+        x *= np.uint32(mult)
+    np.right_shift(x, 16, out=tmp)
+    x ^= tmp
+    return x
+
+
+def stream_bits(keys, start: int, count: int):
+    """``stream_bits_numpy`` as an int64 torch tensor on the keys' device: numpy's uint32 on CPU
+    (3x faster than int64 torch there), masked int64 torch elsewhere; the same bits on both."""
+    import torch
+
+    if keys.device.type == "cpu":
+        return torch.from_numpy(stream_bits_numpy(keys.numpy(), start, count).astype(np.int64))
+    return stream_bits_torch(keys, start, count)
+
+
+def stream_bits_torch(keys, start: int, count: int):
+    """The torch path of ``stream_bits`` (any device; tested against numpy's on CPU)."""
+    import torch
+
+    j = torch.arange(start, start + count, dtype=torch.int64, device=keys.device)
+    x = j.mul_(STREAM_STEP).bitwise_and_(MASK32).view(1, -1) ^ keys.view(-1, 1)
+    tmp = torch.empty_like(x)
+    for shift, mult in _HASH_STEPS:
+        torch.bitwise_right_shift(x, shift, out=tmp)
+        x.bitwise_xor_(tmp).mul_(mult).bitwise_and_(MASK32)
+    torch.bitwise_right_shift(x, 16, out=tmp)
+    return x.bitwise_xor_(tmp)
+
+
+def unit_uniforms(bits):
+    """32-bit draws (numpy uint32 or int64 torch) -> float32 U(-1, 1): their top 24 bits, centred
+    (exact in float32; the same numbers from either)."""
+    if isinstance(bits, np.ndarray):
+        return ((bits >> 8).astype(np.float32) + np.float32(0.5)) * np.float32(2.0**-23) - 1
+    return (bits >> 8).float().add_(0.5).mul_(2.0**-23).sub_(1)

@@ -12,9 +12,11 @@ All are in "CIFAR form" (no aggressive early down-sampling), as in the paper:
   variant), d = 1280.
 - ``smallcnn``: four conv-BN-ReLU blocks (16-32-64-128), d = 128; for CPU work.
 - ``tinycnn``: the same with half the widths (8-16-32-64), d = 64; the embedded demo's encoder.
+- ``airbench-s``: airbench94's layout (Jordan 2024) at widths 32-64-128, GELU, global max-pool,
+  d = 128; the full-scale CPU study's encoder.
 
-Every encoder ends with ReLU then pooling, so its features are non-negative (``nonnegative``);
-the analysis uses that for the compactness ceiling (docs/analysis.md).
+Every encoder but ``airbench-s`` ends with ReLU then pooling, so its features are non-negative
+(``nonnegative``); the analysis uses that for the compactness ceiling (docs/analysis.md).
 """
 
 from __future__ import annotations
@@ -171,11 +173,44 @@ class SmallCNN(nn.Module):
         return F.adaptive_avg_pool2d(self.features(x), 1).flatten(1)
 
 
+class AirBlock(nn.Sequential):
+    """airbench's block (Jordan 2024): conv, 2x2 max-pool, BN, GELU, conv, BN, GELU. The second
+    conv runs at half the resolution, so six convolutions cost about as much as four."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__(nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.MaxPool2d(2),
+                         nn.BatchNorm2d(cout), nn.GELU(),
+                         nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.GELU())
+
+
+class AirbenchSmall(nn.Module):
+    """airbench94's layout (a 2x2 stem of 24 channels, three AirBlocks, global max-pool) at half
+    its widths and less (32-64-128 instead of 64-256-256), d = 128: the full-scale CPU study's
+    encoder (results/cifar10-airbench-s-cpu-full), about 3x smallcnn's cost per image. GELU can
+    be negative, so its features are not non-negative (no compactness ceiling)."""
+
+    nonnegative = False
+
+    def __init__(self, image_size: int = 32, widths: tuple[int, ...] = (32, 64, 128)) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = [nn.Conv2d(3, 24, 2, 1, 0), nn.GELU()]
+        cin = 24
+        for w in widths:
+            blocks.append(AirBlock(cin, w))
+            cin = w
+        self.features = nn.Sequential(*blocks)
+        self.out_dim = widths[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_max_pool2d(self.features(x), 1).flatten(1)
+
+
 ENCODERS.add("resnet18", lambda size: ResNet18(size, pool="global"))
 ENCODERS.add("resnet18-authors", lambda size: ResNet18(size, pool="avg4"))
 ENCODERS.add("vgg16bn", VGG16BN)
 ENCODERS.add("mobilenetv2", MobileNetV2)
 ENCODERS.add("smallcnn", SmallCNN)
+ENCODERS.add("airbench-s", AirbenchSmall)
 # half the widths of smallcnn (a quarter of its multiply-adds), d = 64: the embedded demo's encoder,
 # about 2,400 training images/s at 32 px on one CPU thread
 ENCODERS.add("tinycnn", lambda size: SmallCNN(size, widths=(8, 16, 32, 64)))

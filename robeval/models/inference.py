@@ -31,17 +31,24 @@ def autocast(device: str, precision: str):
                           enabled=precision == "bf16")
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(
     model: Classifier, images: np.ndarray, device: str, *, mean: float | Sequence[float],
     std: float | Sequence[float],
     batch_size: int = 512, precision: str = "fp32", features: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Logits (and penultimate features) for uint8 NHWC images, in eval mode, in large batches."""
+    """Logits (and penultimate features) for uint8 NHWC images, in eval mode, in large batches.
+
+    A model with its own preprocessing pipeline (an imported one: ``prepare_input``) gets the
+    uint8 batch through it; otherwise the images are normalised with ``mean`` and ``std``."""
     model.eval()
+    prepare = getattr(model, "prepare_input", None)
     logits, feats = [], []
     for i in range(0, len(images), batch_size):
-        x = to_input(torch.from_numpy(images[i : i + batch_size]).to(device), mean, std)
+        batch = images[i : i + batch_size]
+        x = prepare(batch, device) if prepare is not None else None
+        if x is None:
+            x = to_input(torch.from_numpy(batch).to(device), mean, std)
         with autocast(device, precision):
             out, h = model.forward_features(x)
         logits.append(out.float().cpu())

@@ -2,14 +2,20 @@
 
     robeval eval --import-checkpoint resnet18.pt --arch torchvision:resnet18 --dataset cifar10 \\
         --head learned --out runs/tv-r18 --mean 0.4914,0.4822,0.4465 --std 0.247,0.243,0.261
-    robeval eval --import-checkpoint vit.pt --arch timm:vit_tiny_patch16_224 ... --head learned
+    robeval eval --import-checkpoint vit.pt --arch timm:vit_tiny_patch16_224.augreg_in21k ... --head learned
     robeval eval --import-checkpoint model.ts --arch torchscript --dataset shapes --head learned ...
+    robeval eval --import-checkpoint r18.pt --arch py:cifar_resnet.py:build --arch-kwargs '{"num_classes": 10}' ...
+    robeval eval --import-checkpoint Standard.pt --arch robustbench:cifar10/corruptions/Standard ...
 
 - ``torchvision:NAME``: any classification model of ``torchvision.models``, built with
   ``weights=None`` (never downloaded) and ``num_classes=C``; weights from the checkpoint.
-- ``timm:NAME``: a timm model (the optional ``timm`` extra), ``pretrained=False``; its
-  pretrained_cfg gives mean, std and input size when present.
+- ``timm:NAME[.TAG]``: a timm model (the optional ``timm`` extra), ``pretrained=False``; a tag
+  selects that pretrained config (timm's eval transform follows it; models/preprocess.py).
 - ``torchscript``: a TorchScript file (``torch.jit.save``); ``--import-checkpoint`` is that file.
+- ``py:FILE.py:FUNCTION`` and ``package.module:FUNCTION``: your own code (models/usercode.py),
+  called with ``--arch-kwargs``; robeval runs it.
+- ``robustbench:DATASET/THREAT/NAME``: an entry of RobustBench's model zoo, its weights loaded by
+  RobustBench's own loader from the checkpoint (models/robustbench_zoo.py; never downloaded).
 
 Every foreign network is wrapped in ``ForeignClassifier``, which presents what robeval's own
 ``Classifier`` does (``forward_features`` -> (logits, penultimate features), ``head.weight``,
@@ -22,36 +28,43 @@ TorchScript model gives logits and class vectors but no features (no geometry an
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from robeval.core.errors import RobevalError
 from robeval.core.registry import Registry
+from robeval.models import robustbench_zoo, usercode
+from robeval.models.preprocess import Pipeline
 
 HEAD_NAMES = ("fc", "head.fc", "head", "classifier", "linear", "last_linear")
 
 
 @dataclass(frozen=True)
 class ModelSource:
-    """``name[:ARG]`` in ``--arch``: ``build(arg, num_classes)`` -> nn.Module (random init, never
-    downloaded); ``preprocessing(net)`` -> {mean, std, resize, crop} the library records, or {}."""
+    """``name[:ARG]`` in ``--arch``: ``build(arg, num_classes, kwargs)`` -> nn.Module (random init,
+    never downloaded; ``kwargs`` from ``--arch-kwargs``); ``preprocessing(net)`` -> {mean, std,
+    resize, crop} the library records for the explicit pipeline, or {}; ``pipeline(arg)`` -> the
+    ``--preprocess`` spelling used when no preprocessing flag is given (None: explicit);
+    ``load(arg, checkpoint, num_classes, kwargs)`` -> the network with its weights, where the
+    maker has its own loader (else the state dict is loaded strictly into ``build``'s network)."""
 
     name: str
-    build: Callable[[str, int], nn.Module]
+    build: Callable[[str, int, dict], nn.Module]
     preprocessing: Callable[[nn.Module], dict] = field(default=lambda net: {})
     needs_arg: bool = True
     description: str = ""
+    pipeline: Callable[[str], str | None] = field(default=lambda arg: None)
+    load: Callable[[str, str, int, dict], nn.Module] | None = None
+    runs_user_code: bool = False
 
 
 MODEL_SOURCES: Registry[ModelSource] = Registry("model source")
 
 
-def _torchvision(name: str, num_classes: int) -> nn.Module:
+def _torchvision(name: str, num_classes: int, kwargs: dict | None = None) -> nn.Module:
     from torchvision import models
 
     try:
@@ -61,17 +74,26 @@ def _torchvision(name: str, num_classes: int) -> nn.Module:
     if name not in known:
         raise RobevalError(f"torchvision has no classification model {name!r}; see "
                            "torchvision.models.list_models() (e.g. resnet18, vgg11_bn, vit_b_16)")
-    return models.get_model(name, weights=None, num_classes=num_classes)
+    return _construct(models.get_model, f"torchvision:{name}", name, weights=None,
+                      **{"num_classes": num_classes, **(kwargs or {})})
 
 
-def _timm(name: str, num_classes: int) -> nn.Module:
+def _construct(fn: Callable, where: str, *args, **kwargs) -> nn.Module:
+    """A library constructor with ``--arch-kwargs``; a keyword it refuses is a one-line error."""
     try:
-        timm = importlib.import_module("timm")
-    except ImportError:
-        raise RobevalError("timm:NAME needs timm: pip install 'robeval[timm]'") from None
-    if not timm.list_models(name):
-        raise RobevalError(f"timm has no model {name!r}; see timm.list_models('*{name[:6]}*')")
-    return timm.create_model(name, pretrained=False, num_classes=num_classes)
+        return fn(*args, **kwargs)
+    except TypeError as exc:
+        raise RobevalError(f"{where} refused its arguments ({exc}); check --arch-kwargs") from None
+
+
+def _timm(name: str, num_classes: int, kwargs: dict | None = None) -> nn.Module:
+    """``timm.create_model(NAME[.TAG], pretrained=False)``: a tag keeps that tag's pretrained_cfg
+    (its mean, std, interpolation, crop_pct), downloading nothing."""
+    from robeval.models.preprocess import check_timm_name, import_timm
+
+    check_timm_name(name)
+    return _construct(import_timm().create_model, f"timm:{name}", name, pretrained=False,
+                      **{"num_classes": num_classes, **(kwargs or {})})
 
 
 def _timm_preprocessing(net: nn.Module) -> dict:
@@ -86,7 +108,9 @@ def _timm_preprocessing(net: nn.Module) -> dict:
     return out
 
 
-def _torchscript(path: str, num_classes: int) -> nn.Module:
+def _torchscript(path: str, num_classes: int, kwargs: dict | None = None) -> nn.Module:
+    if kwargs:
+        raise RobevalError("--arch-kwargs does not apply to a TorchScript file (it holds its network)")
     try:
         return torch.jit.load(path, map_location="cpu")
     except (RuntimeError, ValueError, OSError) as exc:
@@ -96,15 +120,32 @@ def _torchscript(path: str, num_classes: int) -> nn.Module:
 
 MODEL_SOURCES.add("torchvision", ModelSource("torchvision", _torchvision,
                                              description="torchvision.models.NAME, weights=None"))
-MODEL_SOURCES.add("timm", ModelSource("timm", _timm, _timm_preprocessing,
-                                      description="timm.create_model(NAME, pretrained=False)"))
+MODEL_SOURCES.add("timm", ModelSource("timm", _timm, _timm_preprocessing, pipeline=lambda arg: "timm",
+                                      description="timm.create_model(NAME[.TAG], pretrained=False)"))
 MODEL_SOURCES.add("torchscript", ModelSource("torchscript", _torchscript, needs_arg=False,
                                              description="a torch.jit.save file"))
+MODEL_SOURCES.add("py", ModelSource("py", usercode.build_from_file, runs_user_code=True,
+                                    description="FUNCTION(**--arch-kwargs) of your FILE.py (runs it)"))
+MODEL_SOURCES.add("robustbench", ModelSource(
+    "robustbench", robustbench_zoo.build_entry, pipeline=lambda arg: f"robustbench:{arg}",
+    load=robustbench_zoo.load_entry, description="RobustBench's zoo entry DATASET/THREAT/NAME"))
+#: ``package.module:FUNCTION``: not a prefix of the registry (the module name comes first)
+MODULE_FACTORY = ModelSource("module", usercode.build_from_module, runs_user_code=True,
+                             description="FUNCTION(**--arch-kwargs) of an importable module (runs it)")
+
+
+def source_for(arch: str) -> ModelSource | None:
+    """The model source of a foreign ``--arch``; None for robeval's own encoders."""
+    name = arch.split(":", 1)[0]
+    if name in MODEL_SOURCES:
+        return MODEL_SOURCES.get(name)
+    return MODULE_FACTORY if usercode.is_module_factory(arch) else None
 
 
 def is_foreign(arch: str) -> bool:
-    """True for ``source:NAME`` archs (and ``torchscript``), False for robeval's own encoders."""
-    return arch.split(":", 1)[0] in MODEL_SOURCES.names()
+    """True for ``source:NAME`` archs (``torchscript``, ``package.module:FUNCTION``), False for
+    robeval's own encoders."""
+    return source_for(arch) is not None
 
 
 def is_torchscript(path) -> bool:
@@ -118,13 +159,19 @@ def is_torchscript(path) -> bool:
         return False
 
 
-def build_source(arch: str, num_classes: int, path: str | None = None) -> nn.Module:
-    """The bare network for ``--arch`` (``torchscript`` loads ``path``)."""
+def build_source(arch: str, num_classes: int, path: str | None = None,
+                 kwargs: dict | None = None) -> nn.Module:
+    """The bare network for ``--arch`` (``torchscript`` loads ``path``); ``kwargs`` are
+    ``--arch-kwargs`` for its constructor."""
+    source = source_for(arch)
+    if source is None:
+        MODEL_SOURCES.get(arch.split(":", 1)[0])  # the unknown-name error, listing the sources
     name, _, arg = arch.partition(":")
-    source = MODEL_SOURCES.get(name)
+    if source is MODULE_FACTORY:
+        return source.build(arch, num_classes, kwargs or {})
     if source.needs_arg and not arg:
         raise RobevalError(f"--arch {name}:NAME needs a model name, e.g. {name}:resnet18")
-    return source.build(arg or str(path), num_classes)
+    return source.build(arg or str(path), num_classes, kwargs or {})
 
 
 def find_head_layer(net: nn.Module, name: str | None = None) -> tuple[str, nn.Module]:
@@ -189,35 +236,27 @@ class _NoFeatures(nn.Module):
 
 
 class ForeignClassifier(nn.Module):
-    """A foreign network with robeval's Classifier interface. ``resize``/``crop`` (pixels) are
-    applied to the normalised input (per-channel normalisation commutes with both)."""
+    """A foreign network with robeval's Classifier interface. ``pipeline`` (models/preprocess.py)
+    turns uint8 images into its input: ``models.inference.predict`` calls ``prepare_input``;
+    ``forward`` takes that input as it is."""
 
     def __init__(self, net: nn.Module, head_layer: str | None = None, train_mode: str = "learned",
-                 resize: int | None = None, crop: int | None = None) -> None:
+                 pipeline: Pipeline | None = None) -> None:
         super().__init__()
         self.net = net
         self.head_layer, linear = find_head_layer(net, head_layer)
         self.head = ForeignHead(linear, train_mode)
         self.encoder = _NoFeatures()  # robeval reads encoder.nonnegative; foreign features may be < 0
-        self.resize, self.crop = resize, crop
+        self.pipeline = pipeline
         self.scripted = isinstance(net, torch.jit.ScriptModule)
 
-    def preprocess(self, x: torch.Tensor) -> torch.Tensor:
-        if self.resize:
-            h, w = x.shape[-2:]
-            s = self.resize / min(h, w)
-            x = F.interpolate(x, size=(round(h * s), round(w * s)), mode="bilinear",
-                              align_corners=False, antialias=s < 1)
-        if self.crop:
-            h, w = x.shape[-2:]
-            top, left = (h - self.crop) // 2, (w - self.crop) // 2
-            if top < 0 or left < 0:
-                raise RobevalError(f"--crop {self.crop} is larger than the {h}x{w} input; add --resize")
-            x = x[..., top : top + self.crop, left : left + self.crop]
-        return x
+    def prepare_input(self, images, device) -> torch.Tensor | None:
+        """uint8 (N, H, W, 3) -> the network's input; None without a pipeline (predict then
+        normalises with the run's mean and std)."""
+        return None if self.pipeline is None else self.pipeline.to_input(images, device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return logits_of(self.net(self.preprocess(x)))
+        return logits_of(self.net(x))
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(logits, input of the final Linear flattened to N x d); features None for TorchScript."""

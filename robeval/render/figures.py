@@ -66,6 +66,62 @@ def severity_panel(series: dict[str, list[tuple]], colours: dict, path: str | Pa
     return _done(fig, path)
 
 
+LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1)))
+FAMILY_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+CATEGORY_PANEL_PX = (600, 400)  # two panels a row on a 1,400 px screen
+
+
+def category_panels(panels: dict[str, dict[tuple[str, str], list[tuple]]], colours: dict,
+                    path: str | Path, title: str, ylabel: str = "test accuracy %") -> Path:
+    """One panel per corruption category (noise, blur, weather, digital, in the given order), one
+    line per (head variant, family): colour = variant (as in every figure), line style and marker
+    = family within its panel; severity 0 is the clean test set.
+
+    ``panels[category][(variant, family)]`` = [(severity, mean, band_low | None, band_high | None)]
+    in [0, 1], drawn x 100. Two legends: the variants for the figure, the families per panel."""
+    from matplotlib.lines import Line2D
+
+    n = len(panels)
+    ncol = 1 if n == 1 else 2
+    nrow = (n + ncol - 1) // ncol
+    fig, axes = _fig(CATEGORY_PANEL_PX[0] * ncol, CATEGORY_PANEL_PX[1] * nrow + 40, nrow, ncol)
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.axis("off")
+    variants: list[str] = []
+    for ax, (category, series) in zip(flat, panels.items(), strict=False):
+        families = list(dict.fromkeys(f for _, f in series))
+        for (variant, family), pts in series.items():
+            variants += [variant] if variant not in variants else []
+            pts = sorted(pts, key=lambda p: p[0])
+            colour, _ = _style(colours, variant)
+            i = families.index(family)
+            x = [p[0] for p in pts]
+            ax.plot(x, [100 * p[1] for p in pts], color=colour, ls=LINESTYLES[i % len(LINESTYLES)],
+                    marker=FAMILY_MARKERS[i % len(FAMILY_MARKERS)], ms=3.5, lw=1.4)
+            if all(p[2] is not None for p in pts):
+                ax.fill_between(x, [100 * p[2] for p in pts], [100 * p[3] for p in pts], color=colour,
+                                alpha=0.10, lw=0)
+        ax.set_title(category, fontsize=10)
+        ax.set_xlabel("severity (0 = clean)", fontsize=9)
+        ax.set_ylabel(ylabel, fontsize=9)
+        ax.set_xticks(sorted({p[0] for pts in series.values() for p in pts}))
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+        handles = [Line2D([], [], color="#444444", ls=LINESTYLES[i % len(LINESTYLES)],
+                          marker=FAMILY_MARKERS[i % len(FAMILY_MARKERS)], ms=3.5,
+                          label=f.replace("_", " ")) for i, f in enumerate(families)]
+        ax.legend(handles=handles, fontsize=7, loc="best", framealpha=0.85, title="family",
+                  title_fontsize=7)
+    top = 1 - 30 / (CATEGORY_PANEL_PX[1] * nrow + 40)  # a title row above the panels
+    fig.text(0.01, 0.995, title, fontsize=10, ha="left", va="top")
+    fig.legend(handles=[Line2D([], [], color=_style(colours, v)[0], lw=2, label=v) for v in variants],
+               loc="upper right", bbox_to_anchor=(1, 1), fontsize=7, ncol=min(4, len(variants)),
+               frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, top))
+    return _save(fig, path, dpi=DPI, layout=False)
+
+
 def cosine_pair(panels: list[tuple[str, np.ndarray]], classes: list[str], path: str | Path,
                 title: str) -> Path:
     """cos(w_i, w_j) heatmaps side by side on one colour scale (-1 to 1), class names on both axes."""

@@ -9,6 +9,7 @@ import torch
 from robeval.core.errors import RobevalError
 from robeval.models import Classifier, ModelSpec, build_model
 from robeval.models.checkpoint import first_line, load_checkpoint
+from robeval.models.preprocess import Pipeline, explicit_params
 from robeval.models.sources import ForeignClassifier, build_source
 from robeval.runs.layout import CHECKPOINTS, open_run
 from robeval.training.config import TrainConfig
@@ -22,7 +23,8 @@ def load_run_model(run_dir: str | Path, which: str = "best", device: str = "cpu"
         raise RobevalError(f"unknown checkpoint {which!r}; choose one of: {', '.join(CHECKPOINTS)}")
     cfg = TrainConfig.from_dict(config["config"])
     foreign = config.get("foreign")
-    model = build_model(ModelSpec(**config["model"])) if foreign is None else build_foreign(path, foreign)
+    model = build_model(ModelSpec(**config["model"])) if foreign is None else \
+        build_foreign(path, foreign, cfg)
     state = load_checkpoint(path / CHECKPOINTS[which], device)
     try:
         target = model if foreign is None else model.net
@@ -35,15 +37,21 @@ def load_run_model(run_dir: str | Path, which: str = "best", device: str = "cpu"
     return model.to(device), cfg, config
 
 
-def build_foreign(path: Path, foreign: dict) -> ForeignClassifier:
-    """The network of an imported torchvision/timm/TorchScript run (config.json's ``foreign``)."""
+def build_foreign(path: Path, foreign: dict, cfg: TrainConfig) -> ForeignClassifier:
+    """The network of an imported run (config.json's ``foreign``) with its preprocessing pipeline
+    (``foreign.preprocess``; runs imported before pipelines were recorded: explicit, from
+    ``config.mean/std`` and ``foreign.resize/crop``)."""
     if foreign["arch"] == "module":
         raise RobevalError(f"{path} was written by robeval.evaluate() from a Python nn.Module, which "
                            "a run folder cannot rebuild; evaluate it again with robeval.evaluate(model, ...)")
     script = path / foreign["file"] if foreign.get("file") else None
-    net = build_source(foreign["arch"], foreign["num_classes"], script)
-    return ForeignClassifier(net, foreign["head_layer"], foreign["train"], foreign.get("resize"),
-                             foreign.get("crop"))
+    net = build_source(foreign["arch"], foreign["num_classes"], script, foreign.get("kwargs"))
+    if foreign.get("preprocess"):
+        pipeline = Pipeline.from_record(foreign["preprocess"])
+    else:
+        pipeline = Pipeline("explicit", explicit_params(cfg.mean, cfg.std, foreign.get("resize"),
+                                                        foreign.get("crop")))
+    return ForeignClassifier(net, foreign["head_layer"], foreign["train"], pipeline)
 
 
 def predict_kwargs(cfg: TrainConfig) -> dict:

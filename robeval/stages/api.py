@@ -35,6 +35,7 @@ def evaluate(
     std: float | Sequence[float] | None = None,
     resize: int | None = None,
     crop: int | None = None,
+    preprocess: str | None = None,
     head_layer: str | None = None,
     classes: list[str] | None = None,
     data_dir: str | None = None,
@@ -47,13 +48,17 @@ def evaluate(
     """Write ``out`` as a run folder for ``model``, evaluate it on ``conditions`` (and measure the
     geometry when ``analyze``); returns eval.json's contents (with ``analysis`` when analysed).
 
-    ``model`` maps normalised float NCHW images to logits (N x C); its final ``nn.Linear`` (or
-    ``head_layer``) is the classification layer. ``mean``/``std`` default to 0.5. ``seed``: the
-    one it was trained with (the report groups models of one configuration over seeds)."""
+    ``model`` maps its preprocessed float NCHW input to logits (N x C); its final ``nn.Linear``
+    (or ``head_layer``) is the classification layer. ``preprocess`` names the pipeline as the
+    CLI's ``--preprocess`` does (``"timm"`` for a timm model's own eval transform,
+    ``"timm:resnet50.a1_in1k"``, ``"torchvision:ResNet50_Weights.IMAGENET1K_V2"``,
+    ``"robustbench:cifar10/corruptions/Standard"``); without it, the explicit pipeline:
+    ``mean``/``std`` (default 0.5), ``resize``, ``crop``. ``seed``: the one it was trained with
+    (the report groups models of one configuration over seeds)."""
     from robeval.data.loading import load_split
     from robeval.models.sources import ForeignClassifier
     from robeval.stages.evaluate import evaluate_run
-    from robeval.stages.importer import resolve_preprocess, write_foreign_run
+    from robeval.stages.importer import choose_pipeline, write_foreign_run
 
     if not isinstance(model, nn.Module):
         raise RobevalError(f"robeval.evaluate takes a torch nn.Module, got {type(model).__name__}")
@@ -67,15 +72,14 @@ def evaluate(
         classes = test_classes
     _check_classes(list(classes), test_classes, dataset,
                    scored=any(c.kind != "generalisation" for c in chosen))
-    pre = resolve_preprocess({"mean": _listed(mean), "std": _listed(std), "resize": resize,
-                              "crop": crop}, {})
-    wrapped = ForeignClassifier(model, head_layer, head)
+    given = {"mean": _listed(mean), "std": _listed(std), "resize": resize, "crop": crop}
+    pipeline = choose_pipeline(preprocess, given, model, None, {})
+    wrapped = ForeignClassifier(model, head_layer, head, pipeline)
     foreign = {"arch": "module", "num_classes": len(classes), "train": head, "file": None,
                "class": f"{type(model).__module__}.{type(model).__qualname__}"}
     with new_folder(out) as staging:  # a refusal leaves no half folder (nor replaces the old one)
         write_foreign_run(staging, wrapped, foreign, dataset=dataset, classes=list(classes),
-                          preprocess=pre, origin={"api": "robeval.evaluate"}, data_dir=data_dir,
-                          seed=seed)
+                          origin={"api": "robeval.evaluate"}, data_dir=data_dir, seed=seed)
     result = evaluate_run(out, conditions, device=device, data_dir=data_dir, progress=progress,
                           model=wrapped)
     if analyze and not wrapped.scripted:

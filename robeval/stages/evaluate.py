@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from robeval import runs
-from robeval.analysis.calibration import calibration
+from robeval.analysis.condition_metrics import measure_condition
 from robeval.analysis.stats import clopper_pearson
 from robeval.conditions import ConditionContext, resolve
 from robeval.core.environment import environment, pick_device
@@ -61,10 +61,13 @@ def evaluate_run(
     features: bool = True,
     progress: bool = True,
     model=None,
+    corrupt_backend: str = "reference",
 ) -> dict:
     """Evaluate one finished run on the named conditions; returns the eval.json contents.
 
-    ``model``: an in-memory model to use instead of the run's checkpoint (robeval.evaluate)."""
+    ``model``: an in-memory model to use instead of the run's checkpoint (robeval.evaluate).
+    ``corrupt_backend``: how missing corrupted sets are built (``fast``: a family's batched path
+    where it has one; each cache file and eval.json's params say which ran)."""
     path, config = runs.open_run(run_dir)
     if not runs.is_finished(path):
         raise RobevalError(f"{path} has not finished training (resume it: robeval train --resume --out {path})")
@@ -75,7 +78,7 @@ def evaluate_run(
         model, cfg = model.to(device), TrainConfig.from_dict(config["config"])
     model_classes = config["dataset"]["classes"]
     chosen = resolve(conditions, cfg.dataset, data_dir)
-    ctx = ConditionContext(cfg.dataset, data_dir, seed=0)
+    ctx = ConditionContext(cfg.dataset, data_dir, seed=0, options={"corrupt_backend": corrupt_backend})
     previous = read_eval_json(path)
     # results of another checkpoint are not mixed in: they describe a different model
     results = dict(previous.get("conditions", {})) if previous.get("checkpoint") == checkpoint else {}
@@ -119,8 +122,9 @@ def _evaluate_into(root: Path, model, model_classes: list[str], chosen, ctx, cfg
             "n": int(len(labels)),
             # this run's exact binomial 95% interval (test-set sampling only, not seeds)
             "accuracy_ci95": list(clopper_pearson(correct, len(labels))),
-            # nll, ece (15 equal-width bins, top-label), brier, aurc: robeval/analysis/calibration.py
-            **calibration(logits, labels),
+            # every per-condition metric record (nll, ece, brier, aurc, ...):
+            # robeval/analysis/condition_metrics.py
+            **measure_condition(logits, labels),
             "kind": cond.kind,
             "family": cond.family,
             "severity": cond.severity,

@@ -3,8 +3,11 @@
 Supported: the authors' checkpoint (``{"model_state": ...}`` of their ResNet-18 plus separate
 ``embedding`` (d x C) and ``bias`` files) and plain torchvision/timm-style state dicts whose class
 layer is ``fc.*``, ``linear.*``, ``classifier.*`` or ``head.*`` (see models/checkpoint.py), into
-robeval's encoders; and ``torchvision:NAME``, ``timm:NAME`` and ``torchscript`` networks as they
-are (models/sources.py; ``foreign`` in config.json says how to rebuild them). docs/import.md.
+robeval's encoders; and ``torchvision:NAME``, ``timm:NAME[.TAG]``, ``torchscript``, your own code
+(``py:FILE.py:FUNCTION``, ``package.module:FUNCTION``) and ``robustbench:DATASET/THREAT/NAME``
+networks as they are (models/sources.py; ``foreign`` in config.json says how to rebuild them,
+``foreign.preprocess`` which preprocessing pipeline feeds them: models/preprocess.py).
+docs/import.md.
 
     robeval eval --import-checkpoint r18.pt --arch torchvision:resnet18 --dataset cifar10 \
         --head learned --mean 0.4914,0.4822,0.4465 --std 0.247,0.243,0.261 --out runs/tv-r18
@@ -24,7 +27,15 @@ from robeval.core.fileio import new_folder, write_json
 from robeval.data.loading import dataset_spec, load_split
 from robeval.models import ModelSpec, build_model
 from robeval.models.checkpoint import describe_mismatch, load_foreign_state, save_checkpoint
-from robeval.models.sources import ForeignClassifier, build_source, is_foreign, is_torchscript
+from robeval.models.preprocess import Pipeline, explicit_params
+from robeval.models.sources import (
+    ForeignClassifier,
+    build_source,
+    is_foreign,
+    is_torchscript,
+    source_for,
+)
+from robeval.models.usercode import file_sha256, split_file_target
 from robeval.runs.config_file import write_config
 from robeval.training.config import TrainConfig, resolve
 
@@ -66,7 +77,11 @@ def resolve_preprocess(given: dict, library: dict) -> dict:
 
 
 def preprocess_line(pre: dict) -> str:
-    """'normalising with mean=..., std=...' plus resize/crop: what an import prints."""
+    """'normalising with mean=..., std=...' plus resize/crop (or the line of a recorded pipeline,
+    ``{"name": ..., "params": ...}``): what an import prints."""
+    if "name" in pre and "params" in pre:
+        return Pipeline.from_record(pre).describe()
+
     def fmt(v):
         return (",".join(f"{x:g}" for x in v) if isinstance(v, (list, tuple)) else f"{v:g}")
     line = f"normalising with mean={fmt(pre['mean'])}, std={fmt(pre['std'])}"
@@ -92,11 +107,15 @@ def import_run(
     head_layer: str | None = None,
     preprocess: dict | None = None,
     data_dir: str | None = None,
+    pipeline: str | None = None,
+    arch_kwargs: dict | None = None,
     seed: int = 0,
     overwrite: bool = False,
 ) -> Path:
     """Write ``out`` as a finished robeval run holding the foreign model; returns ``out``.
 
+    ``preprocess``: the explicit values (mean, std, resize, crop) given; ``pipeline``: a
+    ``--preprocess`` name (timm, torchvision:WEIGHTS, ...); ``arch_kwargs``: ``--arch-kwargs``.
     The run is built in a staging folder and moved to ``out`` only when complete: a refused
     import leaves nothing behind (and, with ``overwrite``, the previous run as it was)."""
     runs.check_run_folder(out, overwrite=overwrite, resumable=False)
@@ -109,13 +128,17 @@ def import_run(
         arch = "torchscript"  # detected: a torch.jit.save file, not a state dict
     if is_foreign(arch):
         _refuse_own_head_options(arch, logits=logits, scale=scale, embedding=embedding, bias=bias)
+    elif pipeline not in (None, "explicit") or arch_kwargs:
+        raise RobevalError("--preprocess and --arch-kwargs apply to imported networks "
+                           "(torchvision:, timm:, py:, robustbench:, ...); robeval's own "
+                           f"encoder {arch!r} takes --mean/--std")
     if classes is None:
         classes = load_split(dataset, "test", data_dir).classes
     with new_folder(out) as staging:
         if is_foreign(arch):
             import_foreign(staging, checkpoint, dataset=dataset, arch=arch, head=head, classes=classes,
                            head_layer=head_layer, preprocess=preprocess or {}, data_dir=data_dir,
-                           seed=seed)
+                           pipeline=pipeline, arch_kwargs=arch_kwargs, seed=seed)
         else:
             _import_into(staging, checkpoint, dataset=dataset, arch=arch, head=head, logits=logits,
                          scale=scale, embedding=embedding, bias=bias, classes=classes,
@@ -178,31 +201,71 @@ def _where(path) -> str:
     return str(Path(path).absolute())
 
 
+def choose_pipeline(spec: str | None, given: dict, net, default: str | None,
+                    library: dict) -> Pipeline:
+    """The preprocessing pipeline of an import: ``--preprocess`` when given; else with no
+    --mean/--std/--resize/--crop the source's own (timm's eval transform for timm:, RobustBench's
+    for robustbench:); else explicit, from the flags, the library's values and 0.5."""
+    flags = [k for k in ("mean", "std", "resize", "crop") if given.get(k) is not None]
+    if spec not in (None, "explicit"):
+        if flags:
+            raise RobevalError(f"--{flags[0]} belongs to the explicit pipeline; --preprocess {spec} "
+                               "brings its own values: leave --mean/--std/--resize/--crop out")
+        return Pipeline.resolve(spec, net)
+    if spec is None and not flags and default:
+        return Pipeline.resolve(default, net)
+    pre = resolve_preprocess(given, library)
+    return Pipeline("explicit", explicit_params(pre["mean"], pre["std"], pre["resize"], pre["crop"]))
+
+
 def import_foreign(out: Path, checkpoint, *, dataset: str, arch: str, head: str, classes: list[str],
                    head_layer: str | None, preprocess: dict, data_dir: str | None,
+                   pipeline: str | None = None, arch_kwargs: dict | None = None,
                    seed: int = 0) -> None:
-    """A torchvision/timm network (state dict in ``checkpoint``) or a TorchScript file."""
-    from robeval.models.checkpoint import load_checkpoint, unwrap_state
-    from robeval.models.sources import MODEL_SOURCES
-
-    source = MODEL_SOURCES.get(arch.split(":", 1)[0])
-    net = build_source(arch, len(classes), checkpoint)
+    """A foreign network (state dict in ``checkpoint``, or a TorchScript file)."""
+    source = source_for(arch)
+    arg = arch.partition(":")[2]
+    if source.name == "py":
+        path, name = split_file_target(arg)
+        arch, arg = f"py:{path}:{name}", f"{path}:{name}"  # absolute: eval rebuilds it from anywhere
+    kwargs = dict(arch_kwargs or {})
     foreign = {"arch": arch, "num_classes": len(classes), "train": head, "file": None}
-    if source.name == "torchscript":
-        foreign["file"] = SCRIPT_FILE
-        torch.jit.save(net, str(out / SCRIPT_FILE))
+    if kwargs:
+        foreign["kwargs"] = kwargs
+    def choose(net):
+        return choose_pipeline(pipeline, preprocess, net, source.pipeline(arg), source.preprocessing(net))
+
+    if source.load is not None:  # the maker's own loader (RobustBench's load_model)
+        net = source.load(arg, str(checkpoint), len(classes), kwargs)
+        chosen = choose(net)
     else:
-        state = unwrap_state(load_checkpoint(checkpoint))
-        if not state:
-            raise RobevalError(f"{checkpoint}: found no tensors; save the weights with "
-                               "torch.save(model.state_dict(), 'model.pt')")
-        try:
-            net.load_state_dict(state)
-        except RuntimeError:
-            raise RobevalError(f"{checkpoint} does not fit {arch}: {describe_mismatch(net, state)}") from None
-    write_foreign_run(out, ForeignClassifier(net, head_layer, head), foreign, dataset=dataset,
-                      classes=classes, preprocess=resolve_preprocess(preprocess, source.preprocessing(net)),
-                      origin={"checkpoint": _where(checkpoint)}, data_dir=data_dir, seed=seed)
+        net = build_source(arch, len(classes), checkpoint, kwargs)
+        chosen = choose(net)  # a bad --preprocess is refused before the weights are read
+        if source.name == "torchscript":
+            foreign["file"] = SCRIPT_FILE
+            torch.jit.save(net, str(out / SCRIPT_FILE))
+        else:
+            load_state_strictly(net, checkpoint, arch)
+    if source.name == "py":
+        foreign["code_sha256"] = file_sha256(split_file_target(arg)[0])
+    write_foreign_run(out, ForeignClassifier(net, head_layer, head, chosen), foreign, dataset=dataset,
+                      classes=classes, origin={"checkpoint": _where(checkpoint)}, data_dir=data_dir,
+                      seed=seed)
+
+
+def load_state_strictly(net: torch.nn.Module, checkpoint, arch: str) -> None:
+    """The checkpoint's state dict (unwrapped, ``module.`` removed) into ``net``, every key."""
+    from robeval.models.checkpoint import load_checkpoint, unwrap_state
+
+    state = unwrap_state(load_checkpoint(checkpoint))
+    if not state:
+        raise RobevalError(f"{checkpoint}: found no tensors; save the weights with "
+                           "torch.save(model.state_dict(), 'model.pt')")
+    try:
+        net.load_state_dict(state)
+    except RuntimeError:
+        raise RobevalError(f"{checkpoint} does not fit {arch}: {describe_mismatch(net, state)}; "
+                           "give the --arch (and --arch-kwargs) it was saved from") from None
 
 
 def check_finite(state: dict, source) -> None:
@@ -215,17 +278,20 @@ def check_finite(state: dict, source) -> None:
 
 
 def probe(model: ForeignClassifier, size: int, num_classes: int) -> None:
-    """One forward pass on two blank images of the dataset's size, so a model whose output or
-    input size does not fit is refused at import, in one line, not in the middle of eval."""
-    x = torch.zeros(2, 3, size, size)
+    """One forward pass on two blank images of the dataset's size (through the model's own
+    preprocessing), so a model whose output or input size does not fit is refused at import, in
+    one line, not in the middle of eval."""
+    import numpy as np
+
+    from robeval.models.inference import predict
+
     try:
-        with torch.no_grad():
-            logits, _ = model.eval().forward_features(x)
+        logits, _ = predict(model, np.zeros((2, size, size, 3), np.uint8), "cpu", mean=0.5, std=0.5)
     except RobevalError:
         raise
     except Exception as exc:  # the network's own error: a size it cannot take, a bad op
         line = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
-        raise RobevalError(f"the model fails on {size}x{size} images (after --resize/--crop): "
+        raise RobevalError(f"the model fails on {size}x{size} images (after its preprocessing): "
                            f"{type(exc).__name__}: {line}") from None
     if tuple(logits.shape) != (2, num_classes):
         raise RobevalError(f"the model's logits have shape {tuple(logits.shape)} for 2 images; "
@@ -233,12 +299,11 @@ def probe(model: ForeignClassifier, size: int, num_classes: int) -> None:
 
 
 def write_foreign_run(out: Path, model: ForeignClassifier, foreign: dict, *, dataset: str,
-                      classes: list[str], preprocess: dict, origin: dict, data_dir: str | None,
-                      seed: int = 0) -> None:
-    """config.json (with ``foreign``: how to rebuild the network), checkpoints and summary.
-    ``seed``: the one the model was trained with elsewhere, as the user says (the report groups
-    imports of one configuration over their seeds)."""
-    model.resize, model.crop = preprocess["resize"], preprocess["crop"]
+                      classes: list[str], origin: dict, data_dir: str | None, seed: int = 0) -> None:
+    """config.json (with ``foreign``: how to rebuild the network and its preprocessing pipeline,
+    ``model.pipeline``), checkpoints and summary. ``seed``: the one the model was trained with
+    elsewhere, as the user says (the report groups imports of one configuration over seeds)."""
+    pipeline = model.pipeline
     size = image_size(dataset, data_dir)
     c, d = model.head.weight.shape
     if c != len(classes):
@@ -246,16 +311,18 @@ def write_foreign_run(out: Path, model: ForeignClassifier, foreign: dict, *, dat
                            f"{len(classes)} classes")
     check_finite(model.net.state_dict(), origin.get("checkpoint") or "the model")
     probe(model, size, len(classes))
+    # config.mean/std: the pipeline's normalisation where it has one; [0, 1] inputs (RobustBench's)
+    # are mean 0, std 1. Eval applies the pipeline itself (foreign.preprocess), not these.
+    mean, std = pipeline.params.get("mean", 0.0), pipeline.params.get("std", 1.0)
     cfg = resolve(TrainConfig(dataset=dataset, arch=foreign["arch"], head=foreign["train"], logits="dot",
-                              mean=preprocess["mean"], std=preprocess["std"], channels_last=False,
-                              seed=seed), size)
+                              mean=mean, std=std, channels_last=False, seed=seed), size)
     spec = ModelSpec(arch=foreign["arch"], num_classes=c, image_size=size, head=foreign["train"])
-    foreign = {**foreign, "head_layer": model.head_layer, "resize": preprocess["resize"],
-               "crop": preprocess["crop"], "features": not model.scripted}
+    foreign = {**foreign, "head_layer": model.head_layer, "preprocess": pipeline.record(),
+               "features": not model.scripted}
     state = {"model": model.net.state_dict()}
     save_checkpoint(out / runs.BEST, state)
     save_checkpoint(out / runs.LAST, state)
     write_config(out, cfg, spec, {"name": dataset, "classes": classes, "image_size": size},
-                 environment("cpu"), foreign=foreign, imported={**origin, "preprocess": preprocess})
+                 environment("cpu"), foreign=foreign, imported={**origin, "preprocess": pipeline.record()})
     write_json(out / runs.SUMMARY, {"variant": runs.variant(cfg), "seed": seed, "imported": True,
                                     "best_val_acc": None, "last_val_acc": None})

@@ -55,6 +55,7 @@ class ReproducePlan:
     lrs: tuple[float, ...] | None = None  # several: a sweep, chosen per variant on validation
     heads: str = "paper"  # a head-set (stages/headsets.py)
     track: bool = True  # per-epoch geometry on a validation subset (training/track.py)
+    corrupt_backend: str = "reference"  # fast: families' batched paths build the corrupted sets
 
     def sweeps(self) -> bool:
         """Several LRs or several S: each variant's setting is then chosen on validation."""
@@ -81,7 +82,7 @@ class ReproducePlan:
 
 
 def run_cell(cfg: TrainConfig, run_dir: Path, conditions: str, device: str,
-             data_dir: str | None, evaluate: bool = True) -> dict:
+             data_dir: str | None, evaluate: bool = True, corrupt_backend: str = "reference") -> dict:
     """Train (or resume, or skip) one grid cell and evaluate the conditions it still lacks."""
     t0 = time.time()
     if not runs.is_finished(run_dir) or (run_dir / runs.STATE).exists():
@@ -94,7 +95,8 @@ def run_cell(cfg: TrainConfig, run_dir: Path, conditions: str, device: str,
     done = read_eval_json(run_dir).get("conditions", {})
     missing = [c for c in wanted if c not in done]
     if missing:
-        evaluate_run(run_dir, ",".join(missing), device=device, data_dir=data_dir, progress=False)
+        evaluate_run(run_dir, ",".join(missing), device=device, data_dir=data_dir, progress=False,
+                     corrupt_backend=corrupt_backend)
     return {"train_s": t1 - t0, "eval_s": time.time() - t1}
 
 
@@ -107,7 +109,8 @@ def prepare_data(plan: ReproducePlan, data_dir: str | None, progress: bool = Tru
 
     for split in dataset_spec(plan.dataset).splits:
         load_split(plan.dataset, split, data_dir)
-    ctx = ConditionContext(plan.dataset, data_dir, seed=0)
+    ctx = ConditionContext(plan.dataset, data_dir, seed=0,
+                           options={"corrupt_backend": plan.corrupt_backend})
     for cond in progress_bar(resolve(plan.conditions, plan.dataset, data_dir), desc="prepare conditions",
                              leave=False, disable=not progress):
         cond.build(ctx)
@@ -134,7 +137,8 @@ def _launch(cells: list[tuple[TrainConfig, Path]], plan: ReproducePlan, batch: d
     """Hand the cells to the chosen launcher (local processes or Slurm tasks)."""
     cell_list = [Cell(run_dir.name, run_cell,
                       {"cfg": cfg, "run_dir": run_dir, "conditions": plan.conditions,
-                       "data_dir": data_dir, "evaluate": evaluate},
+                       "data_dir": data_dir, "evaluate": evaluate,
+                       "corrupt_backend": plan.corrupt_backend},
                       partial(cell_done, cfg, run_dir, plan.conditions, evaluate, data_dir))
                  for cfg, run_dir in cells]
     launch = batch["options"]

@@ -33,7 +33,9 @@ SOURCE_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "openimages": ({"kind"}, {"version", "annotations", "classmap", "per_class", "seed", "note",
                               "filters"}),
 }
-FILE_FIELDS = ({"url", "filename"}, {"sha256", "md5", "size", "note"})
+# shape/dtype: the array a published .npy file holds, so that a copy with other bytes but the same
+# array can be named as such (build.py, --accept-arrays)
+FILE_FIELDS = ({"url", "filename"}, {"sha256", "md5", "size", "shape", "dtype", "note"})
 HEX64 = set("0123456789abcdef")
 
 

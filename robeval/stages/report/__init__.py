@@ -2,10 +2,12 @@
 
     robeval report runs/* --out report/
 
-``aggregate`` groups runs and computes intervals (accuracy and calibration) and paired
-differences; ``claims`` judges the paper's claims (one record each); ``calibration`` is the
-calibration section; ``format`` is the one interval formatter and the tables;
-``page`` lays out the sections (one record each) and writes ``report.md``, ``report.html``
+``aggregate`` groups runs and computes intervals (accuracy and the per-condition metrics) and
+paired differences; ``field`` the field's study-level metrics (mean corruption accuracy, mCE
+against a named reference, effective robustness; ``sources`` splits the runs' conditions and
+finds the reference and the fit, ``robustness`` is their section); ``claims`` judges the
+paper's claims (one record each); ``calibration`` is the calibration section; ``format`` is the
+one interval formatter and the tables; ``page`` lays out the sections (one record each) and writes ``report.md``, ``report.html``
 (self-contained), ``results.csv`` (configuration x condition), ``paired.csv`` (fixed - learned),
 ``geometry.csv`` (per run), ``results.json`` (every number, per-seed values, claims, run configs,
 versions) and ``plots/``.
@@ -19,6 +21,7 @@ from robeval.core.environment import environment
 from robeval.core.errors import RobevalError
 from robeval.runs.destinations import check_folder
 from robeval.stages.report.aggregate import aggregate, collect, paired_rows
+from robeval.stages.report.field import field_results
 from robeval.stages.report.format import terminal_table
 
 __all__ = ["aggregate", "collect", "paired_rows", "terminal_table", "write_report"]
@@ -26,7 +29,8 @@ __all__ = ["aggregate", "collect", "paired_rows", "terminal_table", "write_repor
 
 def write_report(run_dirs: list[str | Path], out_dir: str | Path, *, analyze: bool = True,
                  plots: bool = True, sweep: list[dict] | None = None,
-                 incomplete: dict[str, str] | None = None) -> list[dict]:
+                 incomplete: dict[str, str] | None = None, ce_reference: str | None = None,
+                 er_fit: str | None = None) -> list[dict]:
     """Aggregate ``run_dirs`` and write the report files into ``out_dir``; returns the rows.
 
     With ``analyze``, runs evaluated with features whose analysis.json is missing or older than
@@ -41,6 +45,7 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path, *, analyze: bo
     check_folder(out_dir, "report")  # new, empty or a report: never a run's or your own folder
     records = collect(run_dirs)
     rows = aggregate(records)
+    field = field_results(records, ce_reference, er_fit)
     build_report(records, rows, paired_rows(records), Path(out_dir), environment(),
-                 analyze=analyze, plots=plots, sweep=sweep, incomplete=incomplete)
+                 analyze=analyze, plots=plots, sweep=sweep, incomplete=incomplete, field=field)
     return rows

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from robeval import runs
+from robeval.analysis.condition_metrics import CONDITION_METRICS
 from robeval.analysis.stats import paired_differences, t_interval
 from robeval.core.errors import RobevalError
 from robeval.runs.outputs import read_eval_json
@@ -21,9 +22,16 @@ from robeval.runs.outputs import read_eval_json
 GROUP_KEYS = ("dataset", "arch", "head", "logits", "scale", "init", "learn_scale", "margin")
 GROUP_DEFAULTS = {"margin": 0.0}
 SUMMARY_KINDS = {"corruption": "corruptions (mean)", "generalisation": "generalisation (mean)"}
-# per-condition calibration fields robeval eval writes (analysis/calibration.py); absent in runs
-# evaluated before they existed: those runs report without them
-CALIBRATION_METRICS = ("nll", "ece", "brier", "aurc")
+# the per-condition metrics robeval eval writes (one record each, analysis/condition_metrics.py);
+# a record's field is absent in runs evaluated before it existed: those runs report without it.
+# A row's and a record's "calibration" entry holds all of them (the name they began with). The
+# code reads the registry at run time (per_condition_names); this tuple is its state at import.
+CALIBRATION_METRICS = tuple(CONDITION_METRICS.names())
+
+
+def per_condition_names() -> list[str]:
+    return CONDITION_METRICS.names()
+
 
 
 def collect(run_dirs: list[str | Path]) -> list[dict]:
@@ -71,13 +79,13 @@ def _finite(x) -> bool:
 
 
 def _calibration_of(cond: dict) -> dict[str, float]:
-    """The calibration metrics a condition has (none for runs evaluated before they existed)."""
-    return {m: float(cond[m]) for m in CALIBRATION_METRICS if _finite(cond.get(m))}
+    """The per-condition metrics a condition has (none for runs evaluated before they existed)."""
+    return {m: float(cond[m]) for m in per_condition_names() if _finite(cond.get(m))}
 
 
 def _mean_calibration(per_condition: list[dict[str, float]]) -> dict[str, float]:
     """Each metric's mean over the conditions, only where every one of them has it."""
-    return {m: float(np.mean([c[m] for c in per_condition])) for m in CALIBRATION_METRICS
+    return {m: float(np.mean([c[m] for c in per_condition])) for m in per_condition_names()
             if per_condition and all(m in c for c in per_condition)}
 
 
@@ -157,10 +165,10 @@ def _shared_seed(members: list[dict]) -> RobevalError:
 
 
 def _calibration_summary(members: list[dict], cond: str) -> dict[str, dict]:
-    """Per calibration metric the seeds' mean, std, 95% t-interval, n and values; metrics no
+    """Per per-condition metric the seeds' mean, std, 95% t-interval, n and values; metrics no
     seed has (runs evaluated before they existed) are left out, and the report shows "–"."""
     out = {}
-    for m in CALIBRATION_METRICS:
+    for m in per_condition_names():
         vals = [r["calibration"][cond][m] for r in members
                 if m in r.get("calibration", {}).get(cond, {})]
         if vals:

@@ -1,30 +1,38 @@
-"""The report's calibration section: NLL, ECE, Brier and AURC per head variant, over seeds.
+"""The report's calibration section: every per-condition metric record (NLL, ECE, Brier, AURC,
+analysis/condition_metrics.py) per head variant, over seeds.
 
-``robeval eval`` writes the four metrics per condition into eval.json
-(robeval/analysis/calibration.py); aggregate.py averages them over seeds with the accuracy's
-t-interval, also for the corruption and generalisation means. Accuracy says how often a head is
-right; these say whether its confidence can be trusted when it is not, which can differ between
-fixed and learned class vectors even at equal accuracy. Runs evaluated before the fields existed
-report "–".
+``robeval eval`` writes each record's value per condition into eval.json; aggregate.py averages
+them over seeds with the accuracy's t-interval, also for the corruption and generalisation means.
+Accuracy says how often a head is right; these say whether its confidence can be trusted when it
+is not, which can differ between fixed and learned class vectors even at equal accuracy. Runs
+evaluated before a record existed report "–". Columns, headers, formats and the section's
+sentence come from the records.
 """
 
 from __future__ import annotations
 
+from robeval.analysis.condition_metrics import condition_metrics
 from robeval.render.document import Cell
 from robeval.stages.report.aggregate import SUMMARY_KINDS
 from robeval.stages.report.format import plain_cell
 from robeval.stages.report.inputs import ReportInputs
 
-#: (metric key in a row's calibration entry, column header, number format)
-CALIBRATION_COLUMNS = (("nll", "NLL", ".3f"), ("ece", "ECE", ".3f"), ("brier", "Brier", ".3f"),
-                       ("aurc", "AURC", ".3f"))
 #: the conditions the table shows, in order: clean and the two means
 SHOWN = ("clean", SUMMARY_KINDS["corruption"], SUMMARY_KINDS["generalisation"])
-DEFINITION = ("ECE is top-label, 15 equal-width confidence bins; AURC ranks by max-softmax "
-              "confidence. All four are lower-is-better: NLL is the mean −log p(true class), Brier "
-              "the squared error of the probability vector (0 to 2), AURC the mean error rate of "
-              "the k most confident images over k. Cells: mean over seeds, under it the 95% "
-              "t-interval.")
+
+
+def definition() -> str:
+    """The section's sentence, from the records: their reading notes, which way is better, and
+    each one's definition."""
+    metrics = condition_metrics()
+    notes = "; ".join(m.note for m in metrics if m.note)
+    lower = [m.label for m in metrics if not m.higher_is_better]
+    higher = [m.label for m in metrics if m.higher_is_better]
+    way = " ".join(s for s in (f"Lower is better: {', '.join(lower)}." if lower else "",
+                               f"Higher is better: {', '.join(higher)}." if higher else "") if s)
+    defs = "; ".join(f"{m.label}: {m.definition}" for m in metrics)
+    return (f"{notes + '. ' if notes else ''}{way} {defs}. Cells: mean over seeds, under it the 95% "
+            "t-interval.")
 
 
 def calibration_rows(rows: list[dict]) -> tuple[list, list[list]]:
@@ -32,7 +40,8 @@ def calibration_rows(rows: list[dict]) -> tuple[list, list[list]]:
     SHOWN conditions the runs have, a column per metric."""
     cell = {(r["condition"], r["variant"]): r for r in rows}
     variants = list(dict.fromkeys(r["variant"] for r in rows))
-    headers: list = ["condition", "head", *(Cell(h, "", num=True) for _, h, _ in CALIBRATION_COLUMNS)]
+    metrics = condition_metrics()
+    headers: list = ["condition", "head", *(Cell(m.label, "", num=True) for m in metrics)]
     body = []
     for cond in SHOWN:
         for v in variants:
@@ -40,15 +49,16 @@ def calibration_rows(rows: list[dict]) -> tuple[list, list[list]]:
             if r is None:
                 continue
             cal = r.get("calibration") or {}
-            body.append([cond, v, *(plain_cell(cal.get(k), spec) for k, _, spec in CALIBRATION_COLUMNS)])
+            body.append([cond, v, *(plain_cell(cal.get(m.name), m.fmt) for m in metrics)])
     return headers, body
 
 
 def calibration_section(x: ReportInputs) -> list[tuple]:
-    """One table per dataset/arch, the definition sentence and the ECE-vs-severity figures."""
+    """One table per dataset/arch, the definition sentence and the metric-vs-severity figures
+    (one image per dataset/arch, metric and source, a panel per corruption category)."""
     if not x.rows:
         return []
-    b: list[tuple] = [("h", 2, "Calibration"), ("p", DEFINITION)]
+    b: list[tuple] = [("h", 2, "Calibration"), ("p", definition())]
     for ds, arch in x.groups():
         headers, body = calibration_rows(x.rows_of(ds, arch))
         if not body:

@@ -17,10 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from robeval import runs
+from robeval.analysis.condition_metrics import condition_metrics
 from robeval.analysis.geometry import sample_cosines
 from robeval.core.fileio import slug
+from robeval.corruptions.families import CATEGORIES
 from robeval.runs.outputs import load_condition, load_head
 from robeval.stages.report.aggregate import SUMMARY_KINDS
+from robeval.stages.report.sources import CATEGORY_OTHER, category_of
 
 Fig = tuple[str, str]  # (path relative to the report folder, caption)
 DIAGNOSTIC_PLOTS = (("confusion", "confusion matrix (row: true class)"),
@@ -91,53 +94,81 @@ def headline_figure(c: FigureContext) -> list[Fig]:
     return out
 
 
-def _severity_series(c: FigureContext, ds: str, arch: str,
-                     stat: Callable[[dict], dict | None]) -> dict[str, dict[str, list]]:
-    """family -> variant -> [(severity, mean, band low, band high)] of ``stat(row)`` (a dict with
-    mean and values), the clean value at severity 0."""
+def _line_name(row: dict) -> str:
+    """A line's family label: the family, with its table when the condition named one."""
+    family = (row["family"] or row["condition"]).removeprefix("released:")
+    table = row["condition"].partition("@")[2]
+    return f"{family} @{table}" if table else family
+
+
+def _category_series(c: FigureContext, ds: str, arch: str, stat: Callable[[dict], dict | None],
+                     released: bool) -> dict[str, dict[tuple[str, str], list]]:
+    """category -> (variant, family) -> [(severity, mean, band low, band high)] of ``stat(row)``
+    (a dict with mean and values) over the generated (or, with ``released``, the released)
+    corruption conditions, the clean value at severity 0; categories in Hendrycks' order."""
     mine = [r for r in c.measured_rows(ds, arch) if (stat(r) or {}).get("mean") is not None]
     clean = {r["variant"]: stat(r) for r in mine if r["condition"] == "clean"}
-    series: dict[str, dict[str, list]] = {}
+    series: dict[str, dict[tuple[str, str], list]] = {}
     for r in mine:
-        if r["kind"] == "corruption" and r["severity"] is not None:
-            series.setdefault(r["family"] or r["condition"], {}).setdefault(r["variant"], []).append(
-                _point(r["severity"], stat(r)))
-    for by_variant in series.values():
-        for variant, pts in by_variant.items():
+        if r["kind"] != "corruption" or r["severity"] is None:
+            continue
+        if str(r["family"] or "").startswith("released:") != released:
+            continue
+        line = series.setdefault(category_of(r["family"] or ""), {}).setdefault(
+            (r["variant"], _line_name(r)), [])
+        line.append(_point(r["severity"], stat(r)))
+    for by_line in series.values():
+        for (variant, _), pts in by_line.items():
             if variant in clean:
                 pts.append(_point(0, clean[variant]))
-    return series
+    order = [*CATEGORIES, CATEGORY_OTHER]
+    return {k: series[k] for k in sorted(series, key=order.index)}
+
+
+SOURCES = ((False, "generated corruptions", ""), (True, "released corruption files", "-released"))
 
 
 def severity_figures(c: FigureContext) -> list[Fig]:
-    """One panel per corruption family, each its own image at 460 px: the clean value at severity 0."""
+    """Accuracy vs severity: one image per dataset/arch and source (generated, released), one
+    panel per corruption category, one line per family and head variant."""
     from robeval.render import figures
 
     out = []
     for ds, arch in c.groups():
-        for fam, by_variant in _severity_series(c, ds, arch, lambda r: r).items():
-            f = figures.severity_panel(by_variant, c.colours, c.path(ds, arch, f"severity-{fam}"),
-                                       f"{c.where(ds, arch)}{fam.replace('_', ' ')}")
-            out.append((c.rel(f), f"{c.where(ds, arch)}**{fam}**: accuracy vs severity (0 = clean). Read: "
-                                  "the vertical gap is the difference between variants at that severity; a "
-                                  "flatter line loses less. Bands: lowest to highest seed."))
+        for released, what, suffix in SOURCES:
+            series = _category_series(c, ds, arch, lambda r: r, released)
+            if not series:
+                continue
+            f = figures.category_panels(series, c.colours, c.path(ds, arch, f"severity{suffix}"),
+                                        f"{c.where(ds, arch)}{what}: accuracy vs severity")
+            out.append((c.rel(f), f"{c.where(ds, arch)}**{what}**: accuracy vs severity (0 = clean), a "
+                                  "panel per category, colour = head variant, line style = family; mean "
+                                  "over seeds, bands from lowest to highest seed. Read: the vertical gap "
+                                  "is the difference between variants at that severity; a flatter line "
+                                  "loses less."))
     return out
 
 
 def calibration_figures(c: FigureContext) -> list[Fig]:
-    """ECE vs severity, one panel per corruption family, one line per variant, seed bands."""
+    """Every per-condition metric with a figure label (ECE) vs severity, like severity_figures."""
     from robeval.render import figures
 
     out = []
-    for ds, arch in c.groups():
-        for fam, by_variant in _severity_series(c, ds, arch,
-                                                lambda r: (r.get("calibration") or {}).get("ece")).items():
-            f = figures.severity_panel(by_variant, c.colours, c.path(ds, arch, f"ece-{fam}"),
-                                       f"{c.where(ds, arch)}{fam.replace('_', ' ')}: ECE",
-                                       ylabel="ECE % (15 bins)", legend="upper left")
-            out.append((c.rel(f), f"{c.where(ds, arch)}**{fam}**: ECE vs severity (0 = clean), mean over "
-                                  "seeds, band from lowest to highest seed. Read: lower is better calibrated; "
-                                  "a steeper line grows over-confident faster as the images degrade."))
+    for metric in (m for m in condition_metrics() if m.figure):
+        for ds, arch in c.groups():
+            for released, what, suffix in SOURCES:
+                series = _category_series(
+                    c, ds, arch, lambda r, k=metric.name: (r.get("calibration") or {}).get(k), released)
+                if not series:
+                    continue
+                f = figures.category_panels(series, c.colours, c.path(ds, arch, f"{metric.name}{suffix}"),
+                                            f"{c.where(ds, arch)}{what}: {metric.label}",
+                                            ylabel=metric.figure)
+                better = "higher" if metric.higher_is_better else "lower"
+                out.append((c.rel(f), f"{c.where(ds, arch)}**{what}**: {metric.label} vs severity (0 = "
+                                      "clean), a panel per category, colour = head variant, line style = "
+                                      f"family; mean over seeds, band from lowest to highest seed. Read: "
+                                      f"{better} is better; {metric.definition}."))
     return out
 
 

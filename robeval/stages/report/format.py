@@ -10,8 +10,9 @@ from __future__ import annotations
 import csv
 import io
 
+from robeval.analysis.study_metrics import STUDY_METRICS
 from robeval.render.document import Cell
-from robeval.stages.report.aggregate import CALIBRATION_METRICS, GROUP_KEYS
+from robeval.stages.report.aggregate import GROUP_KEYS, per_condition_names
 
 
 def interval_text(d: dict | None, *, scale: float = 100.0, spec: str = ".2f", unit: str = "",
@@ -111,9 +112,20 @@ def terminal_table(rows: list[dict]) -> str:
 
 
 CALIBRATION_STATS = ("mean", "ci_low", "ci_high", "std", "n")
-CALIBRATION_FIELDS = tuple(f"{m}_{s}" for m in CALIBRATION_METRICS for s in CALIBRATION_STATS)
-CSV_FIELDS = (*GROUP_KEYS, "variant", "condition", "kind", "family", "severity", "n", "mean", "std",
-              "ci_low", "ci_high", "seeds", *CALIBRATION_FIELDS)
+#: the study-level metric rows (field.py) add: which metric and part, the source of conditions,
+#: what the number is normalised by and why it is missing
+FIELD_COLUMNS = ("metric", "part", "source", "unit", "normalised_by", "note")
+
+
+def csv_fields() -> tuple[str, ...]:
+    """results.csv's columns: the row's keys, each per-condition metric's ``<name>_<stat>``
+    (from the registry) and the study-level metric columns."""
+    per_condition = tuple(f"{m}_{s}" for m in per_condition_names() for s in CALIBRATION_STATS)
+    return (*GROUP_KEYS, "variant", "condition", "kind", "family", "severity", "n", "mean", "std",
+            "ci_low", "ci_high", "seeds", *per_condition, *FIELD_COLUMNS)
+
+
+CSV_FIELDS = csv_fields()  # at import; page.py asks csv_fields() when it writes
 PAIRED_FIELDS = ("dataset", "arch", "fixed", "learned", "condition", "kind", "family", "severity",
                  "n", "mean", "std", "ci_low", "ci_high", "seeds", "note")
 
@@ -122,11 +134,25 @@ def flat_calibration(row: dict) -> dict:
     """A results row with its calibration entry as ece_mean, ece_ci_low, ... columns (empty
     where the runs have no calibration fields)."""
     cal = row.get("calibration") or {}
-    return {**row, **{f"{m}_{s}": cal[m].get(s) for m in CALIBRATION_METRICS if m in cal
+    return {**row, **{f"{m}_{s}": cal[m].get(s) for m in per_condition_names() if m in cal
                       for s in CALIBRATION_STATS}}
 
 
-def to_csv(rows: list[dict], fields: tuple[str, ...] = CSV_FIELDS) -> str:
+def field_csv_rows(rows: list[dict]) -> list[dict]:
+    """The study-level metric rows as results.csv rows: condition ``METRIC:SOURCE[:PART]``
+    (e.g. ``mce:generated``, ``family_accuracy:released:fog``), kind ``field``; accuracy rows
+    have an empty ``metric``."""
+    out = []
+    for r in rows:
+        parts = STUDY_METRICS.get(r["metric"]).parts  # what a row's part is: a family, a severity
+        out.append({**r, "condition": ":".join(p for p in (r["metric"], r["source"], r["part"]) if p),
+                    "kind": "field", "family": r["part"] if parts == "family" else None,
+                    "severity": r["part"] if parts == "severity" else None})
+    return out
+
+
+def to_csv(rows: list[dict], fields: tuple[str, ...] | None = None) -> str:
+    fields = csv_fields() if fields is None else fields
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()

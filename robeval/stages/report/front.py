@@ -9,6 +9,7 @@ from robeval.stages.report.aggregate import SUMMARY_KINDS
 from robeval.stages.report.claims import not_at_plateau
 from robeval.stages.report.format import acc_cell
 from robeval.stages.report.inputs import ReportInputs
+from robeval.stages.report.robustness import headline_columns
 
 GOOD = ("supported", "consistent")
 BAD = ("contradicted", "not supported")
@@ -58,10 +59,12 @@ def headline(x: ReportInputs) -> list[tuple]:
             continue
         cell = {(r["variant"], r["condition"]): r for r in rows}
         variants = list(dict.fromkeys(r["variant"] for r in rows))
+        extra = headline_columns(x.field, ds, arch) if x.field else []
         if len(x.groups()) > 1:
             b.append(("h", 3, f"{ds} / {arch}"))
-        b.append(("table", ["head variant", *(c for _, c in cols)],
-                  [[v, *(acc_cell(cell.get((v, name))) for name, _ in cols)] for v in variants]))
+        b.append(("table", ["head variant", *(c for _, c in cols), *(h for h, _ in extra)],
+                  [[v, *(acc_cell(cell.get((v, name))) for name, _ in cols),
+                    *(cells.get(v, cells.get("", Cell("–"))) for _, cells in extra)] for v in variants]))
     return b
 
 

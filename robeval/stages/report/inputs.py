@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -23,6 +24,7 @@ class ReportInputs:
     figs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # figures.FIGURES' output
     sweep: list[dict] | None = None  # stages/tuning.py rows: validation accuracy per variant and (lr, S)
     incomplete: dict[str, str] = field(default_factory=dict)  # failed cells: run name -> log path
+    field: Any = None  # field.FieldResults: the study-level metrics (None: not computed)
 
     def groups(self) -> list[tuple[str, str]]:
         """The (dataset, arch) pairs, in the rows' order."""

@@ -17,10 +17,16 @@ from robeval.render.document import to_html, to_markdown
 from robeval.runs.destinations import mark
 from robeval.runs.outputs import has_features
 from robeval.stages.analyze import ANALYSIS_JSON, analyze_run, is_stale
-from robeval.stages.report import calibration, front, sections
+from robeval.stages.report import calibration, front, robustness, sections
 from robeval.stages.report.aggregate import variant_order
 from robeval.stages.report.claims import build_claims, geometry_rows, geometry_summary
-from robeval.stages.report.format import CSV_FIELDS, PAIRED_FIELDS, flat_calibration, to_csv
+from robeval.stages.report.field import FieldResults
+from robeval.stages.report.format import (
+    PAIRED_FIELDS,
+    field_csv_rows,
+    flat_calibration,
+    to_csv,
+)
 from robeval.stages.report.inputs import ReportInputs, Section
 from robeval.stages.report.sections import geometry_table
 
@@ -56,6 +62,7 @@ SECTIONS: list[Section] = [
     Section("caveats", front.caveats),
     Section("tuning", sections.tuning_section),
     Section("accuracy", sections.accuracy_section),
+    Section("robustness", robustness.robustness_section),
     Section("paired", sections.paired_section),
     Section("calibration", calibration.calibration_section),
     Section("geometry", sections.geometry_section),
@@ -79,32 +86,33 @@ def _draw(records: list[dict], rows: list[dict], out: Path) -> dict[str, list[tu
 
 def build_report(records: list[dict], rows: list[dict], paired: list[dict], out: Path, env: dict,
                  *, analyze: bool = True, plots: bool = True, sweep: list[dict] | None = None,
-                 incomplete: dict[str, str] | None = None) -> dict:
+                 incomplete: dict[str, str] | None = None, field: FieldResults | None = None) -> dict:
     """Every report file is written into a staging folder and moved into ``out`` at the end: a
     report that fails (a damaged run, Ctrl-C) leaves ``out`` as it was."""
     with staged_folder(out) as staging:
         mark(staging, "report")
         return _build(records, rows, paired, staging, env, analyze=analyze, plots=plots, sweep=sweep,
-                      incomplete=incomplete)
+                      incomplete=incomplete, field=field)
 
 
 def _build(records: list[dict], rows: list[dict], paired: list[dict], out: Path, env: dict,
            *, analyze: bool, plots: bool, sweep: list[dict] | None,
-           incomplete: dict[str, str] | None) -> dict:
+           incomplete: dict[str, str] | None, field: FieldResults | None) -> dict:
     records = sorted(records, key=lambda r: (variant_order(r["config"]), r["seed"]))
     notes = ensure_analysis(records, analyze, plots)
     geo = geometry_rows(records)
     geo_sum = geometry_summary(geo, records)
     x = ReportInputs(records, rows, paired, env, notes, geo, geo_sum,
                      build_claims(records, paired, geo_sum), sweep=sweep,
-                     incomplete=incomplete or {})
+                     incomplete=incomplete or {}, field=field)
     if plots:
         x.figs = _draw(records, rows, out)
     blocks = [b for section in SECTIONS for b in section.blocks(x)]
 
     write_text(out / "report.md", to_markdown(blocks))
     write_text(out / "report.html", to_html(blocks, out, "robeval report"))
-    write_text(out / "results.csv", to_csv([flat_calibration(r) for r in rows], CSV_FIELDS))
+    write_text(out / "results.csv", to_csv([flat_calibration(r) for r in rows]
+                                           + field_csv_rows(field.rows if field else [])))
     write_text(out / "paired.csv", to_csv(paired, PAIRED_FIELDS))
     if geo:
         write_text(out / "geometry.csv", to_csv(geo, tuple(geo[0])))
@@ -113,6 +121,7 @@ def _build(records: list[dict], rows: list[dict], paired: list[dict], out: Path,
                  for r in records]
     write_json(out / "results.json", {"rows": rows, "paired": paired, "geometry": geo,
                                       "geometry_summary": geo_sum, "claims": x.claims, "runs": runs_json,
+                                      "field": field.to_json() if field else None,
                                       "notes": notes, "sweep": sweep, "incomplete": incomplete or {},
                                       "environment": env})
     return {"claims": x.claims, "geometry": geo_sum}

@@ -1,0 +1,120 @@
+"""The full-scale CPU study, resumable: sweep (one seed, short) -> 2 x 2 grid x 5 seeds + cosine at
+the S chosen on validation -> corrupted sets -> eval -> report. Re-running continues where it stopped.
+
+    ROBEVAL_DATA=DATA python results/cifar10-airbench-s-cpu-full/run_study.py --work STUDY [--stage all]
+
+Every step is a robeval command (printed before it runs), two at a time on a 2-core CPU (one torch
+thread each). Nothing here chooses on the test set: LR and S come from the sweep's validation
+accuracy (sweep.json), and the checkpoint of each run from its own validation split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ARCH = "airbench-s"
+EPOCHS = 16
+SEEDS = (0, 1, 2, 3, 4)
+SWEEP = ["--lrs", "0.025,0.05,0.1,0.2,0.5", "--scales", "1,16", "--epochs", "4", "--max-train", "20000"]
+CONDITIONS = "clean,corrupt:standard,genset:tinyimagenet-val-as-cifar10"
+EXTRA_CONDITIONS = "corrupt:extra"  # one seed per variant, if time allows
+ROBEVAL = [sys.executable, "-m", "robeval"]
+
+
+def run(cmd: list[str], log: Path | None = None) -> None:
+    print("$ robeval " + " ".join(cmd[3:]), flush=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with open(log, "a") if log else open(os.devnull, "w") as fh:
+        subprocess.run(cmd, check=True, env=env, stdout=fh if log else None,
+                       stderr=subprocess.STDOUT if log else None)
+
+
+def sweep(work: Path) -> list[dict]:
+    out = work / "sweep"
+    if not (out / "sweep.json").exists():
+        run(ROBEVAL + ["reproduce", "--dataset", "cifar10", "--preset", "cpu", "--arch", ARCH,
+                       "--seeds", "1", *SWEEP, "--conditions", "clean", "--no-track",
+                       "--out", str(out), "--workers", "2", "--quiet"], work / "sweep.log")
+    return json.loads((out / "sweep.json").read_text())["rows"]
+
+
+def _best(rows: list[dict]) -> dict:
+    """Highest validation mean; ties to the smaller LR, then the smaller S (robeval's rule)."""
+    return max(sorted(rows, key=lambda r: (r["lr"], r["scale"] or 0)), key=lambda r: r["val_mean"])
+
+
+def grid(rows: list[dict]) -> list[tuple]:
+    """(head, logits, S, lr, seeds): the 2 x 2 at S = 1 (cosine: the LR best at S = 1), plus each
+    cosine head at the (LR, S) chosen on validation over every S, when that S is not 1."""
+    cells = []
+    for head, logits in (("learned", "dot"), ("fixed", "dot"), ("learned", "cosine"), ("fixed", "cosine")):
+        mine = [r for r in rows if (r["head"], r["logits"]) == (head, logits)]
+        if logits == "dot":
+            cells.append((head, logits, None, _best(mine)["lr"], SEEDS))
+            continue
+        cells.append((head, logits, 1.0, _best([r for r in mine if r["scale"] == 1.0])["lr"], SEEDS))
+        best = _best(mine)
+        if best["scale"] != 1.0:
+            cells.append((head, logits, best["scale"], best["lr"], SEEDS))
+    return cells
+
+
+def train_commands(work: Path, cells: list[tuple]) -> list[tuple[list[str], Path]]:
+    cmds = []
+    for head, logits, scale, lr, seeds in cells:
+        for seed in seeds:
+            name = f"{head}-{logits}" + (f"-S{scale:g}" if scale else "") + f"-seed{seed}"
+            out = work / "runs" / name
+            if (out / "summary.json").exists() and not (out / "state.pt").exists():
+                continue
+            cmd = ROBEVAL + ["train", "--dataset", "cifar10", "--preset", "cpu", "--arch", ARCH,
+                             "--head", head, "--logits", logits, "--lr", str(lr), "--epochs",
+                             str(EPOCHS), "--seed", str(seed), "--out", str(out), "--quiet"]
+            if scale:
+                cmd += ["-S", f"{scale:g}"]
+            if out.exists():
+                cmd.append("--resume")
+            cmds.append((cmd, work / "logs" / f"{name}.log"))
+    return cmds
+
+
+def parallel(cmds: list[tuple[list[str], Path]], workers: int = 2) -> None:
+    with ThreadPoolExecutor(workers) as pool:
+        for f in [pool.submit(run, c, log) for c, log in cmds]:
+            f.result()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, required=True)
+    ap.add_argument("--stage", choices=["sweep", "train", "corrupt", "eval", "report", "all"], default="all")
+    args = ap.parse_args()
+    work = args.work
+    (work / "logs").mkdir(parents=True, exist_ok=True)
+    stages = ["sweep", "train", "corrupt", "eval", "report"] if args.stage == "all" else [args.stage]
+    cells = grid(sweep(work))
+    print("chosen on validation (head, logits, S, LR):",
+          [(h, lg, s, lr) for h, lg, s, lr, _ in cells], flush=True)
+    if "train" in stages:
+        parallel(train_commands(work, cells))
+    if "corrupt" in stages:
+        run(ROBEVAL + ["genset", "build", "tinyimagenet-val-as-cifar10", "--quiet"], work / "logs" / "genset.log")
+        run(ROBEVAL + ["corrupt", "--dataset", "cifar10", "--conditions", "corrupt:standard",
+                       "--backend", "fast", "--workers", "2", "--quiet"], work / "logs" / "corrupt.log")
+    if "eval" in stages:
+        runs = sorted(p for p in (work / "runs").iterdir() if (p / "summary.json").exists())
+        parallel([(ROBEVAL + ["eval", str(r), "--conditions", CONDITIONS, "--corrupt-backend", "fast",
+                              "--quiet"], work / "logs" / f"eval-{r.name}.log") for r in runs])
+    if "report" in stages:
+        run(ROBEVAL + ["report", *[str(p) for p in sorted((work / "runs").iterdir())],
+                       "--out", str(work / "report")], work / "logs" / "report.log")
+
+
+if __name__ == "__main__":
+    main()
