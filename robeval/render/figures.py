@@ -39,6 +39,25 @@ def _done(fig, path: str | Path) -> Path:
     return _save(fig, path, dpi=DPI)
 
 
+def _severity_line(ax, pts: list[tuple], colour: str, band_alpha: float, **style) -> None:
+    """One mean-vs-severity line (x 100) with its band where every point has one."""
+    pts = sorted(pts, key=lambda p: p[0])
+    x = [p[0] for p in pts]
+    ax.plot(x, [100 * p[1] for p in pts], color=colour, **style)
+    if all(p[2] is not None for p in pts):
+        ax.fill_between(x, [100 * p[2] for p in pts], [100 * p[3] for p in pts], color=colour,
+                        alpha=band_alpha, lw=0)
+
+
+def _severity_axes(ax, title: str, ylabel: str, series: dict) -> None:
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("severity (0 = clean)", fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=9)
+    ax.set_xticks(sorted({p[0] for pts in series.values() for p in pts}))
+    ax.tick_params(labelsize=8)
+    ax.grid(alpha=0.3)
+
+
 def severity_panel(series: dict[str, list[tuple]], colours: dict, path: str | Path, title: str,
                    ylabel: str = "test accuracy %", legend: str = "lower left") -> Path:
     """Accuracy (or ECE, with ``ylabel``) vs severity for one corruption family, one line per
@@ -49,19 +68,9 @@ def severity_panel(series: dict[str, list[tuple]], colours: dict, path: str | Pa
     fig, axes = _fig(*PANEL_PX)
     ax = axes[0, 0]
     for variant, pts in series.items():
-        pts = sorted(pts, key=lambda p: p[0])
         colour, marker = _style(colours, variant)
-        x = [p[0] for p in pts]
-        ax.plot(x, [100 * p[1] for p in pts], marker=marker, ms=4, lw=1.6, color=colour, label=variant)
-        if all(p[2] is not None for p in pts):
-            ax.fill_between(x, [100 * p[2] for p in pts], [100 * p[3] for p in pts], color=colour,
-                            alpha=0.18, lw=0)
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel("severity (0 = clean)", fontsize=9)
-    ax.set_ylabel(ylabel, fontsize=9)
-    ax.set_xticks(sorted({p[0] for pts in series.values() for p in pts}))
-    ax.tick_params(labelsize=8)
-    ax.grid(alpha=0.3)
+        _severity_line(ax, pts, colour, 0.18, marker=marker, ms=4, lw=1.6, label=variant)
+    _severity_axes(ax, title, ylabel, series)
     ax.legend(fontsize=7, loc=legend, framealpha=0.85)
     return _done(fig, path)
 
@@ -93,21 +102,11 @@ def category_panels(panels: dict[str, dict[tuple[str, str], list[tuple]]], colou
         families = list(dict.fromkeys(f for _, f in series))
         for (variant, family), pts in series.items():
             variants += [variant] if variant not in variants else []
-            pts = sorted(pts, key=lambda p: p[0])
-            colour, _ = _style(colours, variant)
             i = families.index(family)
-            x = [p[0] for p in pts]
-            ax.plot(x, [100 * p[1] for p in pts], color=colour, ls=LINESTYLES[i % len(LINESTYLES)],
-                    marker=FAMILY_MARKERS[i % len(FAMILY_MARKERS)], ms=3.5, lw=1.4)
-            if all(p[2] is not None for p in pts):
-                ax.fill_between(x, [100 * p[2] for p in pts], [100 * p[3] for p in pts], color=colour,
-                                alpha=0.10, lw=0)
-        ax.set_title(category, fontsize=10)
-        ax.set_xlabel("severity (0 = clean)", fontsize=9)
-        ax.set_ylabel(ylabel, fontsize=9)
-        ax.set_xticks(sorted({p[0] for pts in series.values() for p in pts}))
-        ax.tick_params(labelsize=8)
-        ax.grid(alpha=0.3)
+            _severity_line(ax, pts, _style(colours, variant)[0], 0.10, ms=3.5, lw=1.4,
+                           ls=LINESTYLES[i % len(LINESTYLES)],
+                           marker=FAMILY_MARKERS[i % len(FAMILY_MARKERS)])
+        _severity_axes(ax, category, ylabel, series)
         handles = [Line2D([], [], color="#444444", ls=LINESTYLES[i % len(LINESTYLES)],
                           marker=FAMILY_MARKERS[i % len(FAMILY_MARKERS)], ms=3.5,
                           label=f.replace("_", " ")) for i, f in enumerate(families)]
