@@ -58,6 +58,7 @@ def _authors(cfg, image_size: int) -> dict[str, Any]:
         "weight_decay": _dot_decay(cfg),
         "scheduler": "plateau",
         "crop_padding": padding(image_size),
+        "precise_bn_images": 0,
     }
 
 
@@ -68,6 +69,10 @@ def per_head_lr(cfg) -> float:
     return 0.5 if cfg.logits == "cosine" and small_s else 0.1
 
 
+# the quick preset's precise-BN sample (training/precise_bn.py): see the module docstring
+QUICK_PRECISE_BN_IMAGES = 1024
+
+
 def _quick(cfg, image_size: int) -> dict[str, Any]:
     return {
         "epochs": 16,
@@ -76,6 +81,7 @@ def _quick(cfg, image_size: int) -> dict[str, Any]:
         "weight_decay": _dot_decay(cfg),
         "scheduler": "cosine",
         "crop_padding": 0,
+        "precise_bn_images": QUICK_PRECISE_BN_IMAGES,
     }
 
 
@@ -87,6 +93,7 @@ def _cpu(cfg, image_size: int) -> dict[str, Any]:
         "weight_decay": _dot_decay(cfg),
         "scheduler": "cosine",
         "crop_padding": padding(image_size),
+        "precise_bn_images": 0,
     }
 
 
@@ -99,6 +106,7 @@ def _fast(cfg, image_size: int) -> dict[str, Any]:
         "scheduler": "onecycle",
         "crop_padding": padding(image_size),
         "precision": "bf16",
+        "precise_bn_images": 0,
     }
 
 
