@@ -128,7 +128,7 @@ for _preset in (
            "the paper's protocol: SGD Nesterov 0.9; LR 0.001 learned-dot, else 0.1; wd 5e-4 dot only; "
            "ReduceLROnPlateau x0.2 patience 3 on validation accuracy; 80 epochs; batch 32"),
     Preset("quick", _quick, "the embedded CPU demo: 16 epochs, batch 32, LR 0.1 dot / 0.5 cosine "
-                            "(S <= 2), cosine-annealed, no crop"),
+                            "(S <= 2), cosine-annealed, no crop, precise BN over 1,024 images"),
     Preset("cpu", _cpu, "real data on a CPU (smallcnn): 15 epochs, batch 128, LR 0.1 dot / 0.5 "
                         "cosine (S <= 2), cosine-annealed, crop + flip"),
     Preset("fast", _fast, "GPU: 16 epochs, batch 512, bf16, one-cycle LR 0.2"),
