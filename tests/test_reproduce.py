@@ -37,3 +37,23 @@ def test_plan_spans_encoders_scales_and_seeds():
     assert len(names) == len(cfgs)  # every cell has its own run folder
     assert {c.arch for c in cfgs} == {"smallcnn", "resnet18"}
     assert {c.scale for c in cfgs if c.logits == "cosine"} == {1.0, 10.0}
+
+
+def test_printed_summary_says_how_many_seeds_each_wide_interval_needs(tmp_path):
+    """Two seeds give wide intervals; every claim line in results.json that says how many seeds
+    its effect would need is printed under its verdict, with the note on what the number means."""
+    from click.testing import CliRunner
+
+    from robeval.cli import cli
+
+    out = tmp_path / "o"
+    result = CliRunner().invoke(cli, ["reproduce", "--seeds", "2", "--epochs", "1", "--max-train", "256",
+                                      "--conditions", "clean", "--no-track", "--workers", "1",
+                                      "--quiet", "--out", str(out), "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 0, result.output
+    claims = json.loads((out / "report" / "results.json").read_text())["claims"]
+    needs = [line for c in claims for line in c["seeds_needed"]]
+    assert needs  # n = 2 intervals (t = 12.7) span 0
+    assert all(f"        {line}\n" in result.output for line in needs)
+    assert any("seeds for its 95% interval to exclude 0" in line for line in needs)
+    assert "seeds needed: where an interval spans 0" in result.output

@@ -55,6 +55,25 @@ def paired_differences(a: dict, b: dict, level: float = 0.95) -> dict:
     return out
 
 
+SEEDS_NEEDED_MAX = 100_000  # beyond this, "more than" is all that is worth saying
+
+
+def seeds_needed(mean: float | None, sd: float | None, level: float = 0.95) -> int | None:
+    """How many seeds the observed effect would need: the smallest n >= 2 at which the ``level``
+    t-interval of a mean ``mean`` with sample std ``sd`` would exclude 0, i.e.
+    t_{(1+level)/2, n-1} * sd / sqrt(n) < |mean|. A planning estimate, not a power analysis: if
+    the true effect and spread were exactly the observed ones, about half of the studies of that
+    size would exclude 0. None when there is no effect to detect (mean 0 or unknown) or when it
+    would take more than SEEDS_NEEDED_MAX seeds."""
+    if mean is None or sd is None or not math.isfinite(mean) or mean == 0:
+        return None
+    if sd == 0:
+        return 2
+    n = np.arange(2, SEEDS_NEEDED_MAX + 1)
+    ok = np.flatnonzero(sstats.t.ppf(0.5 + level / 2, n - 1) * sd / np.sqrt(n) < abs(mean))
+    return int(n[ok[0]]) if len(ok) else None
+
+
 def clopper_pearson(correct: int, n: int, level: float = 0.95) -> tuple[float | None, float | None]:
     """The exact binomial interval of an accuracy ``correct / n`` (one run, one test set)."""
     if n <= 0:

@@ -41,6 +41,7 @@ from robeval.cli.values import (
     FRACTION,
     IMAGES,
     IMAGES_OR_ALL,
+    IMAGES_OR_OFF,
     NON_NEGATIVE,
     POSITIVE,
     DeviceList,
@@ -71,7 +72,9 @@ MAX_SIDE = 4096  # --resize/--crop: stages/importer.MAX_SIDE (tests/test_import.
               help="Several runs: a count (3 = seeds 0,1,2), a range 0-4 or a list 0,1,5; --out is then "
                    "their parent folder (OUT/seed0, ...).")
 @click.option("--preset", type=PRESET, default="quick", show_default=True,
-              help="fast: GPU, 16 epochs, batch 512, bf16, one-cycle LR 0.2. quick: 6 epochs, batch 64, LR 0.1 cosine-annealed (CPU demos). authors: the "
+              help="fast: GPU, 16 epochs, batch 512, bf16, one-cycle LR 0.2. quick: 16 epochs, batch 32, "
+                   "LR 0.1 dot / 0.5 cosine cosine-annealed, precise BatchNorm statistics (CPU "
+                   "demos). authors: the "
                    "paper's protocol (SGD Nesterov 0.9; LR 0.001 learned-dot, else 0.1; wd 5e-4 dot "
                    "only; ReduceLROnPlateau x0.2 patience 3 on validation accuracy; 80 epochs; batch 32).")
 @click.option("--epochs", type=EPOCHS, default=None, help="Override the preset's epochs.")
@@ -83,6 +86,10 @@ MAX_SIDE = 4096  # --resize/--crop: stages/importer.MAX_SIDE (tests/test_import.
 @click.option("--val-fraction", type=FRACTION, default=0.1, show_default=True,
               help="Share of train held out for validation (datasets without a val split).")
 @click.option("--max-train", type=IMAGES, default=None, help="Use only the first N training images.")
+@click.option("--precise-bn-images", type=IMAGES_OR_OFF, default=None,
+              help="Re-estimate BatchNorm statistics over this many training images after each "
+                   "epoch, before validation (0: keep the running averages; default: the preset's, "
+                   "1,024 for quick, 0 for the others).")
 @click.option("--precision", type=PRECISION, default=None,
               help="bf16 autocast (default: the preset's; fast uses bf16, others fp32).")
 @click.option("--channels-last/--no-channels-last", default=True, show_default=True,
@@ -445,5 +452,11 @@ def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max
     click.echo("\nclaims (details in the report):")
     for i, c in enumerate(result["claims"], 1):
         click.echo(f"  {i}. {c['claim']}\n     -> {c['verdict']}")
+        for line in c.get("seeds_needed", []):
+            click.echo(f"        {line}")
+    if any(c.get("seeds_needed") for c in result["claims"]):
+        click.echo("\nseeds needed: where an interval spans 0, the number of seeds at which a 95% "
+                   "t-interval around the observed mean, with the observed sd, would exclude 0 "
+                   "(about even odds if those were the true values; more seeds: --seeds N)")
     if result.get("incomplete"):
         raise SystemExit(INCOMPLETE_EXIT)  # scripts and CI see that cells are missing

@@ -138,4 +138,5 @@ EPOCHS = click.IntRange(1, 100_000)
 BATCH = click.IntRange(1, 1 << 20)
 IMAGES = click.IntRange(1, 1 << 31)           # --max-train of one run
 IMAGES_OR_ALL = click.IntRange(0, 1 << 31)    # reproduce's --max-train (0 = all)
+IMAGES_OR_OFF = click.IntRange(0, 1 << 31)    # --precise-bn-images (0 = off)
 DEVICE = Device()

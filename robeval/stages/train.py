@@ -37,7 +37,7 @@ from robeval.models.checkpoint import load_checkpoint, save_checkpoint
 from robeval.models.inference import autocast, predict
 from robeval.runs.config_file import write_config
 from robeval.runs.model import predict_kwargs
-from robeval.training import distributed, track
+from robeval.training import distributed, precise_bn, track
 from robeval.training.augment import random_crop_flip, to_input
 from robeval.training.config import TrainConfig, resolve
 from robeval.training.optim import Scheduler, make_optimizer, make_scheduler, plateau
@@ -144,7 +144,7 @@ def _start_or_resume(out: Path, resume: bool, overwrite: bool) -> tuple[bool, di
 # options a preset fills (None = "the preset's"): on --resume, a value given that differs from the
 # run's own would be silently ignored, so it is refused instead
 RESUME_CHECKED = ("epochs", "batch_size", "lr", "weight_decay", "scheduler", "crop_padding",
-                  "precision", "max_train", "scale")
+                  "precision", "max_train", "scale", "precise_bn_images")
 
 
 def _refuse_changes(given: TrainConfig, stored: TrainConfig, out: Path) -> None:
@@ -233,6 +233,8 @@ def _fit_epoch(run: _Run, epoch: int, x_train, y_train, history: list[dict], bes
                            run.info, run.progress, run.sched_record.steps_on == "batch"))
     if not math.isfinite(row["train_loss"]):
         _diverged(run, epoch, row)
+    if cfg.precise_bn_images:
+        _precise_bn(run, row, x_train)
     # every rank: same weights, same answer
     val_logits, val_feats = predict(run.model, run.val_set.images, run.device, features=cfg.track,
                                     **predict_kwargs(cfg))
@@ -260,6 +262,16 @@ def _fit_epoch(run: _Run, epoch: int, x_train, y_train, history: list[dict], bes
                    f"  val {row['val_acc']:.3f}  lr {row['lr']:.2g}")
     distributed.barrier(run.info)
     return best
+
+
+def _precise_bn(run: _Run, row: dict, x_train) -> None:
+    """Population BatchNorm statistics of this epoch's weights, before validation sees them."""
+    t = time.perf_counter()
+    cfg = run.cfg
+    idx = precise_bn.sample_indices(len(x_train), cfg.precise_bn_images, cfg.seed)
+    precise_bn.recompute_bn_stats(run.model, x_train, idx, cfg.batch_size, cfg.mean, cfg.std,
+                                  run.device, cfg.precision)
+    row["precise_bn_s"] = round(time.perf_counter() - t, 4)
 
 
 def _track(run: _Run, row: dict, logits, feats) -> None:

@@ -47,6 +47,9 @@ class TrainConfig:
     channels_last: bool = True
     compile: bool = False  # torch.compile the training model
     track: bool = True  # per-epoch geometry on a validation subset (training/track.py)
+    # training images over which BatchNorm statistics are re-estimated after each epoch, before
+    # validation (training/precise_bn.py); 0 keeps the running averages; None -> the preset's
+    precise_bn_images: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,7 +57,12 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        return cls(**{**STORED_BEFORE, **{k: v for k, v in d.items() if k in known}})
+
+
+# fields added after runs were already stored: what a config.json without them meant, so a run
+# resumed or re-evaluated after an upgrade keeps doing what it did (not the preset's new value)
+STORED_BEFORE = {"precise_bn_images": 0}
 
 
 _TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,),
@@ -131,6 +139,10 @@ def resolve(cfg: TrainConfig, image_size: int) -> TrainConfig:
         raise RobevalError(f"--lr must be a number in (0, {LARGEST:g}], got {out.lr}")
     if not 0 <= out.weight_decay <= LARGEST:
         raise RobevalError(f"--weight-decay must be a number in [0, {LARGEST:g}], got {out.weight_decay}")
+    if isinstance(out.precise_bn_images, bool) or not isinstance(out.precise_bn_images, int) \
+            or out.precise_bn_images < 0:
+        raise RobevalError(f"--precise-bn-images must be an integer >= 0 (0 keeps the running "
+                           f"averages), got {out.precise_bn_images!r}")
     if not 0 <= out.momentum < 1:
         raise RobevalError(f"momentum must lie in [0, 1), got {out.momentum}")
     return out

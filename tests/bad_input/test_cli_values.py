@@ -45,6 +45,8 @@ def _cases():
         yield TRAIN + ["--weight-decay", v]
     for v in BAD_FRACTION:
         yield TRAIN + ["--val-fraction", v]
+    for v in BAD_INT + ["-1"]:
+        yield TRAIN + ["--precise-bn-images", v]
     for v in BAD_POS_FLOAT:
         yield TRAIN + ["--logits", "cosine", "-S", v]
         yield ["reproduce", "--scales", v]

@@ -108,7 +108,8 @@ def _cases():
                 yield f"{target}-{kind}-{cmd[0]}", damage(target), cmd
     yield "clean.npz-short", _short_arrays("eval/clean.npz"), ANALYZE
     yield "clean.npz-nan-features", _nan_features("eval/clean.npz"), ANALYZE
-    for name, value in [("epochs", "abc"), ("lr", "abc"), ("seed", 1.5), ("head", 3), ("flip", "yes")]:
+    for name, value in [("epochs", "abc"), ("lr", "abc"), ("seed", 1.5), ("head", 3), ("flip", "yes"),
+                        ("precise_bn_images", "abc")]:
         for cmd in (RESUME, EVAL):
             yield f"config-{name}-{value}-{cmd[0]}", _edit_config(lambda c, n=name, v=value: c["config"].__setitem__(n, v)), cmd
     yield "config-no-dataset", _edit_config(lambda c: c["config"].pop("dataset")), EVAL

@@ -15,7 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from robeval.analysis.metrics import columns, scalar
-from robeval.analysis.stats import MIN_SEEDS_FOR_VERDICT, paired_differences, t_interval
+from robeval.analysis.stats import (
+    MIN_SEEDS_FOR_VERDICT,
+    SEEDS_NEEDED_MAX,
+    paired_differences,
+    seeds_needed,
+    t_interval,
+)
 from robeval.stages.report.format import interval_text
 
 RANDOM_INITS = ("sphere", "authors")  # the paper's random class vectors
@@ -31,16 +37,42 @@ class ClaimInputs:
 
 class Evidence(list):
     """What a judge found: the full sentences (the list itself) and, for the compact claims
-    table on the first screen, a short form of each (``short``: the number and what it compares)."""
+    table on the first screen, a short form of each (``short``: the number and what it compares);
+    ``needs``: for each interval that spans 0, how many seeds its observed effect would need."""
 
     def __init__(self) -> None:
         super().__init__()
         self.short: list[str] = []
+        self.needs: list[str] = []
 
-    def add(self, line: str, short: str | None = None) -> None:
-        self.append(line)
+    def add(self, line: str, short: str | None = None, interval: dict | None = None,
+            what: str = "", unit: str = "pp", scale: float = 100.0) -> None:
+        """``interval``: the one the line judges; when it spans 0, the line says how many seeds
+        its observed effect would need, and so does ``needs``."""
+        need = seeds_note(interval, unit, scale) if interval else None
+        self.append(line + (f"; {need}" if need else ""))
         if short:
             self.short.append(short)
+        if need:
+            self.needs.append(f"{what}: {need}")
+
+
+def seeds_note(d: dict, unit: str = "pp", scale: float = 100.0) -> str | None:
+    """'observed +7.73 pp (sd 6.68 pp over 3 seeds) would need about 6 seeds ...' for an interval
+    that spans 0; None otherwise (no interval, or one that excludes 0). The estimate is
+    analysis/stats.py ``seeds_needed``: the n at which the 95% t-interval around the observed mean,
+    with the observed sd, would just exclude 0."""
+    if d.get("ci_low") is None or not d["ci_low"] <= 0 <= d["ci_high"]:
+        return None
+    n = seeds_needed(d["mean"], d["std"])
+    u = f" {unit}" if unit else ""
+    if n is None:
+        need = (": no effect to detect" if not d["mean"]
+                else f" would need more than {SEEDS_NEEDED_MAX:,} seeds for its 95% interval to exclude 0")
+    else:
+        need = f" would need about {n} seeds for its 95% interval to exclude 0"
+    return (f"observed {scale * d['mean']:+.2f}{u} (sd {scale * d['std']:.2f}{u} over "
+            f"{d['n']} seeds){need}")
 
 
 @dataclass(frozen=True)
@@ -174,7 +206,8 @@ def _pair_lines(pairs: list[dict], judge) -> tuple[Evidence, list[str]]:
         v = judge(p)
         verdicts.append(v)
         ev.add(f"{p['dataset']}/{p['arch']}: {p['fixed']} − {p['learned']} on {p['condition']}: {pp(p)} → {v}",
-               f"{_where(p, many)}{_kind(p)}, fixed − learned: {short_pp(p)}")
+               f"{_where(p, many)}{_kind(p)}, fixed − learned: {short_pp(p)}", p,
+               f"{_where(p, many)}{p['fixed']} − {p['learned']} on {p['condition']}")
     return ev, verdicts
 
 
@@ -213,7 +246,8 @@ def cosine_s1(x: ClaimInputs) -> tuple[Evidence, str]:
             d = paired_differences(a, b)
             lines.add(f"{ds}/{arch}: fixed-cosine-S1 − learned-dot on clean: {pp(d)} "
                       f"(can fixed cosine S = 1 beat dot? {gain_verdict(d)})",
-                      f"fixed-cosine-S1 − learned-dot: {short_pp(d)}")
+                      f"fixed-cosine-S1 − learned-dot: {short_pp(d)}", d,
+                      f"{ds}/{arch}: fixed-cosine-S1 − learned-dot on clean")
     return lines, _overall(v)
 
 
@@ -259,12 +293,15 @@ def spearman(x: ClaimInputs) -> tuple[Evidence, str]:
         lo, hi = PAPER_SPEARMAN
         inside = lo <= rho["mean"] <= hi
         cfg = g["config"]
+        judged = (head_is(cfg, head="learned", logits="dot", init="sphere")
+                  or head_is(cfg, head="learned", logits="cosine", scale=1.0, init="sphere"))
         lines.add(f"{g['dataset']}/{g['arch']} {g['variant']}: Spearman ρ {plain(rho, 2, True)}"
                   f"{' (within the paper range)' if inside else ''}",
                   f"{_where(g, many)}{g['variant']} ρ {plain(rho, 2, True, n=False)}"
-                  if cfg.get("head") == "learned" else None)
-        if (head_is(cfg, head="learned", logits="dot", init="sphere")
-                or head_is(cfg, head="learned", logits="cosine", scale=1.0, init="sphere")):
+                  if cfg.get("head") == "learned" else None,
+                  rho if judged else None, f"{_where(g, many)}{g['variant']} Spearman ρ",
+                  unit="", scale=1.0)
+        if judged:
             v.append(gain_verdict(rho).replace("contradicted", "contradicted (negative correlation)"))
     return lines, _overall(v)
 
@@ -320,7 +357,8 @@ def extra_heads(x: ClaimInputs) -> tuple[Evidence, str]:
         g = gain_verdict(d).replace("supported", "better").replace("contradicted", "worse")
         verdicts.append(g)
         lines.add(f"{ds}/{arch}: {variant} − {base['variant']} on clean: {pp(d)} → {g}",
-                  f"{variant} − {base['variant']}: {short_pp(d)}")
+                  f"{variant} − {base['variant']}: {short_pp(d)}", d,
+                  f"{ds}/{arch}: {variant} − {base['variant']} on clean")
     return lines, (_overall(verdicts) if lines else "not measured (robeval reproduce --extra-heads)")
 
 
@@ -375,7 +413,7 @@ def build_claims(records: list[dict], paired: list[dict], geo_sum: list[dict]) -
         ev, verdict = c.judge(x)
         caveat = f"{len(unsettled)} of {len(records)} runs not at their plateau" if unsettled and ev else ""
         out.append({"name": c.name, "title": c.title, "claim": c.claim, "paper": c.paper,
-                    "evidence": list(ev), "shows": ev.short,
+                    "evidence": list(ev), "shows": ev.short, "seeds_needed": ev.needs,
                     "verdict": verdict + (f" ({caveat})" if caveat else ""), "verdict_only": verdict,
                     "caveat": caveat, "not_at_plateau": unsettled if ev else []})
     return out
