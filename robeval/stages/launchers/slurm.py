@@ -39,6 +39,10 @@ INSTALL = 'pip install "robeval[cluster]"'
 ACTIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD",
           "REQUEUE_FED", "RESIZING", "SUSPENDED", "SIGNALING", "STAGE_OUT", "STOPPED", "PREEMPTED"}
 FAILED = ("failed", "lost")
+# squeue can briefly not list a task while Slurm requeues it (a pre-empted array task between its
+# requeue and its pending state): a task that is neither listed nor has a result is looked up
+# once more after this many seconds before it is called lost
+QUEUE_GRACE_S = 5.0
 
 
 def _submitit() -> Any:
@@ -144,6 +148,11 @@ class _Poll:
     def __init__(self, batch: Batch, ledger: dict[str, list[dict]], submitit: Any,
                  outcome: Outcome) -> None:
         active = active_jobs()
+        unlisted = [jobs[-1] for jobs in ledger.values() if jobs and jobs[-1]["end"] is None
+                    and jobs[-1]["id"] not in active and not Path(jobs[-1]["result"]).exists()]
+        if unlisted:
+            time.sleep(QUEUE_GRACE_S)
+            active = active_jobs()
         max_failures = batch.options.slurm.max_failures
         self.done, self.running, self.todo, self.failed = 0, 0, [], {}
         for cell in batch.cells:
