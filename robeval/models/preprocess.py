@@ -160,7 +160,8 @@ def resize_crop(x: torch.Tensor, resize: int | None, crop: int | None) -> torch.
     return x
 
 
-def _explicit_describe(p: dict) -> str:
+def explicit_describe(p: dict) -> str:
+    """The line an import prints for explicit mean/std (resize, crop) preprocessing."""
     line = f"normalising with mean={_floats(p['mean'])}, std={_floats(p['std'])}"
     if p.get("resize"):
         line += f", resize shorter side to {p['resize']}"
@@ -174,7 +175,7 @@ def _explicit_resolve(arg: str, net) -> dict:
 
 
 PIPELINES.add("explicit", PipelineKind(
-    "explicit", _explicit_resolve, _explicit_build, _explicit_describe,
+    "explicit", _explicit_resolve, _explicit_build, explicit_describe,
     description="robeval's own: [0, 1], (x - mean) / std, bilinear resize, centre crop"))
 
 

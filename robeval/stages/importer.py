@@ -27,7 +27,7 @@ from robeval.core.fileio import new_folder, write_json
 from robeval.data.loading import dataset_spec, load_split
 from robeval.models import ModelSpec, build_model
 from robeval.models.checkpoint import describe_mismatch, load_foreign_state, save_checkpoint
-from robeval.models.preprocess import Pipeline, explicit_params
+from robeval.models.preprocess import Pipeline, explicit_describe, explicit_params
 from robeval.models.sources import (
     ForeignClassifier,
     build_source,
@@ -81,15 +81,7 @@ def preprocess_line(pre: dict) -> str:
     ``{"name": ..., "params": ...}``): what an import prints."""
     if "name" in pre and "params" in pre:
         return Pipeline.from_record(pre).describe()
-
-    def fmt(v):
-        return (",".join(f"{x:g}" for x in v) if isinstance(v, (list, tuple)) else f"{v:g}")
-    line = f"normalising with mean={fmt(pre['mean'])}, std={fmt(pre['std'])}"
-    if pre.get("resize"):
-        line += f", resize shorter side to {pre['resize']}"
-    if pre.get("crop"):
-        line += f", centre crop {pre['crop']}"
-    return line
+    return explicit_describe(pre)  # a flat {mean, std, resize, crop} of an older import
 
 
 def import_run(
