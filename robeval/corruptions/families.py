@@ -16,7 +16,9 @@ from robeval.corruptions.family import CATEGORIES, FAMILIES, CorruptionFamily
 STUDY = ("impulse_noise", "jpeg_compression", "defocus_blur")  # the three arXiv 2011.08704 uses
 
 
-def _group_members(group: str) -> list[str]:
+def group_families(group: str) -> list[str]:
+    """Family names of ``noise``/``blur``/``weather``/``digital``/``standard``/``extra``/``study``/
+    ``all``, in Hendrycks' category order (standard families before extras, then registration)."""
     # category order, the standard families before the extras, then registration order
     records = sorted((FAMILIES.get(n) for n in FAMILIES),
                      key=lambda r: (CATEGORIES.index(r.category), not r.standard))
@@ -43,15 +45,9 @@ GROUP_HELP = {
 }
 
 
-def group_families(group: str) -> list[str]:
-    """Family names of ``noise``/``blur``/``weather``/``digital``/``standard``/``extra``/``study``/``all``,
-    in registration order (category order, then the order within each module)."""
-    return _group_members(group)
-
-
 def by_category() -> dict[str, list[str]]:
     """{category: family names} in Hendrycks' category order."""
-    return {c: _group_members(c) for c in CATEGORIES}
+    return {c: group_families(c) for c in CATEGORIES}
 
 
 __all__ = ["CATEGORIES", "FAMILIES", "GROUPS", "GROUP_HELP", "STUDY", "CorruptionFamily",
