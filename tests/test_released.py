@@ -36,7 +36,7 @@ def bench(monkeypatch):
     """A released benchmark for shapes: npy layout, archive declared as cifar10-c's."""
     monkeypatch.setattr(released, "BENCHMARKS", type(released.BENCHMARKS)("released benchmark"))
     record = released.ReleasedBenchmark("shapes", "SHAPES-C", "npy", "cifar10-c")
-    released.BENCHMARKS.add("shapes", record)
+    released.BENCHMARKS.add(record)
     return record
 
 
@@ -123,7 +123,7 @@ def test_archive_checked_then_unpacked(bench, data_dir, tmp_path, monkeypatch):
 def test_folder_layout(data_dir, monkeypatch):
     record = released.ReleasedBenchmark("shapes", "SHAPES-C", "folders", "cifar10-c")
     monkeypatch.setattr(released, "BENCHMARKS", type(released.BENCHMARKS)("released benchmark"))
-    released.BENCHMARKS.add("shapes", record)
+    released.BENCHMARKS.add(record)
     classes = load_split("shapes", "test").classes
     rng = np.random.default_rng(1)
     want = []

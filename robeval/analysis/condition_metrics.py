@@ -58,7 +58,7 @@ CONDITION_METRICS: Registry[ConditionMetric] = Registry("per-condition metric")
 
 
 def register_condition_metric(metric: ConditionMetric) -> ConditionMetric:
-    CONDITION_METRICS.add(metric.name, metric)
+    CONDITION_METRICS.add(metric)
     return metric
 
 

@@ -79,7 +79,7 @@ METRICS: Registry[Metric] = Registry("metric")
 
 
 def register_metric(metric: Metric) -> Metric:
-    METRICS.add(metric.name, metric)
+    METRICS.add(metric)
     return metric
 
 

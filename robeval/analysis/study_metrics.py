@@ -88,7 +88,7 @@ STUDY_METRICS: Registry[StudyMetric] = Registry("study metric")
 
 
 def register_study_metric(metric: StudyMetric) -> StudyMetric:
-    STUDY_METRICS.add(metric.name, metric)
+    STUDY_METRICS.add(metric)
     return metric
 
 

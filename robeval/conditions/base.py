@@ -71,6 +71,11 @@ class ConditionSource:
     # sets), so ``available`` is called as available(dataset, data_dir) with the eval's --data-dir
     reads_data_root: bool = False
 
+    @property
+    def name(self) -> str:
+        """Registered under its group word (``corrupt`` in ``corrupt:noise``)."""
+        return self.group
+
     def listed(self, dataset: str, data_dir: str | Path | None = None) -> list[Condition]:
         return self.available(dataset, data_dir) if self.reads_data_root else self.available(dataset)
 
@@ -79,7 +84,7 @@ SOURCES: Registry[ConditionSource] = Registry("condition group")
 
 
 def register_source(source: ConditionSource) -> ConditionSource:
-    SOURCES.add(source.group, source)
+    SOURCES.add(source)
     return source
 
 

@@ -49,12 +49,17 @@ class ReleasedBenchmark:
     layout: str  # "npy" (stacked severities) or "folders" (<corruption>/<severity>/<wnid>/)
     download: str  # key in manifests/downloads.json
 
+    @property
+    def name(self) -> str:
+        """Registered under the dataset it corrupts."""
+        return self.dataset
+
 
 BENCHMARKS: Registry[ReleasedBenchmark] = Registry("released benchmark")
 for _b in (ReleasedBenchmark("cifar10", "CIFAR-10-C", "npy", "cifar10-c"),
            ReleasedBenchmark("cifar100", "CIFAR-100-C", "npy", "cifar100-c"),
            ReleasedBenchmark("tinyimagenet", "Tiny-ImageNet-C", "folders", "tinyimagenet-c")):
-    BENCHMARKS.add(_b.dataset, _b)
+    BENCHMARKS.add(_b)
 
 
 def benchmark_dir(bench: ReleasedBenchmark, data_dir: str | Path | None, *, unpack: bool) -> Path | None:

@@ -93,7 +93,7 @@ def corruption(*, category: str, params: tuple[str, ...], cifar: tuple | None = 
 
     def register(fn: Reference) -> Reference:
         doc = inspect.getdoc(fn) or ""
-        FAMILIES.add(name or fn.__name__, CorruptionFamily(
+        FAMILIES.add(CorruptionFamily(
             name or fn.__name__, category, tuple(params), tables, fn, fast, seeded, standard,
             version, doc.split("\n\n")[0].replace("\n", " "), sources))
         return fn

@@ -39,7 +39,7 @@ DATASETS: Registry[DatasetSpec] = Registry("dataset")
 
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
-    DATASETS.add(spec.name, spec)
+    DATASETS.add(spec)
     return spec
 
 

@@ -22,6 +22,7 @@ Every encoder but ``airbench-s`` ends with ReLU then pooling, so its features ar
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +30,17 @@ from torch import nn
 
 from robeval.core.registry import Registry
 
-ENCODERS: Registry[Callable[[int], nn.Module]] = Registry("encoder")
+
+@dataclass(frozen=True)
+class Encoder:
+    """One ``--arch``: ``build(image_size)`` -> a network whose ``out_dim`` is the feature size."""
+
+    name: str
+    build: Callable[[int], nn.Module]
+    description: str = ""
+
+
+ENCODERS: Registry[Encoder] = Registry("encoder")
 
 
 class BasicBlock(nn.Module):
@@ -205,16 +216,20 @@ class AirbenchSmall(nn.Module):
         return F.adaptive_max_pool2d(self.features(x), 1).flatten(1)
 
 
-ENCODERS.add("resnet18", lambda size: ResNet18(size, pool="global"))
-ENCODERS.add("resnet18-authors", lambda size: ResNet18(size, pool="avg4"))
-ENCODERS.add("vgg16bn", VGG16BN)
-ENCODERS.add("mobilenetv2", MobileNetV2)
-ENCODERS.add("smallcnn", SmallCNN)
-ENCODERS.add("airbench-s", AirbenchSmall)
-# half the widths of smallcnn (a quarter of its multiply-adds), d = 64: the embedded demo's encoder,
-# about 2,400 training images/s at 32 px on one CPU thread
-ENCODERS.add("tinycnn", lambda size: SmallCNN(size, widths=(8, 16, 32, 64)))
+for _encoder in (
+    Encoder("resnet18", lambda size: ResNet18(size, pool="global"), "ResNet-18, global average pool"),
+    Encoder("resnet18-authors", lambda size: ResNet18(size, pool="avg4"),
+            "ResNet-18 as the paper's code pools (4 x 4 average)"),
+    Encoder("vgg16bn", VGG16BN, "VGG-16 with batch norm"),
+    Encoder("mobilenetv2", MobileNetV2, "MobileNetV2 for 32 px"),
+    Encoder("smallcnn", SmallCNN, "4 conv blocks, widths 16-32-64-128"),
+    Encoder("airbench-s", AirbenchSmall, "airbench94's blocks at widths 32-64-128, GELU, d = 128"),
+    # half the widths of smallcnn (a quarter of its multiply-adds), d = 64: the embedded demo's
+    # encoder, about 2,400 training images/s at 32 px on one CPU thread
+    Encoder("tinycnn", lambda size: SmallCNN(size, widths=(8, 16, 32, 64)), "smallcnn at half width"),
+):
+    ENCODERS.add(_encoder)
 
 
 def build_encoder(name: str, image_size: int = 32) -> nn.Module:
-    return ENCODERS.get(name)(image_size)
+    return ENCODERS.get(name).build(image_size)

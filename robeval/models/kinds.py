@@ -59,8 +59,8 @@ def _cosine(h: torch.Tensor, w: torch.Tensor, scale: torch.Tensor) -> torch.Tens
 
 for _mode in (HeadMode("learned", True, "class vectors and bias are trained"),
               HeadMode("fixed", False, "drawn from the seed and frozen (buffers, never optimised)")):
-    HEAD_MODES.add(_mode.name, _mode)
+    HEAD_MODES.add(_mode)
 for _kind in (LogitsKind("dot", _dot, uses_scale=False, normalised=False, formula="h·w_c + b_c"),
               LogitsKind("cosine", _cosine, uses_scale=True, normalised=True,
                          formula="S·cos(h, w_c) + b_c", uses_margin=True)):
-    LOGITS_KINDS.add(_kind.name, _kind)
+    LOGITS_KINDS.add(_kind)

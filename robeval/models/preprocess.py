@@ -174,7 +174,7 @@ def _explicit_resolve(arg: str, net) -> dict:
     raise RobevalError("--preprocess explicit takes its values from --mean/--std/--resize/--crop")
 
 
-PIPELINES.add("explicit", PipelineKind(
+PIPELINES.add(PipelineKind(
     "explicit", _explicit_resolve, _explicit_build, explicit_describe,
     description="robeval's own: [0, 1], (x - mean) / std, bilinear resize, centre crop"))
 
@@ -238,7 +238,7 @@ def _timm_describe(p: dict) -> str:
             f"{_floats(p['mean'])}, std={_floats(p['std'])}")
 
 
-PIPELINES.add("timm", PipelineKind(
+PIPELINES.add(PipelineKind(
     "timm", _timm_resolve, _timm_build, _timm_describe, library="timm",
     description="timm.data.create_transform(**resolve_data_config(model)) on each PIL image"))
 
@@ -294,7 +294,7 @@ def _torchvision_describe(p: dict) -> str:
             f"std={_floats(p['std'])}")
 
 
-PIPELINES.add("torchvision", PipelineKind(
+PIPELINES.add(PipelineKind(
     "torchvision", _torchvision_resolve, _torchvision_build, _torchvision_describe,
     library="torchvision", description="a torchvision weights enum's transforms() on each PIL image"))
 
@@ -327,6 +327,6 @@ def _robustbench_describe(p: dict) -> str:
             f"{what} (inputs in [0, 1]; the model normalises)")
 
 
-PIPELINES.add("robustbench", PipelineKind(
+PIPELINES.add(PipelineKind(
     "robustbench", _robustbench_resolve, _robustbench_build, _robustbench_describe,
     library="robustbench", description="RobustBench's preprocessing of a zoo entry ([0, 1] inputs)"))

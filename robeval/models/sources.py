@@ -118,15 +118,15 @@ def _torchscript(path: str, num_classes: int, kwargs: dict | None = None) -> nn.
         raise RobevalError(f"{path} is not a TorchScript file (torch.jit.save): {line}") from None
 
 
-MODEL_SOURCES.add("torchvision", ModelSource("torchvision", _torchvision,
+MODEL_SOURCES.add(ModelSource("torchvision", _torchvision,
                                              description="torchvision.models.NAME, weights=None"))
-MODEL_SOURCES.add("timm", ModelSource("timm", _timm, _timm_preprocessing, pipeline=lambda arg: "timm",
+MODEL_SOURCES.add(ModelSource("timm", _timm, _timm_preprocessing, pipeline=lambda arg: "timm",
                                       description="timm.create_model(NAME[.TAG], pretrained=False)"))
-MODEL_SOURCES.add("torchscript", ModelSource("torchscript", _torchscript, needs_arg=False,
+MODEL_SOURCES.add(ModelSource("torchscript", _torchscript, needs_arg=False,
                                              description="a torch.jit.save file"))
-MODEL_SOURCES.add("py", ModelSource("py", usercode.build_from_file, runs_user_code=True,
+MODEL_SOURCES.add(ModelSource("py", usercode.build_from_file, runs_user_code=True,
                                     description="FUNCTION(**--arch-kwargs) of your FILE.py (runs it)"))
-MODEL_SOURCES.add("robustbench", ModelSource(
+MODEL_SOURCES.add(ModelSource(
     "robustbench", robustbench_zoo.build_entry, pipeline=lambda arg: f"robustbench:{arg}",
     load=robustbench_zoo.load_entry, description="RobustBench's zoo entry DATASET/THREAT/NAME"))
 #: ``package.module:FUNCTION``: not a prefix of the registry (the module name comes first)

@@ -79,10 +79,10 @@ class OutputKind:
 
 
 OUTPUT_KINDS: Registry[OutputKind] = Registry("output kind")
-OUTPUT_KINDS.add("run", OutputKind("run", "a run folder", "robeval train or eval --import-checkpoint",
+OUTPUT_KINDS.add(OutputKind("run", "a run folder", "robeval train or eval --import-checkpoint",
                                    is_robeval_run))
-OUTPUT_KINDS.add("report", OutputKind("report", "a report folder", "robeval report", _is_report, True))
-OUTPUT_KINDS.add("study", OutputKind("study", "a study folder", "robeval reproduce", _is_study, True))
+OUTPUT_KINDS.add(OutputKind("report", "a report folder", "robeval report", _is_report, True))
+OUTPUT_KINDS.add(OutputKind("study", "a study folder", "robeval reproduce", _is_study, True))
 
 
 def kind_of(path: Path) -> OutputKind | None:

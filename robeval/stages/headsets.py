@@ -48,4 +48,4 @@ HEAD_SETS: Registry[HeadSet] = Registry("head-set")
 for _set in (HeadSet("paper", True, description="the paper's 2 x 2 grid"),
              HeadSet("paper+baselines", True, BASELINES,
                      description="the paper's grid + NormFace, CosFace and Hoffer et al.'s fixed Hadamard head")):
-    HEAD_SETS.add(_set.name, _set)
+    HEAD_SETS.add(_set)

@@ -68,7 +68,7 @@ for _record in (
               "linear warm-up over 2 epochs (or 1/8 of the run), then linear decay to 0"),
     Scheduler("none", lambda opt, cfg, steps: None, "never", "constant learning rate"),
 ):
-    SCHEDULERS.add(_record.name, _record)
+    SCHEDULERS.add(_record)
 
 
 PLATEAU_TOLERANCE = 0.01  # validation accuracy of the last two epochs within 1 pp

@@ -133,4 +133,4 @@ for _preset in (
                         "cosine (S <= 2), cosine-annealed, crop + flip"),
     Preset("fast", _fast, "GPU: 16 epochs, batch 512, bf16, one-cycle LR 0.2"),
 ):
-    PRESETS.add(_preset.name, _preset)
+    PRESETS.add(_preset)

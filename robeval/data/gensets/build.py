@@ -296,8 +296,8 @@ def _raise_for(m: Manifest, problems: dict[str, list[str]], opts: dict) -> None:
                            f"--skip-bad to leave them out (they are then listed in the sidecar)")
 
 
-BUILDERS.add("files", build_items)
-BUILDERS.add("openimages", build_items)
+BUILDERS.register("files")(build_items)
+BUILDERS.register("openimages")(build_items)
 
 
 def build(name_or_path: str, data_dir: str | Path | None = None, **opts) -> dict:

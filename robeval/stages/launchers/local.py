@@ -154,6 +154,6 @@ def _check(options: LaunchOptions, devices: list[str] | None) -> None:
                            "the study with its error")
 
 
-LAUNCHERS.add("local", Launcher(
+LAUNCHERS.add(Launcher(
     name="local", summary="this machine: in process, or one worker process per --devices entry",
     run=run_local, check=_check, remote=False))

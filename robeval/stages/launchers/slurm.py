@@ -217,7 +217,7 @@ def run_slurm(batch: Batch) -> Outcome:
     return outcome
 
 
-LAUNCHERS.add("slurm", Launcher(
+LAUNCHERS.add(Launcher(
     name="slurm", summary="one task of a Slurm job array per cell, through submitit "
                           f"({INSTALL})",
     run=run_slurm, check=_check, remote=True))
