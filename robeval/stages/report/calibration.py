@@ -53,22 +53,22 @@ def calibration_rows(rows: list[dict]) -> tuple[list, list[list]]:
     return headers, body
 
 
-def calibration_section(x: ReportInputs) -> list[tuple]:
+def calibration_section(inputs: ReportInputs) -> list[tuple]:
     """One table per dataset/arch, the definition sentence and the metric-vs-severity figures
     (one image per dataset/arch, metric and source, a panel per corruption category)."""
-    if not x.rows:
+    if not inputs.rows:
         return []
     b: list[tuple] = [("h", 2, "Calibration"), ("p", definition())]
-    for ds, arch in x.groups():
-        headers, body = calibration_rows(x.rows_of(ds, arch))
+    for ds, arch in inputs.groups():
+        headers, body = calibration_rows(inputs.rows_of(ds, arch))
         if not body:
             continue
-        if len(x.groups()) > 1:
+        if len(inputs.groups()) > 1:
             b.append(("h", 3, f"{ds} / {arch}"))
         b.append(("table", headers, body))
-    if not any(r.get("calibration") for r in x.rows):
+    if not any(r.get("calibration") for r in inputs.rows):
         b.append(("note", "These runs were evaluated before robeval recorded calibration; re-run "
                           "`robeval eval RUN` to fill the table."))
-    if x.figs.get("calibration"):
-        b.append(("figures", x.figs["calibration"]))
+    if inputs.figs.get("calibration"):
+        b.append(("figures", inputs.figs["calibration"]))
     return b

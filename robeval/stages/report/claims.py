@@ -182,9 +182,9 @@ def short_pp(d: dict) -> str:
     return interval_text(d, unit="pp", signed=True, n=False)
 
 
-def _where(x: dict, many: bool) -> str:
+def _where(record: dict, many: bool) -> str:
     """The dataset/arch prefix of a short line, only when the runs span several."""
-    return f"{x['dataset']}/{x['arch']} " if many else ""
+    return f"{record['dataset']}/{record['arch']} " if many else ""
 
 
 def _many(items: list[dict]) -> bool:
@@ -222,15 +222,15 @@ def _seed_acc(records: list[dict], ds: str, arch: str, cond: str = "clean", **ma
             and r["config"]["dataset"] == ds and r["config"]["arch"] == arch and cond in r["accuracy"]}
 
 
-def dot_gain(x: ClaimInputs) -> tuple[Evidence, str]:
-    ev, v = _pair_lines(_pairs(x.paired, "clean", "dot"), gain_verdict)
+def dot_gain(inputs: ClaimInputs) -> tuple[Evidence, str]:
+    ev, v = _pair_lines(_pairs(inputs.paired, "clean", "dot"), gain_verdict)
     return ev, _overall(v)
 
 
-def cosine_s1(x: ClaimInputs) -> tuple[Evidence, str]:
-    lines, v = _pair_lines(_pairs(x.paired, "clean", "cosine", 1.0), gain_verdict)
-    many = _many(x.geo_sum)
-    for g in x.geo_sum:
+def cosine_s1(inputs: ClaimInputs) -> tuple[Evidence, str]:
+    lines, v = _pair_lines(_pairs(inputs.paired, "clean", "cosine", 1.0), gain_verdict)
+    many = _many(inputs.geo_sum)
+    for g in inputs.geo_sum:
         if head_is(g["config"], logits="cosine", scale=1.0, init="sphere"):
             acc, ch = g["accuracy"], 1 / g["num_classes"]
             near = acc["mean"] is not None and acc["mean"] < 1.2 * ch
@@ -239,9 +239,9 @@ def cosine_s1(x: ClaimInputs) -> tuple[Evidence, str]:
                       f"{' (at chance: did not learn)' if near else ''}",
                       f"{_where(g, many)}{g['variant']} at chance" if near else None)
     for ds, arch, init in sorted({(r["config"]["dataset"], r["config"]["arch"], r["config"]["init"])
-                                  for r in x.records if r["config"]["init"] in RANDOM_INITS}):
-        a = _seed_acc(x.records, ds, arch, head="fixed", logits="cosine", scale=1.0, init=init)
-        b = _seed_acc(x.records, ds, arch, head="learned", logits="dot", init=init)
+                                  for r in inputs.records if r["config"]["init"] in RANDOM_INITS}):
+        a = _seed_acc(inputs.records, ds, arch, head="fixed", logits="cosine", scale=1.0, init=init)
+        b = _seed_acc(inputs.records, ds, arch, head="learned", logits="dot", init=init)
         if a and b:
             d = paired_differences(a, b)
             lines.add(f"{ds}/{arch}: fixed-cosine-S1 − learned-dot on clean: {pp(d)} "
@@ -251,10 +251,10 @@ def cosine_s1(x: ClaimInputs) -> tuple[Evidence, str]:
     return lines, _overall(v)
 
 
-def compact(x: ClaimInputs) -> tuple[Evidence, str]:
+def compact(inputs: ClaimInputs) -> tuple[Evidence, str]:
     lines, v = Evidence(), []
-    many = _many(x.geo_sum)
-    for g in x.geo_sum:
+    many = _many(inputs.geo_sum)
+    for g in inputs.geo_sum:
         if not head_is(g["config"], head="fixed", logits="cosine", scale=1.0):
             continue
         comp, ceil = g["compactness_pred"], g["ceiling_pred"]
@@ -274,7 +274,7 @@ def compact(x: ClaimInputs) -> tuple[Evidence, str]:
         else:
             v.append("not supported")
         lines.add(s, short)
-    learned_cos = sorted((g for g in x.geo_sum if head_is(g["config"], head="learned", logits="cosine")),
+    learned_cos = sorted((g for g in inputs.geo_sum if head_is(g["config"], head="learned", logits="cosine")),
                          key=lambda g: g["variant"])
     for g in learned_cos:
         if g["compactness_pred"]["mean"] is not None:
@@ -283,10 +283,10 @@ def compact(x: ClaimInputs) -> tuple[Evidence, str]:
     return lines, _overall(v)
 
 
-def spearman(x: ClaimInputs) -> tuple[Evidence, str]:
+def spearman(inputs: ClaimInputs) -> tuple[Evidence, str]:
     lines, v = Evidence(), []
-    many = _many(x.geo_sum)
-    for g in x.geo_sum:
+    many = _many(inputs.geo_sum)
+    for g in inputs.geo_sum:
         rho = g["spearman_rho"]
         if rho["mean"] is None:
             continue
@@ -307,22 +307,22 @@ def spearman(x: ClaimInputs) -> tuple[Evidence, str]:
 
 
 def kept(cond: str, what: str) -> Callable[[ClaimInputs], tuple[Evidence, str]]:
-    def judge(x: ClaimInputs) -> tuple[Evidence, str]:
-        pairs = [p for logits in ("dot", "cosine") for p in _pairs(x.paired, cond, logits)]
+    def judge(inputs: ClaimInputs) -> tuple[Evidence, str]:
+        pairs = [p for logits in ("dot", "cosine") for p in _pairs(inputs.paired, cond, logits)]
         lines, v = _pair_lines(pairs, kept_verdict)
         if lines:
             return lines, _overall(v)
-        if any(cond in r["accuracy"] for r in x.records):
+        if any(cond in r["accuracy"] for r in inputs.records):
             return lines, "not measured: no fixed/learned pair of runs with these conditions"
         return lines, f"not measured: no {cond.split()[0].rstrip('s')} conditions were evaluated"
 
     return judge
 
 
-def random_vectors(x: ClaimInputs) -> tuple[Evidence, str]:
+def random_vectors(inputs: ClaimInputs) -> tuple[Evidence, str]:
     lines = Evidence()
-    many = _many(x.geo_sum)
-    for g in x.geo_sum:
+    many = _many(inputs.geo_sum)
+    for g in inputs.geo_sum:
         if g["config"].get("head") == "fixed" and g["class_vector_mean_cos"]["mean"] is not None:
             c, d = g["num_classes"], g["dim"]
             m = g["class_vector_mean_cos"]["mean"]
@@ -334,25 +334,25 @@ def random_vectors(x: ClaimInputs) -> tuple[Evidence, str]:
     return lines, "measured" if lines else "not measured"
 
 
-def extra_heads(x: ClaimInputs) -> tuple[Evidence, str]:
+def extra_heads(inputs: ClaimInputs) -> tuple[Evidence, str]:
     """Clean accuracy of each extra fixed head minus the fixed random head with the same logits
     and S, paired over seeds."""
     lines, verdicts = Evidence(), []
     extra = {}
-    for r in x.records:
+    for r in inputs.records:
         c = r["config"]
         if c["head"] == "fixed" and c["init"] not in RANDOM_INITS:
             extra.setdefault((c["dataset"], c["arch"], r["variant"]), r)
     for (ds, arch, variant), r in extra.items():
         c = r["config"]
-        base = next((o for o in x.records if head_is(o["config"], head="fixed")
+        base = next((o for o in inputs.records if head_is(o["config"], head="fixed")
                      and all(o["config"][k] == c[k] for k in ("dataset", "arch", "logits", "scale"))), None)
         if base is None or "clean" not in r["accuracy"]:
             continue
-        mine = {o["seed"]: o["accuracy"]["clean"] for o in x.records
+        mine = {o["seed"]: o["accuracy"]["clean"] for o in inputs.records
                 if o["variant"] == variant and o["config"]["dataset"] == ds
                 and o["config"]["arch"] == arch and "clean" in o["accuracy"]}
-        d = paired_differences(mine, _seed_acc(x.records, ds, arch, head="fixed", logits=c["logits"],
+        d = paired_differences(mine, _seed_acc(inputs.records, ds, arch, head="fixed", logits=c["logits"],
                                                scale=c["scale"], init=base["config"]["init"]))
         g = gain_verdict(d).replace("supported", "better").replace("contradicted", "worse")
         verdicts.append(g)

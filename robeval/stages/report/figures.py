@@ -76,19 +76,19 @@ def _point(x, row: dict) -> tuple:
     return (x, row["mean"], *_band(row))
 
 
-def headline_figure(c: FigureContext) -> list[Fig]:
+def headline_figure(context: FigureContext) -> list[Fig]:
     from robeval.render import figures
 
     out = []
     names = {"clean": "clean", **{v: v.replace(" (mean)", "") for v in SUMMARY_KINDS.values()}}
-    for ds, arch in c.groups():
-        mine = c.measured_rows(ds, arch)
+    for ds, arch in context.groups():
+        mine = context.measured_rows(ds, arch)
         groups = [(label, [(r["variant"], r["mean"], r.get("ci_low"), r.get("ci_high"))
                            for r in mine if r["condition"] == cond]) for cond, label in names.items()]
         groups = [g for g in groups if g[1]]
         if groups:
-            f = figures.accuracy_dots(groups, c.colours, c.path(ds, arch, "headline"))
-            out.append((c.rel(f), f"{c.where(ds, arch)}Test accuracy per head variant: dots at the mean over "
+            f = figures.accuracy_dots(groups, context.colours, context.path(ds, arch, "headline"))
+            out.append((context.rel(f), f"{context.where(ds, arch)}Test accuracy per head variant: dots at the mean over "
                                   "seeds, whiskers at the 95% t-interval. Read: a variant is ahead only "
                                   "where its whisker clears the other's."))
     return out
@@ -101,12 +101,12 @@ def _line_name(row: dict) -> str:
     return f"{family} @{table}" if table else family
 
 
-def _category_series(c: FigureContext, ds: str, arch: str, stat: Callable[[dict], dict | None],
+def _category_series(context: FigureContext, ds: str, arch: str, stat: Callable[[dict], dict | None],
                      released: bool) -> dict[str, dict[tuple[str, str], list]]:
     """category -> (variant, family) -> [(severity, mean, band low, band high)] of ``stat(row)``
     (a dict with mean and values) over the generated (or, with ``released``, the released)
     corruption conditions, the clean value at severity 0; categories in Hendrycks' order."""
-    mine = [r for r in c.measured_rows(ds, arch) if (stat(r) or {}).get("mean") is not None]
+    mine = [r for r in context.measured_rows(ds, arch) if (stat(r) or {}).get("mean") is not None]
     clean = {r["variant"]: stat(r) for r in mine if r["condition"] == "clean"}
     series: dict[str, dict[tuple[str, str], list]] = {}
     for r in mine:
@@ -128,20 +128,20 @@ def _category_series(c: FigureContext, ds: str, arch: str, stat: Callable[[dict]
 SOURCES = ((False, "generated corruptions", ""), (True, "released corruption files", "-released"))
 
 
-def severity_figures(c: FigureContext) -> list[Fig]:
+def severity_figures(context: FigureContext) -> list[Fig]:
     """Accuracy vs severity: one image per dataset/arch and source (generated, released), one
     panel per corruption category, one line per family and head variant."""
     from robeval.render import figures
 
     out = []
-    for ds, arch in c.groups():
+    for ds, arch in context.groups():
         for released, what, suffix in SOURCES:
-            series = _category_series(c, ds, arch, lambda r: r, released)
+            series = _category_series(context, ds, arch, lambda r: r, released)
             if not series:
                 continue
-            f = figures.category_panels(series, c.colours, c.path(ds, arch, f"severity{suffix}"),
-                                        f"{c.where(ds, arch)}{what}: accuracy vs severity")
-            out.append((c.rel(f), f"{c.where(ds, arch)}**{what}**: accuracy vs severity (0 = clean), a "
+            f = figures.category_panels(series, context.colours, context.path(ds, arch, f"severity{suffix}"),
+                                        f"{context.where(ds, arch)}{what}: accuracy vs severity")
+            out.append((context.rel(f), f"{context.where(ds, arch)}**{what}**: accuracy vs severity (0 = clean), a "
                                   "panel per category, colour = head variant, line style = family; mean "
                                   "over seeds, bands from lowest to highest seed. Read: the vertical gap "
                                   "is the difference between variants at that severity; a flatter line "
@@ -149,23 +149,23 @@ def severity_figures(c: FigureContext) -> list[Fig]:
     return out
 
 
-def calibration_figures(c: FigureContext) -> list[Fig]:
+def calibration_figures(context: FigureContext) -> list[Fig]:
     """Every per-condition metric with a figure label (ECE) vs severity, like severity_figures."""
     from robeval.render import figures
 
     out = []
     for metric in (m for m in condition_metrics() if m.figure):
-        for ds, arch in c.groups():
+        for ds, arch in context.groups():
             for released, what, suffix in SOURCES:
                 series = _category_series(
-                    c, ds, arch, lambda r, k=metric.name: (r.get("calibration") or {}).get(k), released)
+                    context, ds, arch, lambda r, k=metric.name: (r.get("calibration") or {}).get(k), released)
                 if not series:
                     continue
-                f = figures.category_panels(series, c.colours, c.path(ds, arch, f"{metric.name}{suffix}"),
-                                            f"{c.where(ds, arch)}{what}: {metric.label}",
+                f = figures.category_panels(series, context.colours, context.path(ds, arch, f"{metric.name}{suffix}"),
+                                            f"{context.where(ds, arch)}{what}: {metric.label}",
                                             ylabel=metric.figure)
                 better = "higher" if metric.higher_is_better else "lower"
-                out.append((c.rel(f), f"{c.where(ds, arch)}**{what}**: {metric.label} vs severity (0 = "
+                out.append((context.rel(f), f"{context.where(ds, arch)}**{what}**: {metric.label} vs severity (0 = "
                                       "clean), a panel per category, colour = head variant, line style = "
                                       f"family; mean over seeds, band from lowest to highest seed. Read: "
                                       f"{better} is better; {metric.definition}."))
@@ -178,54 +178,54 @@ def _kind(r: dict) -> tuple[str, str]:
     return label, slug(label.replace(" = ", ""))
 
 
-def cosine_figures(c: FigureContext) -> list[Fig]:
+def cosine_figures(context: FigureContext) -> list[Fig]:
     """cos(w_i, w_j) learned vs fixed side by side, one image per logits kind (and S)."""
     from robeval.render import figures
 
     out = []
-    for ds, arch in c.groups():
+    for ds, arch in context.groups():
         kinds: dict[tuple[str, str], list[dict]] = {}
-        for r in c.first_runs(ds, arch):
+        for r in context.first_runs(ds, arch):
             kinds.setdefault(_kind(r), []).append(r)
         for (label, key), members in kinds.items():
             panels = [(r["variant"], np.asarray(r["analysis"]["class_vectors"]["cosine_matrix"])) for r in members]
             classes = members[0]["analysis"]["head"]["classes"]
-            f = figures.cosine_pair(panels, classes, c.path(ds, arch, f"cosines-{key}"),
-                                    f"{c.where(ds, arch)}{label}: cos(w_i, w_j), seed {members[0]['seed']}")
-            out.append((c.rel(f), f"{c.where(ds, arch)}**{label}**: cosine between class vectors, "
+            f = figures.cosine_pair(panels, classes, context.path(ds, arch, f"cosines-{key}"),
+                                    f"{context.where(ds, arch)}{label}: cos(w_i, w_j), seed {members[0]['seed']}")
+            out.append((context.rel(f), f"{context.where(ds, arch)}**{label}**: cosine between class vectors, "
                                   f"{' vs '.join(p[0] for p in panels)}. Read: learned vectors of look-alike "
                                   "classes are red (close in angle); fixed random ones stay near 0 (white)."))
     return out
 
 
-def spearman_figures(c: FigureContext) -> list[Fig]:
+def spearman_figures(context: FigureContext) -> list[Fig]:
     from robeval.render import figures
 
     out = []
-    for ds, arch in c.groups():
+    for ds, arch in context.groups():
         panels = []
-        for r in c.first_runs(ds, arch):
+        for r in context.first_runs(ds, arch):
             a = r["analysis"]
             p = a["conditions"][a["primary_condition"]]
             cos, conf = np.asarray(a["class_vectors"]["cosine_matrix"]), np.asarray(p["confusion"])
             off = ~np.eye(len(cos), dtype=bool)
             panels.append((r["variant"], cos[off], conf[off], p["spearman"]["rho"]))
         if panels:
-            f = figures.spearman_grid(panels, c.colours, c.path(ds, arch, "spearman"))
-            out.append((c.rel(f), f"{c.where(ds, arch)}Confusions i → j against cos(w_i, w_j), every ordered "
+            f = figures.spearman_grid(panels, context.colours, context.path(ds, arch, "spearman"))
+            out.append((context.rel(f), f"{context.where(ds, arch)}Confusions i → j against cos(w_i, w_j), every ordered "
                                   "class pair, lowest seed. Read: a rising cloud (ρ > 0) means often-confused "
                                   "classes got close vectors (the paper: 0.61-0.87 for learned heads); "
                                   "fixed heads cannot show it."))
     return out
 
 
-def compactness_figures(c: FigureContext) -> list[Fig]:
+def compactness_figures(context: FigureContext) -> list[Fig]:
     from robeval.render import figures
 
     out = []
-    for ds, arch in c.groups():
+    for ds, arch in context.groups():
         panels = []
-        for r in c.first_runs(ds, arch):
+        for r in context.first_runs(ds, arch):
             a, run = r["analysis"], Path(r["run"])
             primary = a["primary_condition"]
             arrays = load_condition(run, primary, r["conditions"][primary]).arrays()
@@ -238,8 +238,8 @@ def compactness_figures(c: FigureContext) -> list[Fig]:
                            cos[idx, arrays["labels"].astype(np.int64)],
                            comp["ceiling_mean_predicted"] if comp.get("ceiling_applies") else None))
         if panels:
-            f = figures.compactness_grid(panels, c.colours, c.path(ds, arch, "compactness"))
-            out.append((c.rel(f), f"{c.where(ds, arch)}Cosine between each test image's feature and its "
+            f = figures.compactness_grid(panels, context.colours, context.path(ds, arch, "compactness"))
+            out.append((context.rel(f), f"{context.where(ds, arch)}Cosine between each test image's feature and its "
                                   "predicted (filled) and true (outline) class vector, lowest seed. Read: "
                                   "further right is more compact; a ReLU encoder cannot pass the dashed "
                                   "ceiling, so the paper's 0.95 (dotted) is out of reach left of it."))
@@ -266,65 +266,65 @@ def _seed_band(per_epoch: dict[int, list[float]]) -> list[tuple]:
             for e, x in sorted(per_epoch.items())]
 
 
-def tracking_figures(c: FigureContext) -> list[Fig]:
+def tracking_figures(context: FigureContext) -> list[Fig]:
     """The geometry over training: one panel per tracked quantity, one line per variant (mean
     over seeds, band from lowest to highest seed)."""
     from robeval.render import figures
 
     out = []
-    for ds, arch in c.groups():
+    for ds, arch in context.groups():
         panels: dict[str, dict[str, list[tuple]]] = {}
         for key, title in TRACKED.items():
             per: dict[str, dict[int, list[float]]] = {}
-            for r in c.records:
+            for r in context.records:
                 if (r["config"]["dataset"], r["config"]["arch"]) == (ds, arch):
                     for e, v in _epochs(Path(r["run"]), key).items():
                         per.setdefault(r["variant"], {}).setdefault(e, []).append(v)
             if per:
                 panels[title] = {v: _seed_band(ep) for v, ep in per.items()}
         if panels:
-            f = figures.curves_grid(panels, c.colours, c.path(ds, arch, "tracking"), "epoch", "value", scale=1.0)
-            out.append((c.rel(f), f"{c.where(ds, arch)}The geometry over training, measured at each epoch on a "
+            f = figures.curves_grid(panels, context.colours, context.path(ds, arch, "tracking"), "epoch", "value", scale=1.0)
+            out.append((context.rel(f), f"{context.where(ds, arch)}The geometry over training, measured at each epoch on a "
                                   "fixed validation subset: mean over seeds, band from lowest to highest seed. "
                                   "Read: fixed heads keep their class-vector cosines and W movement flat by "
                                   "construction; compare how fast compactness rises and NC1 falls."))
     return out
 
 
-def dynamics_figures(c: FigureContext) -> list[Fig]:
+def dynamics_figures(context: FigureContext) -> list[Fig]:
     """Validation accuracy per epoch, one panel per logits kind: mean over seeds, seed band."""
     from robeval.render import figures
 
     out = []
-    for ds, arch in c.groups():
+    for ds, arch in context.groups():
         per: dict[str, dict[str, dict[int, list[float]]]] = {}
-        for r in c.records:
+        for r in context.records:
             if (r["config"]["dataset"], r["config"]["arch"]) != (ds, arch):
                 continue
             for e, v in _epochs(Path(r["run"])).items():
                 per.setdefault(_kind(r)[0], {}).setdefault(r["variant"], {}).setdefault(e, []).append(v)
         panels = {k: {v: _seed_band(ep) for v, ep in vs.items()} for k, vs in per.items()}
         if panels:
-            f = figures.curves_grid(panels, c.colours, c.path(ds, arch, "dynamics"), "epoch",
+            f = figures.curves_grid(panels, context.colours, context.path(ds, arch, "dynamics"), "epoch",
                                     "validation accuracy %")
-            out.append((c.rel(f), f"{c.where(ds, arch)}Validation accuracy per epoch, mean over seeds, band "
+            out.append((context.rel(f), f"{context.where(ds, arch)}Validation accuracy per epoch, mean over seeds, band "
                                   "from lowest to highest seed. Read: a line still rising at its last epoch "
                                   "had not converged; compare variants within a panel."))
     return out
 
 
-def diagnostic_figures(c: FigureContext) -> list[Fig]:
+def diagnostic_figures(context: FigureContext) -> list[Fig]:
     """The run plots robeval analyze drew for each variant's lowest seed, copied."""
     out = []
-    for ds, arch in c.groups():
-        for r in c.first_runs(ds, arch):
+    for ds, arch in context.groups():
+        for r in context.first_runs(ds, arch):
             for name, caption in DIAGNOSTIC_PLOTS:
                 src = Path(r["run"]) / r["analysis"].get("plots", {}).get(name, "-")
                 if src.is_file():
-                    dst = c.path(ds, arch, f"{r['variant']}-seed{r['seed']}-{name}")
+                    dst = context.path(ds, arch, f"{r['variant']}-seed{r['seed']}-{name}")
                     dst.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(src, dst)
-                    out.append((c.rel(dst), f"{c.where(ds, arch)}{r['variant']} seed {r['seed']}: {caption}"))
+                    out.append((context.rel(dst), f"{context.where(ds, arch)}{r['variant']} seed {r['seed']}: {caption}"))
     return out
 
 

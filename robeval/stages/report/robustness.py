@@ -85,12 +85,12 @@ def _scalar_table(field: FieldResults, ds: str, arch: str, source: str, variants
     return b
 
 
-def _family_table(x: ReportInputs, ds: str, arch: str, source: str, variant: str) -> tuple:
+def _family_table(inputs: ReportInputs, ds: str, arch: str, source: str, variant: str) -> tuple:
     """Rows: families (category order) then the per-severity mean; columns: severities, the
     family mean and CE_f (normalised by the reference)."""
-    field = x.field
+    field = inputs.field
     name = Source(source, "corruption").condition
-    acc = {r["condition"]: r for r in x.rows_of(ds, arch) if r["variant"] == variant}
+    acc = {r["condition"]: r for r in inputs.rows_of(ds, arch) if r["variant"] == variant}
     fam = [r for r in field.of(ds, arch, source, "family_accuracy") if r["variant"] == variant]
     ce = {r["part"]: r for r in field.of(ds, arch, source, "ce") if r["variant"] == variant}
     sev = {r["part"]: r for r in field.of(ds, arch, source, "severity_accuracy") if r["variant"] == variant}
@@ -131,8 +131,8 @@ def _side_by_side(field: FieldResults, ds: str, arch: str) -> list[tuple]:
     return [("fold", f"Released vs generated corruptions, side by side: {len(rows)} rows", tables)]
 
 
-def robustness_section(x: ReportInputs) -> list[tuple]:
-    field = x.field
+def robustness_section(inputs: ReportInputs) -> list[tuple]:
+    field = inputs.field
     if field is None or not field.contexts:
         return []
     corrupted = any(c["kind"] == "corruption" for c in field.contexts)
@@ -141,13 +141,13 @@ def robustness_section(x: ReportInputs) -> list[tuple]:
                       ("p", (f"CE reference: {field.reference}. " if corrupted else "")
                        + "A normalised number says in its column header what it is normalised by; "
                          "each cell is the mean over seeds, under it the 95% t-interval.")]
-    for ds, arch in x.groups():
+    for ds, arch in inputs.groups():
         sources = field.sources(ds, arch)
         if not sources:
             continue
-        if len(x.groups()) > 1:
+        if len(inputs.groups()) > 1:
             b.append(("h", 3, f"{ds} / {arch}"))
-        variants = list(dict.fromkeys(r["variant"] for r in x.rows_of(ds, arch)))
+        variants = list(dict.fromkeys(r["variant"] for r in inputs.rows_of(ds, arch)))
         corr = field.sources(ds, arch, "corruption")
         for source in corr:
             b.append(("p", f"**{source} corruptions**"))
@@ -157,7 +157,7 @@ def robustness_section(x: ReportInputs) -> list[tuple]:
                 b.append(("note", f"Effective robustness ({source}): {ctx['fit_note']}."))
             b.append(("fold", f"Per family and severity ({source}): mean accuracy{', CE' if ctx['reference'] else ''}",
                       [t for v in variants if any(r["variant"] == v for r in field.of(ds, arch, source))
-                       for t in (("p", f"**{v}**"), _family_table(x, ds, arch, source, v))]))
+                       for t in (("p", f"**{v}**"), _family_table(inputs, ds, arch, source, v))]))
         gen = [s for s in sources if s not in corr]
         if gen:
             b.append(("p", "**generalisation sets**: effective robustness per set"))

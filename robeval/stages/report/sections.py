@@ -41,8 +41,8 @@ def _split_conditions(rows: list[dict]) -> tuple[list[str], list[str]]:
     return sorted((c for c in conds if c not in folded), key=order), folded
 
 
-def _where(x: ReportInputs, ds: str, arch: str) -> str:
-    return f" ({ds} / {arch})" if len(x.groups()) > 1 else ""
+def _where(inputs: ReportInputs, ds: str, arch: str) -> str:
+    return f" ({ds} / {arch})" if len(inputs.groups()) > 1 else ""
 
 
 def _setting_header(lr: float | None, scale: float | None) -> str:
@@ -76,12 +76,12 @@ def _sweep_tables(sweep: list[dict]) -> list[tuple]:
     return out
 
 
-def tuning_section(x: ReportInputs) -> list[tuple]:
+def tuning_section(inputs: ReportInputs) -> list[tuple]:
     """The sweep: validation accuracy per variant and setting (lr, S), and which was chosen."""
     b: list[tuple] = []
-    if x.sweep:
+    if inputs.sweep:
         swept = [name for name, key in (("learning rate", "lr"), ("S", "scale"))
-                 if len({r.get(key) for r in x.sweep if r.get(key) is not None}) > 1]
+                 if len({r.get(key) for r in inputs.sweep if r.get(key) is not None}) > 1]
         b += [("h", 2, f"Tuning: {' and '.join(swept) or 'setting'} per head variant, chosen on validation"),
               ("p", "Every head variant was trained at every setting: each learning rate and, for "
                     "logits with a scale, each S (a learned S starts from it). Per variant, the "
@@ -89,8 +89,8 @@ def tuning_section(x: ReportInputs) -> list[tuple]:
                     "only validation accuracy was read to choose, and a tie goes to the smaller LR, "
                     "then the smaller S. Test accuracy and every other condition were evaluated for "
                     "the chosen setting only, so no number in this report was used to choose."),
-              *_sweep_tables(x.sweep)]
-    presets = {r["train_config"].get("preset") for r in x.records}
+              *_sweep_tables(inputs.sweep)]
+    presets = {r["train_config"].get("preset") for r in inputs.records}
     if "authors" in presets:
         b.append(("p", "**Unequal tuning (preset authors):** the authors' protocol trains learned-dot "
                        "heads at LR 0.001 and every other head at 0.1, as their code does; the heads "
@@ -98,29 +98,29 @@ def tuning_section(x: ReportInputs) -> list[tuple]:
     return b
 
 
-def accuracy_section(x: ReportInputs) -> list[tuple]:
-    if not x.rows:
+def accuracy_section(inputs: ReportInputs) -> list[tuple]:
+    if not inputs.rows:
         return []
     b: list[tuple] = [("h", 2, "Accuracy by condition")]
-    headline = {path: cap for path, cap in x.figs.get("headline", [])}
-    for ds, arch in x.groups():
-        rows = x.rows_of(ds, arch)
+    headline = {path: cap for path, cap in inputs.figs.get("headline", [])}
+    for ds, arch in inputs.groups():
+        rows = inputs.rows_of(ds, arch)
         shown, folded = _split_conditions(rows)
-        if len(x.groups()) > 1:
+        if len(inputs.groups()) > 1:
             b.append(("h", 3, f"{ds} / {arch}"))
         fig = next(((p, c) for p, c in headline.items() if f"{slug(ds)}-{slug(arch)}-" in p), None)
         table = ("table", *by_condition(rows, shown))
         b.append(("row", [table, ("figures", [fig])]) if fig else table)
         if folded:
-            b.append(("fold", f"Per corruption and severity: {len(folded)} conditions{_where(x, ds, arch)}",
+            b.append(("fold", f"Per corruption and severity: {len(folded)} conditions{_where(inputs, ds, arch)}",
                       [("table", *by_condition(rows, folded))]))
-    if x.figs.get("severity"):
-        b.append(("figures", x.figs["severity"]))
+    if inputs.figs.get("severity"):
+        b.append(("figures", inputs.figs["severity"]))
     return b
 
 
-def paired_section(x: ReportInputs) -> list[tuple]:
-    if not x.paired:
+def paired_section(inputs: ReportInputs) -> list[tuple]:
+    if not inputs.paired:
         return []
     b: list[tuple] = [
         ("h", 2, "Fixed − learned, paired over seeds"),
@@ -129,61 +129,61 @@ def paired_section(x: ReportInputs) -> list[tuple]:
               "per seed (same seed = same encoder init and data order), then the mean and its 95% "
               "t-interval, in percentage points. An interval that excludes 0 is a difference."),
     ]
-    for ds, arch in x.groups():
-        mine = [p for p in x.paired if p["dataset"] == ds and p["arch"] == arch]
+    for ds, arch in inputs.groups():
+        mine = [p for p in inputs.paired if p["dataset"] == ds and p["arch"] == arch]
         if not mine:
             continue
         shown, folded = _split_conditions(mine)
         pairs = list(dict.fromkeys((p["fixed"], p["learned"]) for p in mine))
         cell = {(p["fixed"], p["learned"], p["condition"]): p for p in mine}
-        if len(x.groups()) > 1:
+        if len(inputs.groups()) > 1:
             b.append(("h", 3, f"{ds} / {arch}"))
         b.append(("table", ["condition", *(Cell(f, f"− {lrn}, pp") for f, lrn in pairs)],
                   [[c, *(diff_cell(cell.get((f, lrn, c))) for f, lrn in pairs)] for c in shown]))
         if folded:
-            b.append(("fold", f"Per corruption and severity: {len(folded)} conditions{_where(x, ds, arch)}",
+            b.append(("fold", f"Per corruption and severity: {len(folded)} conditions{_where(inputs, ds, arch)}",
                       [("table", ["condition", *(Cell(f, f"− {lrn}, pp") for f, lrn in pairs)],
                         [[c, *(diff_cell(cell.get((f, lrn, c))) for f, lrn in pairs)] for c in folded])]))
     return b
 
 
-def geometry_section(x: ReportInputs) -> list[tuple]:
-    if not x.geo_sum:
+def geometry_section(inputs: ReportInputs) -> list[tuple]:
+    if not inputs.geo_sum:
         return []
     table = geometry_table()
     b: list[tuple] = [("h", 2, "Geometry of the classification layer")]
-    figs = [f for k in ("cosines", "spearman", "compactness") for f in x.figs.get(k, [])]
+    figs = [f for k in ("cosines", "spearman", "compactness") for f in inputs.figs.get(k, [])]
     if figs:
         b.append(("figures", figs))
-    for ds, arch in x.groups():
-        mine = [g for g in x.geo_sum if g["dataset"] == ds and g["arch"] == arch]
+    for ds, arch in inputs.groups():
+        mine = [g for g in inputs.geo_sum if g["dataset"] == ds and g["arch"] == arch]
         if mine:
-            b.append(("fold", f"Geometry per head variant: {len(table)} measures{_where(x, ds, arch)}", [
+            b.append(("fold", f"Geometry per head variant: {len(table)} measures{_where(inputs, ds, arch)}", [
                 ("note", "On the primary condition (clean test set): mean over seeds, under it the 95% "
                          "t-interval. Class means come from the same test features."),
                 ("table", ["measure", *(Cell(g["variant"], f"n = {g['n']}") for g in mine)],
                  [[label, *(plain_cell(g[k], spec) for g in mine)] for k, label, spec in table])]))
-    defs = next((r["analysis"]["definitions"] for r in x.records if r.get("analysis")), None)
+    defs = next((r["analysis"]["definitions"] for r in inputs.records if r.get("analysis")), None)
     if defs:
         b.append(("fold", "What each measure means", [("ul", [f"**{k}**: {v}" for k, v in defs.items()])]))
-    if x.figs.get("diagnostics"):
+    if inputs.figs.get("diagnostics"):
         b.append(("fold", "Per-variant diagnostic plots (lowest seed): confusions, PCA, feature norms",
-                  [("figures", x.figs["diagnostics"])]))
+                  [("figures", inputs.figs["diagnostics"])]))
     return b
 
 
-def claims_detail(x: ReportInputs) -> list[tuple]:
-    if not x.claims:
+def claims_detail(inputs: ReportInputs) -> list[tuple]:
+    if not inputs.claims:
         return []
     b: list[tuple] = [("h", 2, "Claims in detail")]
-    for i, c in enumerate(x.claims, 1):
+    for i, c in enumerate(inputs.claims, 1):
         b.append(("fold", f"Claim {i}: {c['claim']}. These runs: {c['verdict']}.",
                   [("p", f"Paper: {c['paper']}."), ("ul", c["evidence"] or ["no runs measure this"])]))
     return b
 
 
-def dynamics_section(x: ReportInputs) -> list[tuple]:
-    figs = x.figs.get("dynamics", []) + x.figs.get("tracking", [])
+def dynamics_section(inputs: ReportInputs) -> list[tuple]:
+    figs = inputs.figs.get("dynamics", []) + inputs.figs.get("tracking", [])
     if not figs:
         return []
     return [("h", 2, "Training"), ("figures", figs)]
@@ -199,27 +199,27 @@ def _run_accuracy(r: dict) -> Cell:
     return Cell(f"{100 * clean['accuracy']:.2f}", sub)
 
 
-def runs_section(x: ReportInputs) -> list[tuple]:
+def runs_section(inputs: ReportInputs) -> list[tuple]:
     rows = [[r["run"], r["variant"], r["seed"],
              "–" if r["best_val_acc"] is None else f"{100 * r['best_val_acc']:.2f}",
              _run_accuracy(r), {True: "yes", False: "NO", None: "–"}[r.get("at_plateau")],
              r["train_config"].get("preset"), r["train_config"].get("epochs"),
              r["train_config"].get("batch_size"), r["train_config"].get("lr"),
-             r["train_config"].get("max_train")] for r in x.records]
+             r["train_config"].get("max_train")] for r in inputs.records]
     b: list[tuple] = [("h", 2, "Runs")]
     if rows:
         b.append(("fold", f"{len(rows)} runs: seed, validation and clean test accuracy, plateau, settings",
                   [("table", ["run", "head", "seed", "best val %", Cell("clean test %", "95% binomial"),
                               "plateau", "preset", "epochs", "batch", "lr", "max train"], rows)]))
         b.append(("details", "every run's configuration (JSON)",
-                  json.dumps({r["run"]: r["train_config"] for r in x.records}, indent=1)))
-    if x.notes:
-        b.append(("ul", x.notes))
+                  json.dumps({r["run"]: r["train_config"] for r in inputs.records}, indent=1)))
+    if inputs.notes:
+        b.append(("ul", inputs.notes))
     return b
 
 
-def environment_section(x: ReportInputs) -> list[tuple]:
-    env = x.env
+def environment_section(inputs: ReportInputs) -> list[tuple]:
+    env = inputs.env
     libs = ", ".join(f"{k} {v}" for k, v in env["libraries"].items() if v)
     return [
         ("h", 2, "Environment"),
