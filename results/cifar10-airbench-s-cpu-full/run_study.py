@@ -144,7 +144,7 @@ def main() -> None:
                            "--backend", "fast", "--workers", "2", "--quiet"], work / "logs" / "corrupt.log")
     if "eval" in stages:
         runs = sorted(p for p in (work / "runs").iterdir() if (p / "summary.json").exists())
-        todo = [r for r in runs if not (r / "eval" / "eval.json").exists()]
+        todo = [r for r in runs if not (r / "eval.json").exists()]  # written last, atomically
         with timed(work, "eval"):
             parallel([(ROBEVAL + ["eval", str(r), "--conditions", CONDITIONS, "--corrupt-backend", "fast",
                                   "--quiet"], work / "logs" / f"eval-{r.name}.log") for r in todo])
