@@ -1,5 +1,6 @@
 """The full-scale CPU study, resumable: sweep (one seed, short) -> 2 x 2 grid x 5 seeds + cosine at
-the S chosen on validation -> corrupted sets -> eval -> report. Re-running continues where it stopped.
+the S chosen on validation -> corrupted sets -> eval -> report -> collect (small outputs copied
+here). Re-running continues where it stopped.
 
     ROBEVAL_DATA=DATA python results/cifar10-airbench-s-cpu-full/run_study.py --work STUDY [--stage all]
 
@@ -14,6 +15,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -95,6 +97,27 @@ def parallel(cmds: list[tuple[list[str], Path]], workers: int = 2) -> None:
             f.result()
 
 
+SMALL = ("config.json", "summary.json", "metrics.jsonl", "eval.json", "analysis.json")
+HERE = Path(__file__).resolve().parent
+
+
+def collect(work: Path, dest: Path = HERE) -> None:
+    """Copy the small outputs into the results folder: each finished run's config, summary,
+    per-epoch metrics and eval/analysis JSON (not checkpoints nor per-image npz), the report,
+    and timings.json. Safe to run at any time; it only adds or refreshes files."""
+    for run_dir in sorted((work / "runs").iterdir()):
+        if not (run_dir / "summary.json").exists() or (run_dir / "state.pt").exists():
+            continue
+        for name in SMALL:
+            if (run_dir / name).exists():
+                (dest / "runs" / run_dir.name).mkdir(parents=True, exist_ok=True)
+                shutil.copy2(run_dir / name, dest / "runs" / run_dir.name / name)
+    if (work / "report" / "report.html").exists():
+        shutil.copytree(work / "report", dest, dirs_exist_ok=True)
+    if (work / "timings.json").exists():
+        shutil.copy2(work / "timings.json", dest / "timings.json")
+
+
 def timed(work: Path, stage: str):
     """Add this invocation's wall and child-CPU seconds of ``stage`` to WORK/timings.json (the
     study resumes across sessions, so a stage's time is the sum of its invocations)."""
@@ -125,11 +148,16 @@ def _child_cpu() -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, required=True)
-    ap.add_argument("--stage", choices=["sweep", "train", "corrupt", "eval", "report", "all"], default="all")
+    ap.add_argument("--stage", choices=["sweep", "train", "corrupt", "eval", "report", "collect", "all"],
+                    default="all")
     args = ap.parse_args()
     work = args.work
     (work / "logs").mkdir(parents=True, exist_ok=True)
-    stages = ["sweep", "train", "corrupt", "eval", "report"] if args.stage == "all" else [args.stage]
+    stages = (["sweep", "train", "corrupt", "eval", "report", "collect"] if args.stage == "all"
+              else [args.stage])
+    if stages == ["collect"]:
+        collect(work)
+        return
     cells = grid(sweep(work))
     print("chosen on validation (head, logits, S, LR):",
           [(h, lg, s, lr) for h, lg, s, lr, _ in cells], flush=True)
@@ -153,6 +181,8 @@ def main() -> None:
             run(ROBEVAL + ["report", *[str(p) for p in sorted((work / "runs").iterdir())],
                            "--sweep", str(work / "sweep" / "sweep.json"),
                            "--out", str(work / "report")], work / "logs" / "report.log")
+    if "collect" in stages:
+        collect(work)
 
 if __name__ == "__main__":
     main()
