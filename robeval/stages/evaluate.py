@@ -18,7 +18,7 @@ import numpy as np
 from robeval import runs
 from robeval.analysis.condition_metrics import measure_condition
 from robeval.analysis.stats import clopper_pearson
-from robeval.conditions import ConditionContext, resolve
+from robeval.conditions import ConditionContext, parse_conditions
 from robeval.core.environment import environment, pick_device
 from robeval.core.errors import RobevalError
 from robeval.core.fileio import staged_folder
@@ -77,7 +77,7 @@ def evaluate_run(
     else:
         model, cfg = model.to(device), TrainConfig.from_dict(config["config"])
     model_classes = config["dataset"]["classes"]
-    chosen = resolve(conditions, cfg.dataset, data_dir)
+    chosen = parse_conditions(conditions, cfg.dataset, data_dir)
     ctx = ConditionContext(cfg.dataset, data_dir, seed=0, options={"corrupt_backend": corrupt_backend})
     previous = read_eval_json(path)
     # results of another checkpoint are not mixed in: they describe a different model
