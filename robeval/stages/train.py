@@ -336,6 +336,15 @@ def train(
     out = Path(out_dir)
     info = distributed.from_environment()
     device = distributed.setup(info, pick_device(device))
+    try:
+        return _train_joined(cfg, out, info, device, resume, overwrite, data_dir, progress)
+    finally:  # the process group is left on success and on error (a next run joins afresh)
+        distributed.teardown(info)
+
+
+def _train_joined(cfg: TrainConfig, out: Path, info, device: str, resume: bool, overwrite: bool,
+                  data_dir: str | None, progress: bool) -> dict:
+    """``train`` once this process has joined the process group (if any)."""
     resuming, finished = distributed.on_main(info, _start_or_resume, out, resume, overwrite)
     if resuming:  # a finished run too: "--resume --epochs 99" must not silently do nothing
         _refuse_changes(cfg, TrainConfig.from_dict(runs.open_run(out)[1]["config"]), out)
