@@ -29,6 +29,19 @@ from robeval.runs.outputs import read_eval_json, write_condition, write_eval_jso
 from robeval.training.config import TrainConfig
 
 
+def check_conditions(conditions: str | None, dataset: str, data_dir: str | Path | None = None) -> None:
+    """Refuse a bad ``--conditions`` (one RobevalError) before anything is written."""
+    parse_conditions(conditions, dataset, data_dir)
+
+
+def listed_conditions(run_dir: str | Path, data_dir: str | Path | None = None) -> list[str]:
+    """The names of every condition available for the run's dataset (``--list-conditions``)."""
+    from robeval.conditions import available
+
+    _, config = runs.open_run(Path(run_dir))
+    return [c.name for c in available(config["config"]["dataset"], data_dir=data_dir)]
+
+
 def check_classes(model_classes: list[str], set_classes: list[str], condition: str) -> np.ndarray:
     """Map the set's label indices onto the model's by class name; unknown names are an error."""
     index = {c: i for i, c in enumerate(model_classes)}

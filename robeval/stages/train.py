@@ -43,6 +43,11 @@ from robeval.training.config import TrainConfig, resolve
 from robeval.training.optim import Scheduler, make_optimizer, make_scheduler, plateau
 
 
+def default_run_dir(cfg: TrainConfig) -> Path:
+    """Where ``robeval train`` writes without --out: runs/<dataset>-<arch>-<variant>-seed<k>."""
+    return Path("runs") / runs.run_name(cfg)
+
+
 def load_train_val(cfg: TrainConfig, data_dir: str | None) -> tuple[ImageSet, ImageSet]:
     """The training and validation sets; validation is a dataset's own val split or carved from train."""
     train = load_split(cfg.dataset, "train", data_dir)
