@@ -227,3 +227,10 @@ def test_last_resort_handler_gives_one_line(exc, needle, monkeypatch):
         result.output.strip().splitlines()
     monkeypatch.setenv("ROBEVAL_DEBUG", "1")
     assert "ROBEVAL_DEBUG=1" not in CliRunner().invoke(group, ["boom"]).output  # re-raised as it was
+
+
+def test_the_cli_bound_on_numbers_is_the_training_configs():
+    from robeval.cli.values import LARGEST
+    from robeval.training import config
+
+    assert LARGEST == config.LARGEST

@@ -195,7 +195,7 @@ def test_fast_cpu_grouping_does_not_change_pixels(monkeypatch):
 
 def test_conditions_built_in_parallel_equal_one_worker(tmp_path, monkeypatch):
     """corrupt --workers 2 runs whole conditions in parallel: the same files, byte for byte."""
-    from robeval.conditions.corrupt import corrupt_dataset
+    from robeval.stages.corrupt import corrupt_dataset
 
     monkeypatch.setenv("ROBEVAL_DATA", str(tmp_path / "shared"))
     got = {}

@@ -212,7 +212,7 @@ def test_imagefolder_mixed_sizes_are_brought_to_the_common_side(tmp_path, data_d
 
 
 def test_imagefolder_with_only_test_serves_eval_and_corrupt(tmp_path, data_dir):
-    from robeval.conditions.corrupt import corrupt_dataset
+    from robeval.stages.corrupt import corrupt_dataset
 
     root = tmp_path / "testonly"
     imgs = random_images(6, 32, 9)

@@ -80,3 +80,32 @@ def test_global_batch_must_divide_by_processes(tmp_path):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=200)
     assert proc.returncode != 0
     assert "must divide by the 2 processes" in proc.stderr
+
+
+def _train_worker(rank: int, world: int, port: int, out: str) -> None:
+    """One torchrun-like rank: a refused run, then a finished one, each through stages.train."""
+    from robeval.core.errors import RobevalError
+    from robeval.stages.train import train
+    from robeval.training.config import TrainConfig
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    joined = {}
+    cfg = dict(epochs=1, max_train=64, head="fixed", logits="dot")
+    try:  # a global batch of 33 does not divide by 2 processes: refused after joining the group
+        train(TrainConfig(**cfg, batch_size=33), f"{out}/odd", device="cpu", progress=False)
+    except RobevalError:
+        joined["after_error"] = dist.is_initialized()
+    summary = train(TrainConfig(**cfg, batch_size=32), f"{out}/run", device="cpu", progress=False)
+    joined["after_run"] = dist.is_initialized()
+    joined["world_size"] = summary["world_size"]
+    with open(f"{out}/rank{rank}.json", "w") as f:
+        json.dump(joined, f)
+
+
+def test_a_distributed_run_leaves_the_process_group_on_success_and_on_error(tmp_path):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    mp.spawn(_train_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    for rank in (0, 1):
+        joined = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert joined == {"after_error": False, "after_run": False, "world_size": 2}, rank

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from robeval.cli.group import cli
@@ -27,7 +25,7 @@ class _CorruptCommand(click.Command):
     """`robeval corrupt --help` ends with the groups and families read from the registry."""
 
     def format_epilog(self, ctx, formatter) -> None:
-        from robeval.corruptions.catalog import help_lines
+        from robeval.stages.corrupt import help_lines
 
         formatter.write("\n" + "\n".join("  " + line for line in help_lines()) + "\n")
 
@@ -36,8 +34,9 @@ class _CorruptCommand(click.Command):
 @click.option("--dataset", type=DATASET, default="shapes", show_default=True)
 @click.option("--split", default="test", show_default=True)
 @click.option("--conditions", default="corrupt:study", show_default=True,
-              help="corrupt:GROUP (listed below), family names, FAMILY/S[@TABLE] "
-                   "names, albu:Transform(args) or albu:FILE.yaml; commas separate.")
+              help="The --conditions of robeval eval, the corrupted ones built: corrupt:GROUP "
+                   "(listed below), family names, FAMILY/S[@TABLE], albu:Transform(args), "
+                   "albu:FILE.yaml or all (corrupt:study); commas separate.")
 @click.option("--severities", default="1-5", show_default=True, help="e.g. 1-5, 3 or 1,3,5.")
 @click.option("--table", type=TABLE, default="auto",
               show_default=True, help="Parameter table; auto: nearest native size on a log scale "
@@ -62,24 +61,27 @@ def corrupt(dataset, split, conditions, severities, table, backend, workers, see
     under <data root>/corruptions/), or draw a preview grid. Re-runs skip valid files and rebuild
     damaged or outdated ones; `robeval eval` builds missing ones on demand.
     """
-    from robeval.conditions.corrupt import corrupt_dataset
-    from robeval.conditions.corrupt import preview as draw_preview
-    from robeval.corruptions import parse_severities
+    from click.core import ParameterSource
+
+    from robeval.stages.corrupt import corrupt_dataset, parse_severities, unused_option
+    from robeval.stages.corrupt import preview as draw_preview
 
     if device == "auto":
         device = "cpu" if backend == "reference" else device
-    _refuse_unused(click.get_current_context(), conditions, preview)
+    ctx = click.get_current_context()
+    given = {n for n in ("severities", "table")
+             if ctx.get_parameter_source(n) not in (None, ParameterSource.DEFAULT)}
+    why = unused_option(conditions, dataset, given, preview)
+    if why:  # options no condition uses are refused rather than dropped
+        raise click.UsageError(why)
     if (out or overwrite) and not preview:
         raise click.UsageError(f"{'--out' if out else '--overwrite'} is for the --preview image; "
                                "without --preview the cache goes under <data root>/corruptions/")
     if preview:
-        from robeval.runs.destinations import check_file
-
         if out is None:  # the default is checked like a given --out
             out = OutPath(folder=False).convert("preview.png", None, None)
-        check_file(out, overwrite=overwrite, suffixes=(".png",))
         path = draw_preview(dataset, split, conditions, preview, out, table=table, backend=backend,
-                            seed=seed, data_dir=data_dir, device=device)
+                            seed=seed, data_dir=data_dir, device=device, overwrite=overwrite)
         click.echo(f"wrote {path}")
         return
     rows = corrupt_dataset(dataset, split, conditions, parse_severities(severities), table=table,
@@ -88,30 +90,6 @@ def corrupt(dataset, split, conditions, severities, table, backend, workers, see
     for r in rows:
         params = ", ".join(f"{k}={v}" for k, v in (r["params"] or {}).items() if k != "albumentations_version")
         click.echo(f"{r['condition']:<28} {r['table'] or '-':<13} {params:<34} {r['status']:<10} {r['path']}")
-
-def _refuse_unused(ctx: click.Context, conditions: str, preview: int | None) -> None:
-    """--severities and --table apply to family and corrupt:GROUP names (and --table to
-    FAMILY/S without @TABLE); where no name uses them, they are refused rather than dropped."""
-    from click.core import ParameterSource
-
-    from robeval.conditions.base import split_names
-    from robeval.conditions.corrupt import named_families
-
-    def given(name: str) -> bool:
-        return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
-
-    names = split_names(conditions or "corrupt:study")
-    families = [n for n in names if named_families(n)]
-    if given("severities") and preview:
-        raise click.UsageError("--severities: --preview draws every severity (1-5); leave it out")
-    if given("severities") and not families:
-        raise click.UsageError(f"--severities applies to family and corrupt:GROUP names; "
-                               f"{', '.join(names[:3])} name their own severity (or are albu:): "
-                               "leave --severities out")
-    uses_table = families or [n for n in names if not n.startswith("albu:") and "@" not in n]
-    if given("table") and not uses_table:
-        raise click.UsageError(f"--table applies to corruptions without @TABLE; {', '.join(names[:3])} "
-                               "name their own table (or are albu:): leave --table out")
 
 
 @cli.group()
@@ -132,7 +110,7 @@ def genset() -> None:
 @data_dir_option
 def genset_list(data_dir) -> None:
     """Known manifests and built sets."""
-    from robeval.data.gensets import list_sets
+    from robeval.stages.genset import list_sets
 
     rows = list_sets(data_dir)
     click.echo(f"{'name':<24} {'target':<10} {'classes':>7} {'items':>6} {'kind':<11} {'built':<5} pinned")
@@ -168,12 +146,10 @@ def genset_source_options(f):
 @quiet_option
 def genset_build(name, root, images, data_dir, pin, skip_bad, accept_arrays, workers, quiet) -> None:
     """Build set NAME (or a manifest .json path) into <data root>/gensets/."""
-    from robeval.data.gensets import build, out_paths
-    from robeval.data.loading import data_root
+    from robeval.stages.genset import build_set
 
-    info = build(name, data_dir, root=root, images=images, pin=pin, skip_bad=skip_bad,
-                 accept_arrays=accept_arrays, workers=workers, progress=not quiet)
-    npz, _ = out_paths(info["name"], data_root(data_dir))
+    info, npz = build_set(name, data_dir, root=root, images=images, pin=pin, skip_bad=skip_bad,
+                          accept_arrays=accept_arrays, workers=workers, progress=not quiet)
     match = {True: "matches the manifest", False: "DIFFERS from the manifest",
              None: "no built_sha256 in the manifest (run with --pin to record it)"}[info["matches_manifest"]]
     click.echo(f"built {info['name']}: {info['n']} images, {len(info['classes'])} classes -> {npz}")
@@ -194,7 +170,7 @@ def genset_build(name, root, images, data_dir, pin, skip_bad, accept_arrays, wor
 def genset_verify(name, root, images, data_dir, quiet) -> None:
     """Re-check every source hash, rebuild in memory, compare with the manifest and the built file."""
     from robeval.core.errors import RobevalError
-    from robeval.data.gensets import verify
+    from robeval.stages.genset import verify
 
     r = verify(name, data_dir, root=root, images=images, progress=not quiet)
     click.echo(f"{r['name']}: {r['n']} images, every source file matches its hash")
@@ -231,27 +207,11 @@ def genset_verify(name, root, images, data_dir, quiet) -> None:
 def genset_make_manifest(kind, target, name, annotations, per_class, seed, min_side, classmap, root,
                          mapping, classes, image_size, out, overwrite) -> None:
     """Write a manifest: drawn from Open Images' annotation CSVs, or over a local image tree."""
-    import json
+    from robeval.stages.genset import make_manifest
 
-    from robeval.core.fileio import write_text
-    from robeval.runs.destinations import check_file
-
-    if out:  # before the work; the default name is known only once the manifest is made
-        check_file(out, overwrite=overwrite, suffixes=(".json",))
-    if kind == "openimages":
-        from robeval.data.gensets.openimages import make_manifest
-
-        if not annotations or not per_class:
-            raise click.UsageError("openimages needs --annotations DIR and --per-class N")
-        data = make_manifest(target, annotations, per_class, seed, name, min_side, classmap)
-    else:
-        from robeval.data.gensets.files import make_files_manifest
-
-        if not root or not name:
-            raise click.UsageError("files needs --root DIR and --name NAME")
-        data = make_files_manifest(root, target, name, mapping,
-                                   classes.split(",") if classes else None, image_size)
-    path = Path(out or Path("manifests") / "gensets" / f"{data['name']}.json")
-    check_file(path, overwrite=overwrite, suffixes=(".json",))
-    write_text(path, json.dumps(data, indent=1) + "\n")
+    path, data = make_manifest(kind, target, out=out, overwrite=overwrite, name=name,
+                               annotations=annotations, per_class=per_class, seed=seed,
+                               min_side=min_side, classmap=classmap, root=root, mapping=mapping,
+                               classes=classes.split(",") if classes else None,
+                               image_size=image_size)
     click.echo(f"wrote {path}: {len(data['items'])} items, {len(data['classes'])} classes")

@@ -15,12 +15,11 @@ import click
 from robeval.cli.values import DEVICE, OutPath
 
 
-def _registry_names(module: str, attr: str) -> Callable[[], list[str]]:
+def _registry_names(registry: str) -> Callable[[], list[str]]:
     def names() -> list[str]:
-        import importlib
+        from robeval.stages.inputs import registry_names
 
-        obj = getattr(importlib.import_module(module), attr)
-        return list(obj.names() if hasattr(obj, "names") else obj)
+        return registry_names(registry)
 
     return names
 
@@ -49,10 +48,10 @@ class RegistryName(click.ParamType):
         return value
 
 
-# Every choice the CLI offers comes from the registry (or constant) that owns it; the module path
-# strings are checked by tests/test_registries.py, so a rename cannot drift silently.
-DATASET = RegistryName(_registry_names("robeval.data", "DATASETS"), allow_arg=True)
-ARCH = RegistryName(_registry_names("robeval.models", "ENCODERS"))
+# Every choice the CLI offers comes from the registry (or constant) that owns it, named in
+# robeval.stages.inputs.REGISTRIES (checked by tests/test_registries.py).
+DATASET = RegistryName(_registry_names("DATASETS"), allow_arg=True)
+ARCH = RegistryName(_registry_names("ENCODERS"))
 
 
 class ImportArch(RegistryName):
@@ -60,27 +59,26 @@ class ImportArch(RegistryName):
     py:FILE.py:FUNCTION, robustbench:..., torchscript), or package.module:FUNCTION."""
 
     def convert(self, value, param, ctx):
-        from robeval.models.usercode import is_module_factory
+        from robeval.stages.inputs import is_module_factory
 
         if ":" in value and value.split(":", 1)[0] not in self.names() and is_module_factory(value):
             return value
         return super().convert(value, param, ctx)
 
 
-IMPORT_ARCH = ImportArch(lambda: ARCH.names() + _registry_names("robeval.models.sources",
-                                                                "MODEL_SOURCES")(), allow_arg=True)
-INIT = RegistryName(_registry_names("robeval.models", "INITS"))
-PRESET = RegistryName(_registry_names("robeval.training.presets", "PRESETS"))
-HEAD = RegistryName(_registry_names("robeval.models.kinds", "HEAD_MODES"))
-LOGITS = RegistryName(_registry_names("robeval.models.kinds", "LOGITS_KINDS"))
-SCHEDULER = RegistryName(_registry_names("robeval.training.optim", "SCHEDULERS"))
-PRECISION = RegistryName(_registry_names("robeval.training.config", "PRECISIONS"))
-CHECKPOINT = RegistryName(_registry_names("robeval.runs.layout", "CHECKPOINTS"))
-TABLE = RegistryName(_registry_names("robeval.corruptions.tables", "TABLE_CHOICES"))
-BACKEND = RegistryName(_registry_names("robeval.corruptions.core", "BACKENDS"))
-MANIFEST_MAKER = RegistryName(_registry_names("robeval.data.gensets", "MANIFEST_MAKERS"))
-EMBEDDING = RegistryName(_registry_names("robeval.stages.browse.brain", "METHODS"))
-LAUNCHER = RegistryName(_registry_names("robeval.stages.launchers", "LAUNCHERS"))
+IMPORT_ARCH = ImportArch(lambda: ARCH.names() + _registry_names("MODEL_SOURCES")(), allow_arg=True)
+INIT = RegistryName(_registry_names("INITS"))
+PRESET = RegistryName(_registry_names("PRESETS"))
+HEAD = RegistryName(_registry_names("HEAD_MODES"))
+LOGITS = RegistryName(_registry_names("LOGITS_KINDS"))
+SCHEDULER = RegistryName(_registry_names("SCHEDULERS"))
+PRECISION = RegistryName(_registry_names("PRECISIONS"))
+CHECKPOINT = RegistryName(_registry_names("CHECKPOINTS"))
+TABLE = RegistryName(_registry_names("TABLE_CHOICES"))
+BACKEND = RegistryName(_registry_names("BACKENDS"))
+MANIFEST_MAKER = RegistryName(_registry_names("MANIFEST_MAKERS"))
+EMBEDDING = RegistryName(_registry_names("EMBEDDINGS"))
+LAUNCHER = RegistryName(_registry_names("LAUNCHERS"))
 REGISTRY_OPTIONS = (DATASET, ARCH, INIT, PRESET, HEAD, LOGITS, SCHEDULER, PRECISION, CHECKPOINT,
                     TABLE, BACKEND, MANIFEST_MAKER, EMBEDDING, LAUNCHER)
 
@@ -197,12 +195,12 @@ def expand_runs(paths: tuple[str, ...]) -> list[Path]:
     """Run folders as given, and the run folders directly inside any folder that is not one. A run
     named twice (``runs/a runs/a``, ``runs/* runs/a``, ``runs/a ./runs/a/``) is kept once: it would
     otherwise be exported twice or counted as two seeds."""
-    from robeval import runs
+    from robeval.stages.inputs import is_run
 
     out: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir() and not runs.is_run(p):
-            inside = sorted(q for q in p.iterdir() if runs.is_run(q))
+        if p.is_dir() and not is_run(p):
+            inside = sorted(q for q in p.iterdir() if is_run(q))
             out += inside or [p]
         else:
             out.append(p)

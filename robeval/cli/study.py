@@ -115,15 +115,14 @@ def train(seeds, out, resume, overwrite, device, data_dir, quiet, **options) -> 
     checkpoint choice; the test set is never read here. Fixed class vectors are drawn from the
     seed, stored in the checkpoint and never touched by the optimizer.
     """
-    from robeval.runs import run_name
+    from robeval.stages.train import TrainConfig, default_run_dir
     from robeval.stages.train import train as train_run
-    from robeval.training.config import TrainConfig
 
     seed_list = parse_seeds(seeds) if seeds is not None else [options["seed"]]
     for seed in seed_list:
         cfg = TrainConfig(**{**options, "seed": seed})
         if not out:
-            run_dir = Path("runs") / run_name(cfg)
+            run_dir = default_run_dir(cfg)
         else:
             run_dir = Path(out) / f"seed{seed}" if seeds is not None else Path(out)
         click.echo(f"training {run_dir}")
@@ -214,7 +213,6 @@ def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, corrupt_backen
       RobustBench:     --import-checkpoint Standard.pt --arch robustbench:cifar10/corruptions/Standard
                        (pip install 'robeval[robustbench]' && pip install --no-deps robustbench==1.1.1)
     """
-    from robeval import runs
     from robeval.stages.evaluate import accuracy_table, evaluate_run
 
     dirs = expand_runs(run_dirs)
@@ -226,29 +224,25 @@ def eval_cmd(run_dirs, conditions, checkpoint, features, analyze, corrupt_backen
         if not dataset or not out:
             raise click.UsageError("--import-checkpoint needs --dataset and --out")
         if not list_conditions:  # a bad --conditions is refused before the import writes a run
-            from robeval.conditions import resolve
+            from robeval.stages.evaluate import check_conditions
 
-            resolve(conditions, dataset, data_dir)
-        from robeval.stages.importer import preprocess_line
+            check_conditions(conditions, dataset, data_dir)
+        from robeval.stages.importer import imported_line
 
         run_dir = import_run(import_checkpoint, Path(out), dataset=dataset, arch=arch, head=head,
                              logits=logits, scale=scale, embedding=embedding, bias=bias_file,
                              head_layer=head_layer, data_dir=data_dir, pipeline=pipeline,
                              arch_kwargs=arch_kwargs, seed=seed, overwrite=overwrite,
                              preprocess={"mean": mean, "std": std, "resize": resize, "crop": crop})
-        _, imported = runs.open_run(run_dir)
-        click.echo(f"{run_dir}: imported {imported['config']['arch']}; "
-                   f"{preprocess_line(imported['imported']['preprocess'])}")
+        click.echo(imported_line(run_dir))
         dirs.append(run_dir)
     if not dirs:
         raise click.UsageError("give at least one run folder (or --import-checkpoint)")
     if list_conditions:
-        from robeval.conditions import available
+        from robeval.stages.evaluate import listed_conditions
 
         for d in dirs:
-            _, config = runs.open_run(d)
-            names = [c.name for c in available(config["config"]["dataset"], data_dir=data_dir)]
-            click.echo(f"{d}: {', '.join(names)}")
+            click.echo(f"{d}: {', '.join(listed_conditions(d, data_dir))}")
         return
     for d in dirs:
         result = evaluate_run(d, conditions, checkpoint=checkpoint, device=device, data_dir=data_dir,

@@ -16,7 +16,10 @@ import re
 import click
 
 from robeval.core.environment import DEVICE_PATTERN
-from robeval.training.config import LARGEST
+
+#: robeval.training.config.LARGEST, the largest learning rate, margin or scale a run accepts;
+#: listed here so parsing a command line imports no torch (tests/test_cli.py keeps them equal)
+LARGEST = 1e6
 
 
 class Number(click.ParamType):

@@ -3,12 +3,8 @@
 A condition is e.g. ``clean``, ``genset:shapes-shift`` (a generalisation set) or
 ``defocus_blur/3``. Each condition source is one ``ConditionSource`` record in SOURCES: the
 conditions it lists for a dataset, and optionally a parser for dynamic names (``albu:...``,
-``genset:NAME``). ``resolve`` turns a ``--conditions`` string into a list:
-
-    all                 every condition available for the dataset (corruptions: corrupt:study)
-    GROUP:all           every condition of one source (e.g. corrupt:all, genset:all)
-    GROUP:SUBGROUP      a named part of one source (e.g. corrupt:noise, corrupt:standard)
-    NAME[,NAME...]      exact names (commas inside parentheses do not split)
+``genset:NAME``, a family name) and its subgroups (``corrupt:noise``). The ``--conditions``
+grammar that reads these records is ``robeval.conditions.grammar`` (``parse_conditions``).
 """
 
 from __future__ import annotations
@@ -18,8 +14,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from robeval.core.errors import RobevalError
 from robeval.core.registry import Registry
+from robeval.corruptions import Spec
 from robeval.data import ImageSet, load_split
 
 
@@ -53,16 +49,20 @@ class Condition:
     family: str = ""  # e.g. "defocus_blur"; plots draw one line per family
     severity: int | None = None
     params: dict = field(default_factory=dict, hash=False, compare=False)
+    # the corruption (or albu:) a ``corrupt`` condition applies: what ``robeval corrupt`` builds
+    # into the cache; None for conditions that read files (clean, genset:, released:)
+    spec: Spec | None = field(default=None, hash=False, compare=False)
 
 
 @dataclass(frozen=True)
 class ConditionSource:
     """One group of conditions: ``available(dataset)`` lists them (``GROUP:all``); ``parse(name,
-    dataset)`` turns a dynamic name into a condition, or None when the name is not its kind."""
+    dataset)`` turns a dynamic name into a condition (or a list: a family name is that family at
+    every severity), or None when the name is not its kind."""
 
     group: str
     available: Callable[[str], list[Condition]]
-    parse: Callable[[str, str], Condition | None] | None = None
+    parse: Callable[[str, str], Condition | list[Condition] | None] | None = None
     description: str = ""
     # (subgroup, dataset) -> the conditions of ``GROUP:SUBGROUP`` (e.g. corrupt:noise), None when
     # the word is not one of its subgroups; ``GROUP:all`` goes here too when the source has it
@@ -109,51 +109,3 @@ def available(dataset: str, group: str | None = None,
     root (released:, built gensets) look under ``data_dir`` (else $ROBEVAL_DATA, datasets/)."""
     groups = [group] if group else SOURCES.names()
     return [c for g in groups for c in SOURCES.get(g).listed(dataset, data_dir)]
-
-
-def _parse(name: str, dataset: str) -> Condition | None:
-    for source in map(SOURCES.get, SOURCES.names()):
-        if source.parse is not None and (c := source.parse(name, dataset)) is not None:
-            return c
-    return None
-
-
-def _subgroup(group: str, sub: str, dataset: str) -> list[Condition] | None:
-    source = SOURCES.get(group) if group in SOURCES else None
-    if source is None or source.subgroups is None:
-        return None
-    return source.subgroups(sub, dataset)
-
-
-def resolve(spec: str, dataset: str, data_dir: str | Path | None = None) -> list[Condition]:
-    """The conditions a ``--conditions`` string names, in order, without duplicates (``all`` and
-    ``GROUP:all`` list what is under ``data_dir``, the same root the conditions are built from)."""
-    if spec is not None and not split_names(spec):
-        raise RobevalError("--conditions is empty; give all, GROUP:all or names separated by commas")
-    known = {c.name: c for c in available(dataset, data_dir=data_dir)}
-    chosen: dict[str, Condition] = {}
-    for name in split_names(spec or "all"):
-        group, colon, sub = name.partition(":")
-        named = _subgroup(group, sub, dataset) if colon else None
-        if name == "all":
-            chosen.update(known)
-        elif named is not None:
-            chosen.update({c.name: c for c in named})
-        elif name.endswith(":all"):
-            source = name[: -len(":all")]
-            group = available(dataset, source, data_dir)
-            if not group and source in SOURCES:
-                raise RobevalError(f"{name}: dataset {dataset!r} has no conditions of this group here "
-                                   "(see robeval eval RUN --list-conditions); leave it out")
-            chosen.update({c.name: c for c in group})
-        elif name in known:
-            chosen[name] = known[name]
-        else:
-            parsed = _parse(name, dataset)
-            if parsed is None:
-                raise RobevalError(
-                    f"unknown condition {name!r} for dataset {dataset!r}; available: "
-                    f"{', '.join(known) or 'none'} (groups: {', '.join(g + ':all' for g in SOURCES)})"
-                )
-            chosen[parsed.name] = parsed
-    return list(chosen.values())

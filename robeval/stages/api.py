@@ -62,11 +62,11 @@ def evaluate(
 
     if not isinstance(model, nn.Module):
         raise RobevalError(f"robeval.evaluate takes a torch nn.Module, got {type(model).__name__}")
-    from robeval.conditions import resolve
+    from robeval.conditions import parse_conditions
 
     out = Path(out)
     runs.check_run_folder(out, overwrite=overwrite, resumable=False)
-    chosen = resolve(conditions, dataset, data_dir)  # a bad name is refused before any writing
+    chosen = parse_conditions(conditions, dataset, data_dir)  # a bad name is refused before any writing
     test_classes = load_split(dataset, "test", data_dir).classes
     if classes is None:
         classes = test_classes

@@ -18,7 +18,7 @@ import numpy as np
 from robeval import runs
 from robeval.analysis.condition_metrics import measure_condition
 from robeval.analysis.stats import clopper_pearson
-from robeval.conditions import ConditionContext, resolve
+from robeval.conditions import ConditionContext, parse_conditions
 from robeval.core.environment import environment, pick_device
 from robeval.core.errors import RobevalError
 from robeval.core.fileio import staged_folder
@@ -27,6 +27,19 @@ from robeval.models.inference import predict
 from robeval.runs.model import load_run_model, predict_kwargs
 from robeval.runs.outputs import read_eval_json, write_condition, write_eval_json, write_head
 from robeval.training.config import TrainConfig
+
+
+def check_conditions(conditions: str | None, dataset: str, data_dir: str | Path | None = None) -> None:
+    """Refuse a bad ``--conditions`` (one RobevalError) before anything is written."""
+    parse_conditions(conditions, dataset, data_dir)
+
+
+def listed_conditions(run_dir: str | Path, data_dir: str | Path | None = None) -> list[str]:
+    """The names of every condition available for the run's dataset (``--list-conditions``)."""
+    from robeval.conditions import available
+
+    _, config = runs.open_run(Path(run_dir))
+    return [c.name for c in available(config["config"]["dataset"], data_dir=data_dir)]
 
 
 def check_classes(model_classes: list[str], set_classes: list[str], condition: str) -> np.ndarray:
@@ -77,7 +90,7 @@ def evaluate_run(
     else:
         model, cfg = model.to(device), TrainConfig.from_dict(config["config"])
     model_classes = config["dataset"]["classes"]
-    chosen = resolve(conditions, cfg.dataset, data_dir)
+    chosen = parse_conditions(conditions, cfg.dataset, data_dir)
     ctx = ConditionContext(cfg.dataset, data_dir, seed=0, options={"corrupt_backend": corrupt_backend})
     previous = read_eval_json(path)
     # results of another checkpoint are not mixed in: they describe a different model

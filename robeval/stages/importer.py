@@ -84,6 +84,13 @@ def preprocess_line(pre: dict) -> str:
     return explicit_describe(pre)  # a flat {mean, std, resize, crop} of an older import
 
 
+def imported_line(run_dir: Path) -> str:
+    """One line on an imported run: its model and its preprocessing."""
+    _, record = runs.open_run(run_dir)
+    return (f"{run_dir}: imported {record['config']['arch']}; "
+            f"{preprocess_line(record['imported']['preprocess'])}")
+
+
 def import_run(
     checkpoint: str | Path,
     out: Path,

@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 
 from robeval import runs
-from robeval.conditions import resolve
+from robeval.conditions import parse_conditions
 from robeval.core.errors import RobevalError
 from robeval.core.fileio import read_json, write_json
 from robeval.core.progress import progress_bar
@@ -91,7 +91,7 @@ def run_cell(cfg: TrainConfig, run_dir: Path, conditions: str, device: str,
     t1 = time.time()
     if not evaluate:
         return {"train_s": t1 - t0, "eval_s": 0.0}
-    wanted = [c.name for c in resolve(conditions, cfg.dataset, data_dir)]
+    wanted = [c.name for c in parse_conditions(conditions, cfg.dataset, data_dir)]
     done = read_eval_json(run_dir).get("conditions", {})
     missing = [c for c in wanted if c not in done]
     if missing:
@@ -111,7 +111,7 @@ def prepare_data(plan: ReproducePlan, data_dir: str | None, progress: bool = Tru
         load_split(plan.dataset, split, data_dir)
     ctx = ConditionContext(plan.dataset, data_dir, seed=0,
                            options={"corrupt_backend": plan.corrupt_backend})
-    for cond in progress_bar(resolve(plan.conditions, plan.dataset, data_dir), desc="prepare conditions",
+    for cond in progress_bar(parse_conditions(plan.conditions, plan.dataset, data_dir), desc="prepare conditions",
                              leave=False, disable=not progress):
         cond.build(ctx)
 
@@ -129,7 +129,7 @@ def cell_done(cfg: TrainConfig, run_dir: Path, conditions: str, evaluate: bool =
     if not runs.is_finished(run_dir) or (run_dir / runs.STATE).exists():
         return False
     done = read_eval_json(run_dir).get("conditions", {}) if evaluate else {}
-    return not evaluate or all(c.name in done for c in resolve(conditions, cfg.dataset, data_dir))
+    return not evaluate or all(c.name in done for c in parse_conditions(conditions, cfg.dataset, data_dir))
 
 
 def _launch(cells: list[tuple[TrainConfig, Path]], plan: ReproducePlan, batch: dict,
@@ -194,7 +194,7 @@ def _reproduce(plan: ReproducePlan, out: Path, *, device: str, devices: list[str
     launch = launch or LaunchOptions()
     launcher = LAUNCHERS.get(launch.launcher)
     launcher.check(launch, devices)
-    resolve(plan.conditions, plan.dataset, data_dir)  # a bad --conditions fails before training
+    parse_conditions(plan.conditions, plan.dataset, data_dir)  # a bad --conditions fails before training
     for d in devices or []:  # and on an unknown device, before workers start
         pick_device(d)
     cells = [(cfg, out / "runs" / runs.run_name(cfg)) for cfg in plan.configs()]

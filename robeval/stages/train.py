@@ -43,6 +43,11 @@ from robeval.training.config import TrainConfig, resolve
 from robeval.training.optim import Scheduler, make_optimizer, make_scheduler, plateau
 
 
+def default_run_dir(cfg: TrainConfig) -> Path:
+    """Where ``robeval train`` writes without --out: runs/<dataset>-<arch>-<variant>-seed<k>."""
+    return Path("runs") / runs.run_name(cfg)
+
+
 def load_train_val(cfg: TrainConfig, data_dir: str | None) -> tuple[ImageSet, ImageSet]:
     """The training and validation sets; validation is a dataset's own val split or carved from train."""
     train = load_split(cfg.dataset, "train", data_dir)
@@ -336,6 +341,15 @@ def train(
     out = Path(out_dir)
     info = distributed.from_environment()
     device = distributed.setup(info, pick_device(device))
+    try:
+        return _train_joined(cfg, out, info, device, resume, overwrite, data_dir, progress)
+    finally:  # the process group is left on success and on error (a next run joins afresh)
+        distributed.teardown(info)
+
+
+def _train_joined(cfg: TrainConfig, out: Path, info, device: str, resume: bool, overwrite: bool,
+                  data_dir: str | None, progress: bool) -> dict:
+    """``train`` once this process has joined the process group (if any)."""
     resuming, finished = distributed.on_main(info, _start_or_resume, out, resume, overwrite)
     if resuming:  # a finished run too: "--resume --epochs 99" must not silently do nothing
         _refuse_changes(cfg, TrainConfig.from_dict(runs.open_run(out)[1]["config"]), out)

@@ -73,6 +73,7 @@ def barrier(info: DistInfo) -> None:
 
 
 def teardown(info: DistInfo) -> None:
+    """Leave the process group ``setup`` joined (stages.train calls it in a finally)."""
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()
 

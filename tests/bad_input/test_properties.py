@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 from robeval.cli.options import MAX_SEEDS, parse_seeds
 from robeval.cli.values import FRACTION, POSITIVE, NumberList
 from robeval.conditions import resolve
-from robeval.conditions.corrupt import expand
 from robeval.core.errors import RobevalError
 from robeval.corruptions import parse_severities
 from robeval.data.gensets.manifest import Manifest, validate
+from robeval.stages.corrupt import corruption_specs
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 REPO = Path(__file__).resolve().parents[2]
@@ -109,7 +109,7 @@ def test_condition_strings_resolve_or_give_one_error(text):
 @given(CONDITION_TEXT, st.lists(st.integers(1, 5), min_size=1, max_size=3, unique=True))
 def test_corruption_strings_expand_or_give_one_error(text, severities):
     try:
-        specs = expand(text, severities)
+        specs = corruption_specs(text, "shapes", severities)
     except RobevalError:
         return
     assert specs and len({s.name for s in specs}) == len(specs)

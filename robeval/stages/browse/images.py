@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from robeval.conditions import ConditionContext, resolve
+from robeval.conditions import ConditionContext, parse_conditions
 from robeval.core.errors import RobevalError
 from robeval.core.fileio import atomic_path, slug
 from robeval.core.progress import progress_bar
@@ -42,7 +42,7 @@ def write_pngs(
     missing = [k for k, p in enumerate(paths) if not p.is_file()]
     if not missing:
         return paths
-    cond = resolve(condition, dataset, data_dir)[0]
+    cond = parse_conditions(condition, dataset, data_dir)[0]
     images = cond.build(ConditionContext(dataset, data_dir)).images
     if len(indices) and int(np.max(indices)) >= len(images):
         raise RobevalError(

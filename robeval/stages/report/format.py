@@ -35,10 +35,6 @@ def interval_text(d: dict | None, *, scale: float = 100.0, spec: str = ".2f", un
     return s + (f", n = {d['n']}" if n else "")
 
 
-def pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.2f}"
-
-
 def _band(d: dict, scale: float, spec: str, n: bool) -> str:
     if d.get("ci_low") is None:
         return f"n = {d['n']}: no interval" if n else "no interval"
@@ -89,18 +85,6 @@ def by_condition(rows: list[dict], conditions: list[str]) -> tuple[list, list[li
         body.append([c, *(acc_cell(cell.get((v, c)), n=common_n(
             [cell.get((v, k)) for k in conditions]) is None) for v in variants)])
     return headers, body
-
-
-def pivot_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    """Headers and rows: one row per (dataset, arch, head variant), one column per condition."""
-    conditions = list(dict.fromkeys(r["condition"] for r in rows))
-    variants = list(dict.fromkeys((r["dataset"], r["arch"], r["variant"]) for r in rows))
-    cell = {((r["dataset"], r["arch"], r["variant"]), r["condition"]): r for r in rows}
-    out = []
-    for v in variants:
-        cells = [interval_text(cell.get((v, c)), std=True) for c in conditions]
-        out.append([v[0], v[1], v[2], *cells])
-    return ["dataset", "arch", "head", *conditions], out
 
 
 def terminal_table(rows: list[dict]) -> str:
