@@ -259,13 +259,13 @@ def test_every_cli_choice_comes_from_an_existing_registry(option):
 # ---------------------------------------------------------------- report records
 
 
-@pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.name)
+@pytest.mark.parametrize("claim", CLAIMS.records(), ids=lambda c: c.name)
 def test_every_claim_judges_empty_inputs(claim):
     lines, verdict = claim.judge(ClaimInputs([], [], []))
     assert lines == [] and verdict.startswith("not measured")
 
 
-@pytest.mark.parametrize("section", SECTIONS, ids=lambda s: s.name)
+@pytest.mark.parametrize("section", SECTIONS.records(), ids=lambda s: s.name)
 def test_every_section_returns_blocks(section):
     env = {"git_sha": "x", "python": "3", "platform": "p", "libraries": {}, "time_utc": "t"}
     x = ReportInputs([], [], [], env, [], [], [], [])
