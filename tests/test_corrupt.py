@@ -10,7 +10,14 @@ from click.testing import CliRunner
 
 from robeval.cli import cli
 from robeval.core.errors import RobevalError
-from robeval.corruptions import SEVERITIES, as_rgb_uint8, auto_table, corrupt, parse_name, parse_severities
+from robeval.corruptions import (
+    SEVERITIES,
+    as_rgb_uint8,
+    auto_table,
+    corrupt,
+    parse_name,
+    parse_severities,
+)
 from robeval.corruptions.cache import build_cached, cache_path
 
 
