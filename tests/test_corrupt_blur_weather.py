@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import tarfile
 import warnings
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -27,23 +26,23 @@ from robeval.corruptions import weather as weather_module
 from robeval.corruptions.families import FAMILIES
 from robeval.corruptions.kernels import HashedDraws
 from robeval.corruptions.seeding import hash32, image_keys
+from tests.helpers import find_real_data
 
 BLUR = ("glass_blur", "motion_blur", "zoom_blur", "gaussian_blur")
 WEATHER = ("snow", "frost", "fog", "spatter")
 FAMILY_NAMES = BLUR + WEATHER
 NATIVE = {"cifar": 32, "tinyimagenet": 64, "imagenet": 224}
-DATA = next((p for p in (Path(__file__).resolve().parents[2] / "shared" / "data",
-                         Path("/work/shared/data")) if p.exists()), None)
 
 
 # --- images ----------------------------------------------------------------------------------
 
 def _read_tar(name: str, n: int, per_class: int) -> np.ndarray | None:
     """The first ``n`` images of an ImageFolder tarball, at most ``per_class`` from each class."""
-    if DATA is None or not (DATA / name).exists():
+    path = find_real_data(name)  # None: the caller falls back to generated shapes
+    if path is None:
         return None
     out, seen = [], {}
-    with tarfile.open(DATA / name, "r|xz") as tf:
+    with tarfile.open(path, "r|xz") as tf:
         for member in tf:
             parts = member.name.split("/")
             if member.isfile() and len(parts) == 4 and seen.get(parts[2], 0) < per_class:

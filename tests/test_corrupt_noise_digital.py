@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import tarfile
 import warnings
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -21,9 +20,8 @@ from PIL import Image
 from robeval.corruptions import TABLES, corrupt, digital, noise
 from robeval.corruptions.families import FAMILIES
 from robeval.corruptions.seeding import image_keys, stream_bits, stream_bits_torch
+from tests.helpers import real_data
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-DATA = DATA if DATA.exists() else Path("/work/shared/data")
 NOISE = ("gaussian_noise", "shot_noise", "speckle_noise")
 DIGITAL = ("brightness", "contrast", "elastic_transform", "pixelate", "saturate")
 FAMILY_NAMES = NOISE + DIGITAL
@@ -33,9 +31,7 @@ PARITY_SIZES = [(224, 224), (96, 96), (64, 64), (80, 120)]  # (H, W); the last i
 
 def _read(tarball: str, split: str, per_folder: int, folders: int) -> np.ndarray:
     """The first ``per_folder`` images of the first ``folders`` class folders of ``split``."""
-    path = DATA / tarball
-    if not path.exists():
-        pytest.skip(f"real images not found at {path}")
+    path = real_data(tarball)
     taken: dict[str, int] = {}
     images = []
     with tarfile.open(path, "r|xz") as tf:

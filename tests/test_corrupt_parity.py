@@ -7,7 +7,6 @@ from __future__ import annotations
 import tarfile
 import warnings
 from io import BytesIO
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,19 +15,16 @@ from PIL import Image
 
 from robeval.corruptions import TABLES, corrupt
 from robeval.corruptions.families import FAMILIES
+from tests.helpers import real_data
 
-TARBALL = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.xz"
-TARBALL = TARBALL if TARBALL.exists() else Path("/work/shared/data/cifar10-jpeg.tar.xz")
 PER_CLASS = 30
 
 
 @pytest.fixture(scope="session")
 def cifar() -> np.ndarray:
     """The first 30 test images of each CIFAR-10 class (300, 32, 32, 3), streamed from the tarball."""
-    if not TARBALL.exists():
-        pytest.skip(f"real CIFAR-10 images not found at {TARBALL}")
     images = []
-    with tarfile.open(TARBALL, "r|xz") as tf:
+    with tarfile.open(real_data("cifar10-jpeg.tar.xz"), "r|xz") as tf:
         for member in tf:
             parts = member.name.split("/")  # cifar10/test/<class>/NNNN.jpg; test comes before train
             if len(parts) != 4:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import tarfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from robeval.core.errors import RobevalError
 from robeval.data import download, load_split
 from robeval.data.loading import cache_file
+from tests.helpers import real_data
 from tests.official_formats import (
     CIFAR10_NAMES,
     jpeg_bytes,
@@ -22,12 +22,6 @@ from tests.official_formats import (
     png_bytes,
     random_images,
 )
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-if not SHARED.exists():
-    SHARED = Path("/work/shared/data")
-
-
 
 
 def test_cifar10_python_tarball(data_dir, declare):
@@ -155,21 +149,18 @@ def test_missing_download_offline_message(data_dir, monkeypatch):
     assert "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7" in msg
 
 
-@pytest.mark.skipif(not (SHARED / "cifar10-jpeg.tar.xz").exists(), reason="shared CIFAR-10 JPEG copy absent")
 def test_real_cifar10_jpeg_copy(data_dir):
     (data_dir / "downloads").mkdir(parents=True)
-    (data_dir / "downloads" / "cifar10-jpeg.tar.xz").symlink_to(SHARED / "cifar10-jpeg.tar.xz")
+    (data_dir / "downloads" / "cifar10-jpeg.tar.xz").symlink_to(real_data("cifar10-jpeg.tar.xz"))
     test = load_split("cifar10", "test")
     assert test.images.shape == (10_000, 32, 32, 3) and test.classes == CIFAR10_NAMES
     assert np.bincount(test.labels).tolist() == [1000] * 10
 
 
-@pytest.mark.skipif(not (SHARED / "tinyimagenet200-val-jpeg.tar.xz").exists(),
-                    reason="shared Tiny ImageNet val copy absent")
 def test_real_tinyimagenet_val_copy(data_dir):
     (data_dir / "downloads").mkdir(parents=True)
     (data_dir / "downloads" / "tinyimagenet200-val-jpeg.tar.xz").symlink_to(
-        SHARED / "tinyimagenet200-val-jpeg.tar.xz")
+        real_data("tinyimagenet200-val-jpeg.tar.xz"))
     test = load_split("tinyimagenet", "test")
     assert test.images.shape == (10_000, 64, 64, 3) and len(test.classes) == 200
     assert np.bincount(test.labels).tolist() == [50] * 200

@@ -1,6 +1,6 @@
 """One real-data check: a small model trained on real CIFAR-10 images beats chance by far.
 
-Uses the offline copy ../shared/data/cifar10-jpeg.tar.xz (an ImageFolder tree of JPEGs).
+Uses a real copy, $ROBEVAL_TEST_DATA/cifar10-jpeg.tar.xz (an ImageFolder tree of JPEGs).
 """
 
 import io
@@ -8,13 +8,12 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from robeval.data import ImageSet
 from robeval.data.loading import DATASETS, DatasetSpec, register_dataset
+from tests.helpers import real_data
 
-ARCHIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-jpeg.tar.xz"
 PER_CLASS = {"train": 400, "test": 100}
 
 
@@ -43,13 +42,12 @@ def _read_subset(archive: Path) -> dict[str, ImageSet]:
     return out
 
 
-@pytest.mark.skipif(not ARCHIVE.exists(), reason=f"real CIFAR-10 copy not found at {ARCHIVE}")
 def test_real_cifar10_well_above_chance(tmp_path):
     from robeval.stages.evaluate import evaluate_run
     from robeval.stages.train import train
     from robeval.training.config import TrainConfig
 
-    subset = _read_subset(ARCHIVE)
+    subset = _read_subset(real_data("cifar10-jpeg.tar.xz"))
     assert subset["train"].classes[:3] == ["airplane", "automobile", "bird"]
     if "cifar10-subset" not in DATASETS:
         register_dataset(DatasetSpec("cifar10-subset", lambda name, split, root: subset[split],

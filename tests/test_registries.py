@@ -13,7 +13,7 @@ from robeval.analysis.metrics import METRICS, Arrays, columns, measure, scalar
 from robeval.cli.options import REGISTRY_OPTIONS
 from robeval.conditions import SOURCES, available, resolve
 from robeval.core.errors import RobevalError
-from robeval.corruptions import TABLES, corrupt
+from robeval.corruptions import SEVERITIES, TABLES, corrupt
 from robeval.corruptions.families import FAMILIES
 from robeval.data import DATASETS, load_split
 from robeval.models import ENCODERS, HEAD_MODES, INITS, LOGITS_KINDS, ClassifierHead, build_encoder
@@ -119,7 +119,7 @@ FAMILY_TABLES = [(f, t) for f in FAMILIES.names() for t in TABLES]
 @pytest.mark.parametrize("family,table", FAMILY_TABLES)
 def test_every_family_and_table(family, table):
     record = FAMILIES.get(family)
-    assert len(record.tables[table]) == 5  # severities 1-5
+    assert len(record.tables[table]) == len(SEVERITIES)
     assert set(record.params(table, 3)) == set(record.param_names)
     size = TABLES[table].min_size if table != "cifar" else 32
     images = _test_images(max(size, 32))
@@ -196,32 +196,49 @@ def test_metric_columns_are_unique_and_labelled_ones_have_formats():
 # ---------------------------------------------------------------- data and conditions
 
 
-def _fixture(name: str, data_dir, tmp_path, declare):
-    """Write small files in the dataset's official format; returns the name to load."""
-    dl = data_dir / "downloads"
-    dl.mkdir(parents=True, exist_ok=True)
-    if name == "cifar10":
-        make_cifar10_tarball(dl / "cifar-10-python.tar.gz")
-        declare("cifar10-python", dl / "cifar-10-python.tar.gz")
-    elif name == "cifar100":
-        make_cifar100_tarball(dl / "cifar-100-python.tar.gz")
-        declare("cifar100-python", dl / "cifar-100-python.tar.gz")
-    elif name == "stl10":
-        make_stl10_tarball(dl / "stl10_binary.tar.gz")
-        declare("stl10-binary", dl / "stl10_binary.tar.gz")
-    elif name == "tinyimagenet":
-        make_tinyimagenet_zip(dl / "tiny-imagenet-200.zip", ["n01", "n02"])
-        declare("tinyimagenet", dl / "tiny-imagenet-200.zip")
-    elif name == "imagefolder":
-        root = tmp_path / "tree"
-        for split in ("train", "test"):
-            for i, cls in enumerate(["a", "b"] * 2):
-                (root / split / cls).mkdir(parents=True, exist_ok=True)
-                (root / split / cls / f"{i}.png").write_bytes(png_bytes(random_images(1, 32, i)[0]))
-        return f"imagefolder:{root}"
-    elif name not in ("shapes", "shapes-shift"):
-        pytest.fail(f"dataset {name!r} has no offline fixture here: add one in the official format")
+def _archive(make, filename: str, key: str):
+    """A fixture that writes a dataset's official archive and declares it as the download."""
+
+    def write(data_dir, tmp_path, declare, name):
+        dl = data_dir / "downloads"
+        dl.mkdir(parents=True, exist_ok=True)
+        make(dl / filename)
+        declare(key, dl / filename)
+        return name
+
+    return write
+
+
+def _image_tree(data_dir, tmp_path, declare, name):
+    root = tmp_path / "tree"
+    for split in ("train", "test"):
+        for i, cls in enumerate(["a", "b"] * 2):
+            (root / split / cls).mkdir(parents=True, exist_ok=True)
+            (root / split / cls / f"{i}.png").write_bytes(png_bytes(random_images(1, 32, i)[0]))
+    return f"imagefolder:{root}"
+
+
+def _embedded(data_dir, tmp_path, declare, name):
     return name
+
+
+# dataset -> writes small files in its official format and returns the name to load
+DATASET_FIXTURES = {
+    "cifar10": _archive(make_cifar10_tarball, "cifar-10-python.tar.gz", "cifar10-python"),
+    "cifar100": _archive(make_cifar100_tarball, "cifar-100-python.tar.gz", "cifar100-python"),
+    "stl10": _archive(make_stl10_tarball, "stl10_binary.tar.gz", "stl10-binary"),
+    "tinyimagenet": _archive(lambda p: make_tinyimagenet_zip(p, ["n01", "n02"]), "tiny-imagenet-200.zip",
+                             "tinyimagenet"),
+    "imagefolder": _image_tree,
+    "shapes": _embedded,
+    "shapes-shift": _embedded,
+}
+
+
+def _fixture(name: str, data_dir, tmp_path, declare):
+    if name not in DATASET_FIXTURES:
+        pytest.fail(f"dataset {name!r} has no offline fixture here: add one in the official format")
+    return DATASET_FIXTURES[name](data_dir, tmp_path, declare, name)
 
 
 @pytest.mark.parametrize("name", DATASETS.names())
@@ -259,13 +276,13 @@ def test_every_cli_choice_comes_from_an_existing_registry(option):
 # ---------------------------------------------------------------- report records
 
 
-@pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.name)
+@pytest.mark.parametrize("claim", CLAIMS.records(), ids=lambda c: c.name)
 def test_every_claim_judges_empty_inputs(claim):
     lines, verdict = claim.judge(ClaimInputs([], [], []))
     assert lines == [] and verdict.startswith("not measured")
 
 
-@pytest.mark.parametrize("section", SECTIONS, ids=lambda s: s.name)
+@pytest.mark.parametrize("section", SECTIONS.records(), ids=lambda s: s.name)
 def test_every_section_returns_blocks(section):
     env = {"git_sha": "x", "python": "3", "platform": "p", "libraries": {}, "time_utc": "t"}
     x = ReportInputs([], [], [], env, [], [], [], [])

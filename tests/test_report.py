@@ -166,5 +166,5 @@ def test_every_figure_draws_nothing_from_no_runs(tmp_path):
     from robeval.stages.report.figures import FIGURES, FigureContext
 
     ctx = FigureContext([], [], tmp_path, {})
-    for fig in FIGURES:
+    for fig in FIGURES.records():
         assert fig.draw(ctx) == [], fig.name

@@ -8,18 +8,13 @@ import json
 import tarfile
 from pathlib import Path
 
-import pytest
-
 from robeval.data.gensets import build
 from robeval.data.gensets.manifest import validate
+from tests.helpers import real_data
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = REPO / "manifests" / "gensets" / "tinyimagenet-val-as-cifar10.json"
 MAP = MANIFEST.with_name("tinyimagenet-val-as-cifar10-map.csv")
-SHARED = REPO.parent / "shared" / "data"
-if not SHARED.exists():
-    SHARED = Path("/work/shared/data")
-ARCHIVE = SHARED / "tinyimagenet200-val-jpeg.tar.xz"
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
@@ -37,9 +32,8 @@ def test_manifest_follows_its_class_map():
         assert mapped[folder] == item["class"] == data["classes"][item["label"]]
 
 
-@pytest.mark.skipif(not ARCHIVE.exists(), reason="the Tiny ImageNet val JPEG copy is absent")
 def test_rebuild_from_the_real_files_matches_the_pinned_hash(tmp_path):
-    with tarfile.open(ARCHIVE) as tf:
+    with tarfile.open(real_data("tinyimagenet200-val-jpeg.tar.xz")) as tf:
         tf.extractall(tmp_path, filter="data")
     info = build(str(MANIFEST), tmp_path / "data", root=str(tmp_path / "tinyimagenet200" / "val"),
                  progress=False)

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from robeval.conditions.base import Condition, ConditionSource, register_source
+from robeval.core.registry import Registry
 from robeval.data import gensets, load_split
 
-# Generalisation sets known for a dataset without a manifest (the embedded default's).
-BUILTIN_GENSETS: dict[str, list[tuple[str, str]]] = {"shapes": [("shapes-shift", "shapes-shift")]}
+
+@dataclass(frozen=True)
+class BuiltinGenset:
+    """A generalisation set known for a dataset without a manifest (the embedded default's)."""
+
+    name: str  # the condition is genset:NAME
+    dataset: str  # the training dataset it tests
+    source: str  # the dataset (robeval.data.DATASETS) whose test split it is
+
+
+BUILTIN_GENSETS: Registry[BuiltinGenset] = Registry("built-in generalisation set")
+BUILTIN_GENSETS.add(BuiltinGenset("shapes-shift", "shapes", "shapes-shift"))
 
 
 def _manifest_genset(name: str, target: str) -> Condition:
@@ -19,10 +32,12 @@ def _manifest_genset(name: str, target: str) -> Condition:
 
 def genset_conditions(dataset: str, data_dir=None) -> list[Condition]:
     out = []
-    for name, source in BUILTIN_GENSETS.get(dataset, []):
+    for g in BUILTIN_GENSETS.records():
+        if g.dataset != dataset:
+            continue
         out.append(Condition(
-            f"genset:{name}", "generalisation",
-            lambda ctx, source=source: load_split(source, "test", ctx.data_dir), family="genset",
+            f"genset:{g.name}", "generalisation",
+            lambda ctx, source=g.source: load_split(source, "test", ctx.data_dir), family="genset",
         ))
     for row in gensets.list_sets(data_dir):  # built sets only, so `all` never starts a download
         if (row.get("target") == dataset and row.get("built")

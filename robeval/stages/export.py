@@ -28,6 +28,7 @@ from robeval.analysis.calibration import softmax
 from robeval.analysis.common import row_normalise
 from robeval.core.errors import RobevalError
 from robeval.core.fileio import atomic_path
+from robeval.core.registry import Registry
 from robeval.runs.destinations import check_file
 from robeval.runs.outputs import load_condition, load_head, read_eval
 
@@ -158,22 +159,19 @@ class ExportFormat:
     check: Callable[[], None] = lambda: None  # raises RobevalError when the format cannot be written
 
 
-FORMATS: dict[str, ExportFormat] = {f.name: f for f in (
-    ExportFormat("csv", _write_csv, (".csv",)),
-    ExportFormat("parquet", _write_parquet, (".parquet", ".pq"), _needs_pyarrow),
-)}
+FORMATS: Registry[ExportFormat] = Registry("export format")
+FORMATS.add(ExportFormat("csv", _write_csv, (".csv",)))
+FORMATS.add(ExportFormat("parquet", _write_parquet, (".parquet", ".pq"), _needs_pyarrow))
 
 
 def pick_format(out: Path, fmt: str | None) -> ExportFormat:
     """The format asked for, else the one --out's extension names; the file name and the bytes
     in it always agree (no CSV under a .parquet name)."""
     if fmt is not None:
-        if fmt not in FORMATS:
-            raise RobevalError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
-        return FORMATS[fmt]
-    found = [f for f in FORMATS.values() if out.suffix.lower() in f.suffixes]
+        return FORMATS.get(fmt)  # an unknown name: RobevalError listing the formats
+    found = [f for f in FORMATS.records() if out.suffix.lower() in f.suffixes]
     if not found:
-        names = " or ".join(f.suffixes[0] for f in FORMATS.values())
+        names = " or ".join(f.suffixes[0] for f in FORMATS.records())
         raise RobevalError(f"--out {out}: name a {names} file (the format follows the extension), "
                            "or pass --format")
     return found[0]

@@ -22,6 +22,7 @@ from robeval.analysis.stats import (
     seeds_needed,
     t_interval,
 )
+from robeval.core.registry import Registry
 from robeval.stages.report.format import interval_text
 
 RANDOM_INITS = ("sphere", "authors")  # the paper's random class vectors
@@ -362,40 +363,39 @@ def extra_heads(inputs: ClaimInputs) -> tuple[Evidence, str]:
     return lines, (_overall(verdicts) if lines else "not measured (robeval reproduce --extra-heads)")
 
 
-CLAIMS: list[Claim] = [
-    Claim("dot-gain", "fixed vectors raise dot-model accuracy",
-          "Fixing random class vectors raises the accuracy of dot-product models",
-          "up to +4 pp absolute (clean test accuracy)", dot_gain),
-    Claim("cosine-s1", "at S = 1 only fixed cosine heads train well",
-          "With S = 1, learned cosine models fail to converge while fixed ones reach "
-          "high accuracy and can beat dot-product models",
-          "up to +53 pp for fixed over learned cosine at S = 1", cosine_s1),
-    Claim("compactness", "fixed cosine S = 1 features are compact (≈ 0.95)",
-          "Fixed cosine models at S = 1 are compact: mean cosine between image features "
-          "and their predicted class vectors ≈ 0.95",
-          "≈ 0.95 in all experiments (Table 4 setting)", compact),
-    Claim("spearman", "confused classes get close learned vectors",
-          "Learned class vectors of classes that are often confused are close in angle "
-          "(Spearman correlation between cos(w_i, w_j) and confusions i→j)",
-          "0.82/0.77/0.61/0.79 (dot) and 0.85/0.87/0.81/0.83 (cosine S = 1)", spearman),
-    Claim("robustness", "fixing keeps robustness to corruptions",
-          "Fixing the class vectors keeps robustness to corruptions",
-          "not worse with fixed vectors (3 runs averaged)",
-          kept("corruptions (mean)", "robustness to corruptions")),
-    Claim("generalisation", "fixing keeps generalisation to new data",
-          "Fixing the class vectors keeps generalisation to new data",
-          "not worse with fixed vectors (3 runs averaged)",
-          kept("generalisation (mean)", "generalisation to new data")),
-    Claim("random-vectors", "(context) random vectors are near-orthogonal, not an ETF",
-          "(context) Random class vectors in high d are nearly orthogonal, not a "
-          "simplex ETF (Vershynin 2018, concentration on the sphere; Papyan et al. 2020)",
-          "not discussed in the paper", random_vectors),
-    Claim("extra-heads", "(context) ETF and Hadamard fixed heads vs random",
-          "(context) Fixed simplex-ETF and fixed Hadamard (learned scale) heads "
-          "against the paper's fixed random vectors",
-          "not compared in the paper (Hoffer et al. 2018; Papyan et al. 2020, neural collapse)",
-          extra_heads),
-]
+CLAIMS: Registry[Claim] = Registry("claim")
+CLAIMS.add(Claim("dot-gain", "fixed vectors raise dot-model accuracy",
+           "Fixing random class vectors raises the accuracy of dot-product models",
+           "up to +4 pp absolute (clean test accuracy)", dot_gain))
+CLAIMS.add(Claim("cosine-s1", "at S = 1 only fixed cosine heads train well",
+           "With S = 1, learned cosine models fail to converge while fixed ones reach "
+           "high accuracy and can beat dot-product models",
+           "up to +53 pp for fixed over learned cosine at S = 1", cosine_s1))
+CLAIMS.add(Claim("compactness", "fixed cosine S = 1 features are compact (≈ 0.95)",
+           "Fixed cosine models at S = 1 are compact: mean cosine between image features "
+           "and their predicted class vectors ≈ 0.95",
+           "≈ 0.95 in all experiments (Table 4 setting)", compact))
+CLAIMS.add(Claim("spearman", "confused classes get close learned vectors",
+           "Learned class vectors of classes that are often confused are close in angle "
+           "(Spearman correlation between cos(w_i, w_j) and confusions i→j)",
+           "0.82/0.77/0.61/0.79 (dot) and 0.85/0.87/0.81/0.83 (cosine S = 1)", spearman))
+CLAIMS.add(Claim("robustness", "fixing keeps robustness to corruptions",
+           "Fixing the class vectors keeps robustness to corruptions",
+           "not worse with fixed vectors (3 runs averaged)",
+           kept("corruptions (mean)", "robustness to corruptions")))
+CLAIMS.add(Claim("generalisation", "fixing keeps generalisation to new data",
+           "Fixing the class vectors keeps generalisation to new data",
+           "not worse with fixed vectors (3 runs averaged)",
+           kept("generalisation (mean)", "generalisation to new data")))
+CLAIMS.add(Claim("random-vectors", "(context) random vectors are near-orthogonal, not an ETF",
+           "(context) Random class vectors in high d are nearly orthogonal, not a "
+           "simplex ETF (Vershynin 2018, concentration on the sphere; Papyan et al. 2020)",
+           "not discussed in the paper", random_vectors))
+CLAIMS.add(Claim("extra-heads", "(context) ETF and Hadamard fixed heads vs random",
+           "(context) Fixed simplex-ETF and fixed Hadamard (learned scale) heads "
+           "against the paper's fixed random vectors",
+           "not compared in the paper (Hoffer et al. 2018; Papyan et al. 2020, neural collapse)",
+           extra_heads))
 
 
 def not_at_plateau(records: list[dict]) -> list[str]:
@@ -409,7 +409,7 @@ def build_claims(records: list[dict], paired: list[dict], geo_sum: list[dict]) -
     x = ClaimInputs(records, paired, geo_sum)
     unsettled = not_at_plateau(records)
     out = []
-    for c in CLAIMS:
+    for c in CLAIMS.records():
         ev, verdict = c.judge(x)
         caveat = f"{len(unsettled)} of {len(records)} runs not at their plateau" if unsettled and ev else ""
         out.append({"name": c.name, "title": c.title, "claim": c.claim, "paper": c.paper,

@@ -20,6 +20,7 @@ from robeval import runs
 from robeval.analysis.condition_metrics import condition_metrics
 from robeval.analysis.geometry import sample_cosines
 from robeval.core.fileio import slug
+from robeval.core.registry import Registry
 from robeval.corruptions.families import CATEGORIES
 from robeval.runs.outputs import load_condition, load_head
 from robeval.stages.report.aggregate import SUMMARY_KINDS
@@ -334,19 +335,18 @@ class Figure:
     draw: Callable[[FigureContext], list[Fig]]
 
 
-FIGURES: list[Figure] = [
-    Figure("headline", headline_figure),
-    Figure("severity", severity_figures),
-    Figure("calibration", calibration_figures),
-    Figure("cosines", cosine_figures),
-    Figure("spearman", spearman_figures),
-    Figure("compactness", compactness_figures),
-    Figure("dynamics", dynamics_figures),
-    Figure("tracking", tracking_figures),
-    Figure("diagnostics", diagnostic_figures),
-]
+FIGURES: Registry[Figure] = Registry("report figure")
+FIGURES.add(Figure("headline", headline_figure))
+FIGURES.add(Figure("severity", severity_figures))
+FIGURES.add(Figure("calibration", calibration_figures))
+FIGURES.add(Figure("cosines", cosine_figures))
+FIGURES.add(Figure("spearman", spearman_figures))
+FIGURES.add(Figure("compactness", compactness_figures))
+FIGURES.add(Figure("dynamics", dynamics_figures))
+FIGURES.add(Figure("tracking", tracking_figures))
+FIGURES.add(Figure("diagnostics", diagnostic_figures))
 
 
 def draw_figures(records: list[dict], rows: list[dict], out: Path, colours: dict) -> dict[str, list[Fig]]:
     c = FigureContext(records, rows, out, colours)
-    return {f.name: f.draw(c) for f in FIGURES}
+    return {f.name: f.draw(c) for f in FIGURES.records()}

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from robeval.core.fileio import read_json, staged_folder, write_json, write_text
+from robeval.core.registry import Registry
 from robeval.render.document import to_html, to_markdown
 from robeval.runs.destinations import mark
 from robeval.runs.outputs import has_features
@@ -55,22 +56,21 @@ def ensure_analysis(records: list[dict], analyze: bool, plots: bool) -> list[str
     return notes
 
 
-SECTIONS: list[Section] = [
-    Section("intro", front.intro),
-    Section("headline", front.headline),
-    Section("claims", front.claims_table),
-    Section("caveats", front.caveats),
-    Section("tuning", sections.tuning_section),
-    Section("accuracy", sections.accuracy_section),
-    Section("robustness", robustness.robustness_section),
-    Section("paired", sections.paired_section),
-    Section("calibration", calibration.calibration_section),
-    Section("geometry", sections.geometry_section),
-    Section("claims-detail", sections.claims_detail),
-    Section("training", sections.dynamics_section),
-    Section("runs", sections.runs_section),
-    Section("environment", sections.environment_section),
-]
+SECTIONS: Registry[Section] = Registry("report section")
+SECTIONS.add(Section("intro", front.intro))
+SECTIONS.add(Section("headline", front.headline))
+SECTIONS.add(Section("claims", front.claims_table))
+SECTIONS.add(Section("caveats", front.caveats))
+SECTIONS.add(Section("tuning", sections.tuning_section))
+SECTIONS.add(Section("accuracy", sections.accuracy_section))
+SECTIONS.add(Section("robustness", robustness.robustness_section))
+SECTIONS.add(Section("paired", sections.paired_section))
+SECTIONS.add(Section("calibration", calibration.calibration_section))
+SECTIONS.add(Section("geometry", sections.geometry_section))
+SECTIONS.add(Section("claims-detail", sections.claims_detail))
+SECTIONS.add(Section("training", sections.dynamics_section))
+SECTIONS.add(Section("runs", sections.runs_section))
+SECTIONS.add(Section("environment", sections.environment_section))
 
 
 def _draw(records: list[dict], rows: list[dict], out: Path) -> dict[str, list[tuple[str, str]]]:
@@ -107,7 +107,7 @@ def _build(records: list[dict], rows: list[dict], paired: list[dict], out: Path,
                      incomplete=incomplete or {}, field=field)
     if plots:
         x.figs = _draw(records, rows, out)
-    blocks = [b for section in SECTIONS for b in section.blocks(x)]
+    blocks = [b for section in SECTIONS.records() for b in section.blocks(x)]
 
     write_text(out / "report.md", to_markdown(blocks))
     write_text(out / "report.html", to_html(blocks, out, "robeval report"))
