@@ -89,27 +89,30 @@ for _set in (HeadSet("paper", PAPER, "the paper's 2 x 2 grid", takes_init=True),
 
 
 def _variant_named(name: str) -> HeadVariant | None:
-    """A head variant from its name (HeadVariant.name): HEAD-LOGITS[-mMARGIN][-INIT][-learnS]."""
-    head, _, rest = name.partition("-")
-    logits, _, rest = rest.partition("-")
-    if head not in HEAD_MODES or logits not in LOGITS_KINDS:
-        return None
-    learn = rest == "learnS" or rest.endswith("-learnS")
-    rest = rest.removesuffix("learnS").removesuffix("-")
-    margin = 0.0
-    m, _, after = rest.partition("-")
-    if m.startswith("m"):
-        try:
-            margin, rest = float(m[1:]), after
-        except ValueError:  # an init that starts with m
-            pass
+    """A head variant from its name (HeadVariant.name): HEAD-LOGITS[-mMARGIN][-INIT][-learnS],
+    HEAD and LOGITS among the registered ones (a name may hold dashes); None when it is none."""
     from robeval.models import INITS  # here, so --help (which lists HEAD_SETS) loads no torch
 
-    init = rest or "sphere"
-    if init not in INITS:
-        return None
-    v = HeadVariant(head, logits, init, learn, margin)
-    return v if v.name == name else None  # a spelling run names never use is not accepted
+    for head in HEAD_MODES:
+        for logits in LOGITS_KINDS:
+            prefix = f"{head}-{logits}"
+            if name != prefix and not name.startswith(prefix + "-"):
+                continue
+            rest = name[len(prefix) + 1:]
+            learn = rest == "learnS" or rest.endswith("-learnS")
+            rest = rest.removesuffix("learnS").removesuffix("-")
+            margin = 0.0
+            m, _, after = rest.partition("-")
+            if m.startswith("m"):
+                try:
+                    margin, rest = float(m[1:]), after
+                except ValueError:  # an init that starts with m
+                    pass
+            init = rest or "sphere"
+            v = HeadVariant(head, logits, init, learn, margin)
+            if init in INITS and v.name == name:  # a spelling run names never use is refused
+                return v
+    return None
 
 
 def head_grid(spec: str, init: str = "sphere") -> list[HeadVariant]:
