@@ -361,7 +361,7 @@ def extra_heads(inputs: ClaimInputs) -> tuple[Evidence, str]:
         lines.add(f"{ds}/{arch}: {variant} − {base['variant']} on clean: {pp(d)} → {g}",
                   f"{variant} − {base['variant']}: {short_pp(d)}", d,
                   f"{ds}/{arch}: {variant} − {base['variant']} on clean")
-    return lines, (_overall(verdicts) if lines else "not measured (robeval reproduce --extra-heads)")
+    return lines, (_overall(verdicts) if lines else "not measured (robeval reproduce --heads paper,extra)")
 
 
 CLAIMS: list[Claim] = [
