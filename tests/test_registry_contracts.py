@@ -78,11 +78,13 @@ def test_every_launcher_checks_options_with_one_line_errors(name):
 @pytest.mark.parametrize("name", HEAD_SETS.names())
 def test_every_head_set_names_valid_distinct_variants(name):
     record = HEAD_SETS.get(name)
-    assert record.description and (record.paper or record.extra)
-    for v in record.extra:
-        assert v.head in HEAD_MODES and v.logits in LOGITS_KINDS and v.label
+    grid = record.grid()
+    assert record.description and grid
+    assert all(s in HEAD_SETS for s in record.sets)
+    for v in grid:
+        assert v.head in HEAD_MODES and v.logits in LOGITS_KINDS
         assert v.margin == 0 or LOGITS_KINDS.get(v.logits).normalised  # CosFace: cosine only
-    assert len(set(record.extra)) == len(record.extra)
+    assert len(set(grid)) == len(grid)
 
 
 @pytest.mark.parametrize("name", FORMATS.names())

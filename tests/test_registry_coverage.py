@@ -22,6 +22,8 @@ RECORDS = "tests/test_report_records.py"
 COVERED: dict[str, list[str]] = {
     "robeval.analysis.condition_metrics.CONDITION_METRICS": [
         "tests/test_field_metrics.py::test_every_condition_metric_record"],
+    "robeval.analysis.condition_kinds.CONDITION_KINDS": [
+        "tests/test_kinds.py::test_every_condition_kind_record_is_complete"],
     "robeval.analysis.metrics.METRICS": [f"{REG}::test_every_metric_on_degenerate_inputs"],
     "robeval.analysis.study_metrics.STUDY_METRICS": [f"{CONTRACTS}::test_every_study_metric_is_described"],
     "robeval.conditions.base.SOURCES": [f"{REG}::test_every_condition_source_resolves_its_group"],
@@ -38,6 +40,7 @@ COVERED: dict[str, list[str]] = {
     "robeval.models.kinds.HEAD_MODES": [f"{REG}::test_every_init_head_mode_and_logits_kind",
                                         f"{REG}::test_every_preset_resolves_for_every_head"],
     "robeval.models.kinds.LOGITS_KINDS": [f"{REG}::test_every_init_head_mode_and_logits_kind",
+                                          "tests/test_kinds.py::test_every_logits_kind_has_a_label_and_preset_numbers",
                                           f"{REG}::test_every_preset_resolves_for_every_head"],
     "robeval.models.preprocess.PIPELINES": [
         f"{CONTRACTS}::test_every_pipeline_refuses_an_unknown_arg_in_one_line"],
@@ -46,7 +49,8 @@ COVERED: dict[str, list[str]] = {
     "robeval.runs.destinations.OUTPUT_KINDS": [
         f"{CONTRACTS}::test_every_output_kind_is_recognised_by_its_own_rule"],
     "robeval.stages.export.FORMATS": [f"{CONTRACTS}::test_every_export_format_writes_rows_under_its_suffixes"],
-    "robeval.stages.headsets.HEAD_SETS": [f"{CONTRACTS}::test_every_head_set_names_valid_distinct_variants"],
+    "robeval.stages.headsets.HEAD_SETS": [f"{CONTRACTS}::test_every_head_set_names_valid_distinct_variants",
+                                          "tests/test_kinds.py::test_every_head_set_resolves_and_its_variants_parse_back"],
     "robeval.stages.launchers.base.LAUNCHERS": [
         f"{CONTRACTS}::test_every_launcher_checks_options_with_one_line_errors"],
     "robeval.stages.report.claims.CLAIMS": [f"{REG}::test_every_claim_judges_empty_inputs",

@@ -25,11 +25,10 @@ from click.testing import CliRunner
 from robeval import runs
 from robeval.cli import cli
 from robeval.cli.cluster import INCOMPLETE_EXIT
-from robeval.stages import reproduce as reproduce_stage
 
 START = Path(__file__).parent / "slurm" / "start.sh"
 GRID = ["reproduce", "--seeds", "2", "--epochs", "2", "--max-train", "400", "--arch", "smallcnn",
-        "--conditions", "clean", "--quiet"]
+        "--conditions", "clean", "--quiet", "--heads", "learned-dot,fixed-cosine"]  # 2 of the 4 heads
 SLURM = ["--launcher", "slurm", "--gpus-per-task", "0", "--cpus-per-task", "1",
          "--slurm-time", "10"]
 
@@ -61,12 +60,6 @@ def slurm():
     reason = _why_no_slurm()
     if reason:
         pytest.skip(reason)
-
-
-@pytest.fixture
-def two_heads(monkeypatch):
-    """The paper's grid cut to two heads (the plan reads PAPER_GRID when it builds its cells)."""
-    monkeypatch.setattr(reproduce_stage, "PAPER_GRID", (("learned", "dot"), ("fixed", "cosine")))
 
 
 def _run(args: list[str], exit_code: int = 0) -> str:
@@ -131,7 +124,7 @@ def _same_models(a: Path, b: Path) -> None:
 
 @pytest.mark.slow
 def test_grid_on_slurm_survives_scancel_and_preemption_and_equals_local(
-        slurm, two_heads, data_dir, tmp_path):
+        slurm, data_dir, tmp_path):
     local, remote = tmp_path / "local", tmp_path / "slurm"
     _run([*GRID, "--out", str(local)])
 
@@ -170,7 +163,7 @@ def test_grid_on_slurm_survives_scancel_and_preemption_and_equals_local(
 
 
 @pytest.mark.slow
-def test_cell_failing_twice_is_reported_and_the_rest_reported(slurm, two_heads, data_dir, tmp_path):
+def test_cell_failing_twice_is_reported_and_the_rest_reported(slurm, data_dir, tmp_path):
     out = tmp_path / "study"
     grid = [a if a != "2" or i != 2 else "1" for i, a in enumerate(GRID)]  # one seed
     blocked = out / "runs" / "shapes-smallcnn-fixed-cosine-S1-seed0"

@@ -48,6 +48,17 @@ class RegistryName(click.ParamType):
         return value
 
 
+class NameList(RegistryName):
+    """Comma-separated registry names that may be mixed with other words (``--heads``: head-sets
+    and head variants); --help lists the registry, the stage that reads the list checks it."""
+
+    def get_metavar(self, *args, **kwargs) -> str:
+        return super().get_metavar(*args, **kwargs) + "[,...]"
+
+    def convert(self, value, param, ctx):
+        return value
+
+
 # Every choice the CLI offers comes from the registry (or constant) that owns it, named in
 # robeval.stages.inputs.REGISTRIES (checked by tests/test_registries.py).
 DATASET = RegistryName(_registry_names("DATASETS"), allow_arg=True)
@@ -79,8 +90,9 @@ BACKEND = RegistryName(_registry_names("BACKENDS"))
 MANIFEST_MAKER = RegistryName(_registry_names("MANIFEST_MAKERS"))
 EMBEDDING = RegistryName(_registry_names("EMBEDDINGS"))
 LAUNCHER = RegistryName(_registry_names("LAUNCHERS"))
+HEADS = NameList(_registry_names("HEAD_SETS"))
 REGISTRY_OPTIONS = (DATASET, ARCH, INIT, PRESET, HEAD, LOGITS, SCHEDULER, PRECISION, CHECKPOINT,
-                    TABLE, BACKEND, MANIFEST_MAKER, EMBEDDING, LAUNCHER)
+                    TABLE, BACKEND, MANIFEST_MAKER, EMBEDDING, LAUNCHER, HEADS)
 
 
 MAX_SEEDS = 1000

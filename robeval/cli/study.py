@@ -20,6 +20,7 @@ from robeval.cli.options import (
     CHECKPOINT,
     DATASET,
     HEAD,
+    HEADS,
     IMPORT_ARCH,
     INIT,
     LOGITS,
@@ -369,11 +370,13 @@ def report(run_dirs, out, analyze, plots, sweep_file, ce_reference, er_fit) -> N
                    "image) or fast (a family's batched path where it has one; others fall back to "
                    "reference). Cache files and eval.json record which ran.")
 @click.option("--extra-heads", is_flag=True,
-              help="Also fixed simplex-ETF heads (dot and cosine) and a fixed Hadamard cosine head "
-                   "with a learned scale (Hoffer et al. 2018).")
-@click.option("--heads", default="paper", show_default=True, metavar="HEADSET",
-              help="Head-set: paper (the 2 x 2) or paper+baselines (+ NormFace, CosFace m=0.35, "
-                   "Hoffer et al.'s fixed Hadamard head with learned S).")
+              help="Deprecated: use --heads paper,extra (fixed simplex-ETF heads and Hoffer et al.'s "
+                   "fixed Hadamard head with a learned scale).")
+@click.option("--heads", type=HEADS, default="paper", show_default=True,
+              help="Head-sets and head variants, comma-separated: paper (the 2 x 2), extra (fixed "
+                   "simplex-ETF, fixed Hadamard with learned S), baselines (NormFace, CosFace m=0.35, "
+                   "fixed Hadamard), or a variant as run names spell it without S, e.g. "
+                   "paper,fixed-cosine-simplex-etf (stages/headsets.py).")
 @click.option("--track/--no-track", default=True, show_default=True,
               help="Log the geometry (cosines, compactness, NC1, margin, W movement) at each epoch.")
 @click.option("--out", type=OutPath(folder=True), default="reproduce", show_default=True)
@@ -409,11 +412,15 @@ def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max
     """
     import time
 
-    from robeval.stages.headsets import HEAD_SETS
+    from robeval.stages.headsets import head_grid
     from robeval.stages.reproduce import ReproducePlan
     from robeval.stages.reproduce import reproduce as run
 
-    HEAD_SETS.get(heads)  # an unknown head-set: one line listing the choices
+    if extra_heads:  # deprecated for one release: the "extra" head-set
+        heads = f"{heads},extra"
+        click.echo(f"robeval: --extra-heads is deprecated and will be removed; use --heads {heads}",
+                   err=True)
+    head_grid(heads)  # an unknown head-set or variant: one line listing the choices
 
     if max_train is None:
         max_train = 3000 if preset == "quick" else 0
@@ -423,7 +430,7 @@ def reproduce(dataset, arch, preset, seeds, scales, lrs, epochs, batch_size, max
         workers = 2 if (os.cpu_count() or 1) >= 2 else 1
     plan = ReproducePlan(dataset=dataset, archs=tuple(parse_names(arch, ARCH, "encoder")), preset=preset, seeds=tuple(parse_seeds(seeds)),
                          scales=scales, epochs=epochs, batch_size=batch_size,
-                         max_train=max_train or None, conditions=conditions, extra_heads=extra_heads,
+                         max_train=max_train or None, conditions=conditions,
                          lrs=lrs, heads=heads, track=track, corrupt_backend=corrupt_backend)
     launch = launch_options(launcher, **slurm)
     t0 = time.time()

@@ -44,7 +44,7 @@ class ConditionContext:
 @dataclass(frozen=True)
 class Condition:
     name: str
-    kind: str  # clean | corruption | generalisation | custom
+    kind: str  # a ConditionKind name (analysis/condition_kinds.py): clean, corruption, ...
     build: Callable[[ConditionContext], ImageSet]
     family: str = ""  # e.g. "defocus_blur"; plots draw one line per family
     severity: int | None = None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from robeval.analysis.condition_kinds import condition_kind
 from robeval.core.errors import RobevalError
 from robeval.core.fileio import read_json, read_npz, slug, write_json, write_npz
 from robeval.runs.layout import EVAL_DIR, EVAL_JSON, open_run
@@ -39,8 +40,10 @@ class EvalOutputs:
 
     @property
     def source(self) -> str:
-        """Which image set the rows index: the clean test set unless it is a generalisation set."""
-        return self.name if self.info.get("kind") == "generalisation" else "test"
+        """Which image set the rows index: the kind's ``split`` (the clean test set, for clean
+        and corrupted conditions), or for a kind with a set of its own (a generalisation set)
+        the condition's name."""
+        return condition_kind(self.info.get("kind")).split or self.name
 
     def arrays(self) -> dict[str, np.ndarray]:
         """labels, predictions, logits (and features when stored), as the metrics take them."""

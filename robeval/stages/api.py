@@ -20,6 +20,7 @@ from pathlib import Path
 from torch import nn
 
 from robeval import runs
+from robeval.analysis.condition_kinds import condition_kind
 from robeval.core.errors import RobevalError
 from robeval.core.fileio import new_folder
 
@@ -71,7 +72,7 @@ def evaluate(
     if classes is None:
         classes = test_classes
     _check_classes(list(classes), test_classes, dataset,
-                   scored=any(c.kind != "generalisation" for c in chosen))
+                   scored=any(condition_kind(c.kind).split is not None for c in chosen))
     given = {"mean": _listed(mean), "std": _listed(std), "resize": resize, "crop": crop}
     pipeline = choose_pipeline(preprocess, given, model, None, {})
     wrapped = ForeignClassifier(model, head_layer, head, pipeline)

@@ -27,6 +27,7 @@ REGISTRIES: dict[str, tuple[str, str]] = {
     "MANIFEST_MAKERS": ("robeval.data.gensets", "MANIFEST_MAKERS"),
     "EMBEDDINGS": ("robeval.stages.browse.brain", "METHODS"),
     "LAUNCHERS": ("robeval.stages.launchers", "LAUNCHERS"),
+    "HEAD_SETS": ("robeval.stages.headsets", "HEAD_SETS"),
 }
 
 

@@ -24,19 +24,26 @@ from robeval.models.kinds import LOGITS_KINDS
 from robeval.runs.destinations import check_folder, mark, unmark_if_unused
 from robeval.runs.outputs import read_eval_json
 from robeval.stages.evaluate import evaluate_run
-from robeval.stages.headsets import HEAD_SETS, HeadVariant
+from robeval.stages.headsets import HEAD_SETS, head_grid
 from robeval.stages.launchers import LAUNCHERS, Batch, Cell, LaunchOptions, Outcome
 from robeval.stages.report import terminal_table, write_report
 from robeval.stages.train import train
 from robeval.stages.tuning import select_by_validation
 from robeval.training.config import TrainConfig
 
-# (head, logits): the paper's 2 x 2 grid
-PAPER_GRID = (("learned", "dot"), ("fixed", "dot"), ("learned", "cosine"), ("fixed", "cosine"))
-# (head, logits, init, learn_scale): the geometry neural-collapse theory predicts (simplex ETF) and
-# Hoffer et al. 2018's fixed Hadamard head with a learned scale; added with --extra-heads
-EXTRA_HEADS = (("fixed", "dot", "simplex-etf", False), ("fixed", "cosine", "simplex-etf", False),
-               ("fixed", "cosine", "hadamard", True))
+
+def _deprecated_grid(name: str) -> tuple:
+    """PAPER_GRID and EXTRA_HEADS as tuples, read from HEAD_SETS (stages/headsets.py), the one
+    definition of the head grid; kept one release for code that imported them."""
+    if name == "PAPER_GRID":
+        return tuple((v.head, v.logits) for v in HEAD_SETS.get("paper").variants)
+    return tuple((v.head, v.logits, v.init, v.learn_scale) for v in HEAD_SETS.get("extra").variants)
+
+
+def __getattr__(name: str):
+    if name in ("PAPER_GRID", "EXTRA_HEADS"):
+        return _deprecated_grid(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -51,9 +58,9 @@ class ReproducePlan:
     max_train: int | None = None
     conditions: str = "all"
     init: str = "sphere"
-    extra_heads: bool = False
+    extra_heads: bool = False  # deprecated: heads="paper,extra" (adds the "extra" head-set)
     lrs: tuple[float, ...] | None = None  # several: a sweep, chosen per variant on validation
-    heads: str = "paper"  # a head-set (stages/headsets.py)
+    heads: str = "paper"  # head-sets and head variants, comma-separated (stages/headsets.py)
     track: bool = True  # per-epoch geometry on a validation subset (training/track.py)
     corrupt_backend: str = "reference"  # fast: families' batched paths build the corrupted sets
 
@@ -62,11 +69,7 @@ class ReproducePlan:
         return len(self.lrs or ()) > 1 or len(self.scales) > 1
 
     def configs(self) -> list[TrainConfig]:
-        head_set = HEAD_SETS.get(self.heads)
-        grid = [HeadVariant(h, lg, self.init) for h, lg in PAPER_GRID] if head_set.paper else []
-        grid += [v for v in head_set.extra if v not in grid]
-        if self.extra_heads:
-            grid += [v for v in (HeadVariant(*e) for e in EXTRA_HEADS) if v not in grid]
+        grid = head_grid(self.heads + (",extra" if self.extra_heads else ""), self.init)
         out = []
         for arch, v in itertools.product(self.archs, grid):
             head, logits, init, learn_scale = v.head, v.logits, v.init, v.learn_scale

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from robeval.core.registry import Registry
+from robeval.models.kinds import LOGITS_KINDS
 
 
 @dataclass(frozen=True)
@@ -59,16 +60,17 @@ def padding(image_size: int) -> int:
     return 10 if image_size == 96 else max(1, image_size // 8)
 
 
-def _dot_decay(cfg) -> float:
-    return 5e-4 if cfg.logits == "dot" else 0.0
+def _weight_decay(cfg) -> float:
+    """The logits kind's weight decay: the authors' 5e-4 for dot models only (models/kinds.py)."""
+    return LOGITS_KINDS.get(cfg.logits).weight_decay
 
 
 def _authors(cfg, image_size: int) -> dict[str, Any]:
     return {
         "epochs": 80,
         "batch_size": 32,
-        "lr": 0.001 if (cfg.head, cfg.logits) == ("learned", "dot") else 0.1,
-        "weight_decay": _dot_decay(cfg),
+        "lr": LOGITS_KINDS.get(cfg.logits).authors_lr_for(cfg.head),  # 0.001 learned-dot, else 0.1
+        "weight_decay": _weight_decay(cfg),
         "scheduler": "plateau",
         "crop_padding": padding(image_size),
         "precise_bn_images": 0,
@@ -79,7 +81,7 @@ def per_head_lr(cfg) -> float:
     """0.1 for dot logits and for cosine logits at large S (which behave like dot), 0.5 for cosine
     at S <= 2, where 0.1 leaves the model far from converged (see the module docstring)."""
     small_s = cfg.scale is None or cfg.scale <= 2
-    return 0.5 if cfg.logits == "cosine" and small_s else 0.1
+    return LOGITS_KINDS.get(cfg.logits).small_scale_lr if small_s else 0.1
 
 
 # the quick preset's precise-BN sample (training/precise_bn.py): see the module docstring
@@ -91,7 +93,7 @@ def _quick(cfg, image_size: int) -> dict[str, Any]:
         "epochs": 16,
         "batch_size": 32,
         "lr": per_head_lr(cfg),
-        "weight_decay": _dot_decay(cfg),
+        "weight_decay": _weight_decay(cfg),
         "scheduler": "cosine",
         "crop_padding": 0,
         "precise_bn_images": QUICK_PRECISE_BN_IMAGES,
@@ -103,7 +105,7 @@ def _cpu(cfg, image_size: int) -> dict[str, Any]:
         "epochs": 15,
         "batch_size": 128,
         "lr": per_head_lr(cfg),
-        "weight_decay": _dot_decay(cfg),
+        "weight_decay": _weight_decay(cfg),
         "scheduler": "cosine",
         "crop_padding": padding(image_size),
         "precise_bn_images": 0,
@@ -115,7 +117,7 @@ def _fast(cfg, image_size: int) -> dict[str, Any]:
         "epochs": 16,
         "batch_size": 512,
         "lr": 0.2,
-        "weight_decay": _dot_decay(cfg),
+        "weight_decay": _weight_decay(cfg),
         "scheduler": "onecycle",
         "crop_padding": padding(image_size),
         "precision": "bf16",

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from robeval.analysis.condition_kinds import condition_kind
 from robeval.analysis.geometry import sample_cosines
 from robeval.conditions import split_names
 from robeval.core.errors import RobevalError
@@ -78,7 +79,8 @@ def make_samples(fo: Any, out: EvalOutputs, mask: np.ndarray, paths: list[Path],
     norms = np.linalg.norm(feats, axis=1) if feats is not None else None
     kind, family = out.info.get("kind"), out.info.get("family") or ""
     severity = out.info.get("severity")
-    if severity is None and kind == "clean":
+    record = condition_kind(kind)  # analysis/condition_kinds.py
+    if severity is None and record.baseline:
         severity = 0
     samples = []
     for k in range(len(labels)):
@@ -95,7 +97,7 @@ def make_samples(fo: Any, out: EvalOutputs, mask: np.ndarray, paths: list[Path],
         s["correct"] = correct
         s["condition"] = out.name
         s["kind"] = kind
-        s["corruption"] = family if kind == "corruption" else "none"
+        s["corruption"] = family if record.graded else "none"
         s["severity"] = None if severity is None else int(severity)
         s["source"] = out.source
         s["source_index"] = int(index[k])

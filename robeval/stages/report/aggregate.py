@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from robeval import runs
+from robeval.analysis.condition_kinds import condition_kind, summary_kinds
 from robeval.analysis.condition_metrics import CONDITION_METRICS
 from robeval.analysis.stats import paired_differences, t_interval
 from robeval.core.errors import RobevalError
@@ -21,7 +22,6 @@ from robeval.runs.outputs import read_eval_json
 
 GROUP_KEYS = ("dataset", "arch", "head", "logits", "scale", "init", "learn_scale", "margin")
 GROUP_DEFAULTS = {"margin": 0.0}
-SUMMARY_KINDS = {"corruption": "corruptions (mean)", "generalisation": "generalisation (mean)"}
 # the per-condition metrics robeval eval writes (one record each, analysis/condition_metrics.py);
 # a record's field is absent in runs evaluated before it existed: those runs report without it.
 # A row's and a record's "calibration" entry holds all of them (the name they began with). The
@@ -94,13 +94,14 @@ def family_summary(family: str) -> str:
 
 
 def add_summary_conditions(record: dict) -> None:
-    """Per run, the mean accuracy over each corruption family's severities (when it has more
-    than one), over all its corruption conditions and over its generalisation conditions."""
+    """Per run, the mean accuracy over each graded family's severities (when it has more than
+    one) and, per condition kind with a ``summary`` (corruption, generalisation), over all its
+    conditions of that kind (analysis/condition_kinds.py)."""
     families: dict[str, list[float]] = defaultdict(list)
     family_cal: dict[str, list[dict]] = defaultdict(list)
     cal = record.setdefault("calibration", {})
     for name, r in list(record["conditions"].items()):
-        if r.get("kind") == "corruption" and r.get("family") and r.get("accuracy") is not None:
+        if condition_kind(r.get("kind")).graded and r.get("family") and r.get("accuracy") is not None:
             families[r["family"]].append(r["accuracy"])
             family_cal[r["family"]].append(cal.get(name, {}))
     for family, vals in families.items():
@@ -109,14 +110,15 @@ def add_summary_conditions(record: dict) -> None:
             cal[family_summary(family)] = _mean_calibration(family_cal[family])
             record["conditions"][family_summary(family)] = {
                 "kind": "summary", "family": family, "severity": None, "n_conditions": len(vals)}
-    for kind, name in SUMMARY_KINDS.items():
+    for kind in summary_kinds():
+        name = kind.summary
         members = [c for c, r in record["conditions"].items()
-                   if r.get("kind") == kind and r.get("accuracy") is not None]
+                   if r.get("kind") == kind.name and r.get("accuracy") is not None]
         vals = [record["conditions"][c]["accuracy"] for c in members]
         if vals:
             record["accuracy"][name] = float(np.mean(vals))
             cal[name] = _mean_calibration([cal.get(c, {}) for c in members])
-            record["conditions"][name] = {"kind": "summary", "family": kind, "severity": None,
+            record["conditions"][name] = {"kind": "summary", "family": kind.name, "severity": None,
                                           "n_conditions": len(vals)}
 
 

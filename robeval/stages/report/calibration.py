@@ -11,14 +11,17 @@ sentence come from the records.
 
 from __future__ import annotations
 
+from robeval.analysis.condition_kinds import headline_kinds
 from robeval.analysis.condition_metrics import condition_metrics
 from robeval.render.document import Cell
-from robeval.stages.report.aggregate import SUMMARY_KINDS
 from robeval.stages.report.format import plain_cell
 from robeval.stages.report.inputs import ReportInputs
 
-#: the conditions the table shows, in order: clean and the two means
-SHOWN = ("clean", SUMMARY_KINDS["corruption"], SUMMARY_KINDS["generalisation"])
+
+def shown() -> list[str]:
+    """The conditions the table shows, in order: each headline kind's row (clean and the means
+    of corruptions and generalisation sets; analysis/condition_kinds.py)."""
+    return [k.headline_row for k in headline_kinds()]
 
 
 def definition() -> str:
@@ -37,13 +40,13 @@ def definition() -> str:
 
 def calibration_rows(rows: list[dict]) -> tuple[list, list[list]]:
     """Headers and body of one dataset/arch's table: a row per (condition, variant) for the
-    SHOWN conditions the runs have, a column per metric."""
+    shown() conditions the runs have, a column per metric."""
     cell = {(r["condition"], r["variant"]): r for r in rows}
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     metrics = condition_metrics()
     headers: list = ["condition", "head", *(Cell(m.label, "", num=True) for m in metrics)]
     body = []
-    for cond in SHOWN:
+    for cond in shown():
         for v in variants:
             r = cell.get((cond, v))
             if r is None:

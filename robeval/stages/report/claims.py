@@ -23,6 +23,7 @@ from robeval.analysis.stats import (
     t_interval,
 )
 from robeval.core.registry import Registry
+from robeval.models.kinds import logits_label
 from robeval.stages.report.format import interval_text
 
 RANDOM_INITS = ("sphere", "authors")  # the paper's random class vectors
@@ -193,10 +194,11 @@ def _many(items: list[dict]) -> bool:
 
 
 def _kind(p: dict) -> str:
-    """A paired row's logits kind in words: 'dot', 'cosine S = 16' (with the init when not random)."""
+    """A paired row's logits kind in words, its record's label: 'dot', 'cosine S = 16' (with the
+    learned head's S when tuning chose another, and the init when not random)."""
     other = p.get("partner_scale", p["scale"])
-    kind = "dot" if p["logits"] == "dot" else f"cosine S = {p['scale']:g}" + (
-        f" vs {other:g}" if other is not None and other != p["scale"] else "")
+    kind = logits_label(p["logits"], p["scale"]) + (
+        f" vs {other:g}" if p["scale"] is not None and other is not None and other != p["scale"] else "")
     return kind + (f" {p['init']}" if p["init"] not in RANDOM_INITS else "")
 
 
@@ -360,7 +362,7 @@ def extra_heads(inputs: ClaimInputs) -> tuple[Evidence, str]:
         lines.add(f"{ds}/{arch}: {variant} − {base['variant']} on clean: {pp(d)} → {g}",
                   f"{variant} − {base['variant']}: {short_pp(d)}", d,
                   f"{ds}/{arch}: {variant} − {base['variant']} on clean")
-    return lines, (_overall(verdicts) if lines else "not measured (robeval reproduce --extra-heads)")
+    return lines, (_overall(verdicts) if lines else "not measured (robeval reproduce --heads paper,extra)")
 
 
 CLAIMS: Registry[Claim] = Registry("claim")

@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from robeval import runs
+from robeval.analysis.condition_kinds import condition_kind, headline_kinds
 from robeval.analysis.condition_metrics import condition_metrics
 from robeval.analysis.geometry import sample_cosines
 from robeval.core.fileio import slug
 from robeval.core.registry import Registry
 from robeval.corruptions.families import CATEGORIES
+from robeval.models.kinds import logits_label
 from robeval.runs.outputs import load_condition, load_head
-from robeval.stages.report.aggregate import SUMMARY_KINDS
 from robeval.stages.report.sources import CATEGORY_OTHER, category_of
 
 Fig = tuple[str, str]  # (path relative to the report folder, caption)
@@ -81,7 +82,7 @@ def headline_figure(context: FigureContext) -> list[Fig]:
     from robeval.render import figures
 
     out = []
-    names = {"clean": "clean", **{v: v.replace(" (mean)", "") for v in SUMMARY_KINDS.values()}}
+    names = {k.headline_row: k.label for k in headline_kinds()}  # row -> its group's label
     for ds, arch in context.groups():
         mine = context.measured_rows(ds, arch)
         groups = [(label, [(r["variant"], r["mean"], r.get("ci_low"), r.get("ci_high"))
@@ -108,10 +109,10 @@ def _category_series(context: FigureContext, ds: str, arch: str, stat: Callable[
     (a dict with mean and values) over the generated (or, with ``released``, the released)
     corruption conditions, the clean value at severity 0; categories in Hendrycks' order."""
     mine = [r for r in context.measured_rows(ds, arch) if (stat(r) or {}).get("mean") is not None]
-    clean = {r["variant"]: stat(r) for r in mine if r["condition"] == "clean"}
+    clean = {r["variant"]: stat(r) for r in mine if condition_kind(r["kind"]).baseline}
     series: dict[str, dict[tuple[str, str], list]] = {}
     for r in mine:
-        if r["kind"] != "corruption" or r["severity"] is None:
+        if not condition_kind(r["kind"]).graded or r["severity"] is None:
             continue
         if str(r["family"] or "").startswith("released:") != released:
             continue
@@ -175,7 +176,7 @@ def calibration_figures(context: FigureContext) -> list[Fig]:
 
 def _kind(r: dict) -> tuple[str, str]:
     cfg = r["config"]
-    label = "dot" if cfg["logits"] == "dot" else f"cosine S = {cfg['scale']:g}"
+    label = logits_label(cfg["logits"], cfg["scale"])  # the logits kind's record (models/kinds.py)
     return label, slug(label.replace(" = ", ""))
 
 

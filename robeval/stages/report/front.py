@@ -4,8 +4,8 @@ The plateau and one-seed caveats follow them, in small print."""
 
 from __future__ import annotations
 
+from robeval.analysis.condition_kinds import headline_kinds
 from robeval.render.document import Cell
-from robeval.stages.report.aggregate import SUMMARY_KINDS
 from robeval.stages.report.claims import not_at_plateau
 from robeval.stages.report.format import acc_cell
 from robeval.stages.report.inputs import ReportInputs
@@ -37,16 +37,21 @@ def _n_conditions(inputs: ReportInputs, name: str) -> int:
 
 
 def _headline_columns(inputs: ReportInputs, rows: list[dict]) -> list[tuple[str, Cell]]:
+    """(row name, header) per headline kind the runs have: clean, then each kind's mean; the
+    header is the kind's label, under it what the mean is over (analysis/condition_kinds.py)."""
     present = {r["condition"] for r in rows}
-    cols = [("clean", Cell("clean", "test set"))] if "clean" in present else []
-    corr, gen = SUMMARY_KINDS["corruption"], SUMMARY_KINDS["generalisation"]
-    if corr in present:
-        cols.append((corr, Cell("corruptions", f"mean of {_n_conditions(inputs, corr)} conditions")))
-    if gen in present:
-        sets = [r["condition"] for r in rows if r["kind"] == "generalisation"]
-        k = _n_conditions(inputs, gen)
-        sub = sets[0].removeprefix("genset:") if k == 1 and sets else f"mean of {k} sets"
-        cols.append((gen, Cell("generalisation", sub)))
+    cols = []
+    for kind in headline_kinds():
+        name = kind.headline_row
+        if name not in present:
+            continue
+        sub = kind.note
+        if kind.summary:
+            k = _n_conditions(inputs, name)
+            members = [r["condition"] for r in rows if r["kind"] == kind.name]
+            one = kind.name_single and k == 1 and members  # a set named without its group prefix
+            sub = (members[0].partition(":")[2] or members[0]) if one else f"mean of {k} {kind.members}"
+        cols.append((name, Cell(kind.label, sub)))
     return cols
 
 

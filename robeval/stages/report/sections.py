@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 
+from robeval.analysis.condition_kinds import CONDITION_KINDS, condition_kind
 from robeval.analysis.metrics import columns
 from robeval.core.fileio import slug
 from robeval.render.document import Cell
-from robeval.stages.report.aggregate import SUMMARY_KINDS
 from robeval.stages.report.format import by_condition, diff_cell, plain_cell
 from robeval.stages.report.inputs import ReportInputs
 from robeval.stages.tuning import setting_label, tie_order
@@ -25,18 +25,20 @@ def geometry_table() -> list[tuple[str, str, str]]:
 
 
 def _split_conditions(rows: list[dict]) -> tuple[list[str], list[str]]:
-    """(open, folded) condition names: clean, family means, corruption mean, generalisation sets
-    and their mean stay open; each corruption severity is folded."""
+    """(open, folded) condition names in their kinds' ``rank`` order: clean, family means,
+    corruption mean, generalisation sets and their mean stay open; each severity of a graded
+    kind (corruption) is folded."""
     conds = list(dict.fromkeys(r["condition"] for r in rows))
     info = {r["condition"]: r for r in rows}
-    folded = [c for c in conds if info[c]["kind"] == "corruption" and info[c]["severity"] is not None]
-    rank = {"clean": 0, "corruption": 2, "generalisation": 4}
+    folded = [c for c in conds
+              if condition_kind(info[c]["kind"]).graded and info[c]["severity"] is not None]
 
     def order(c: str) -> tuple:
         r = info[c]
-        if r["kind"] == "summary":
-            return (1 if r["family"] not in SUMMARY_KINDS else rank[r["family"]] + 1, conds.index(c))
-        return (rank.get(r["kind"], 6), conds.index(c))
+        if r["kind"] == "summary":  # a kind's mean right after its conditions; a family's at 1
+            kind = CONDITION_KINDS.get(r["family"]) if r["family"] in CONDITION_KINDS else None
+            return (kind.rank + 1 if kind and kind.summary == c else 1, conds.index(c))
+        return (condition_kind(r["kind"]).rank, conds.index(c))
 
     return sorted((c for c in conds if c not in folded), key=order), folded
 
