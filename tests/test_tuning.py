@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 from click.testing import CliRunner
 
@@ -154,6 +155,19 @@ def test_reproduce_scales_sweep_evaluates_the_chosen_s_only(tmp_path, data_dir):
     assert res["sweep"] == sweep and {r["run"].split("/")[-1] for r in res["runs"]} == {
         d.name for d in run_dirs if (d / runs.EVAL_JSON).exists()}
     assert "Tuning: S per head variant, chosen on validation" in (tmp_path / "rep" / "report.md").read_text()
+    # a run trained after the sweep (another name) is reported beside the chosen ones, not dropped
+    chosen_dir = next(d for d in run_dirs if (d / runs.EVAL_JSON).exists())
+    shutil.copytree(chosen_dir, tmp_path / "later" / "longer-run-seed0")
+    cfg_file = tmp_path / "later" / "longer-run-seed0" / runs.CONFIG
+    cfg = json.loads(cfg_file.read_text())
+    cfg["config"]["seed"] = cfg["model"]["seed"] = 7  # another seed of the same setting
+    cfg_file.write_text(json.dumps(cfg))
+    unchosen = [d for d in run_dirs if not (d / runs.EVAL_JSON).exists()]
+    later = CliRunner().invoke(cli, ["report", str(study / "runs"), str(tmp_path / "later"), "--sweep",
+                                     str(study / "sweep.json"), "--no-plots", "--out", str(tmp_path / "rep2")])
+    assert later.exit_code == 0, later.output
+    names = {r["run"].split("/")[-1] for r in json.loads((tmp_path / "rep2" / "results.json").read_text())["runs"]}
+    assert "longer-run-seed0" in names and not names & {d.name for d in unchosen}
     bad = CliRunner().invoke(cli, ["report", str(study / "runs"), "--sweep", str(study / "report" / "results.json"),
                                    "--out", str(tmp_path / "bad")])
     assert bad.exit_code != 0 and "is not a reproduce sweep.json" in bad.output and "Traceback" not in bad.output

@@ -303,8 +303,9 @@ def analyze(run_dirs, plots, tsne) -> None:
               help="Analyse runs whose analysis.json is missing or older than their eval.")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Write PNG plots.")
 @click.option("--sweep", "sweep_file", type=click.Path(dir_okay=False), default=None, metavar="SWEEP.JSON",
-              help="A reproduce OUT/sweep.json: the report gets its tuning table, and only the runs "
-                   "chosen on validation are reported.")
+              help="A reproduce OUT/sweep.json: the report gets its tuning table; runs of that "
+                   "sweep are reported only when their setting was chosen on validation (other runs, "
+                   "e.g. a longer study at the chosen settings, are all reported).")
 @click.option("--ce-reference", default=None, metavar="VARIANT|PATH|none",
               help="What mCE and relative mCE are normalised by: a head variant of these runs (its "
                    "mean error over seeds), or a folder of other runs' eval outputs (run folders "
@@ -321,15 +322,15 @@ def report(run_dirs, out, analyze, plots, sweep_file, ce_reference, er_fit) -> N
     RUN_DIRS may be run folders or folders that contain run folders (e.g. reproduce/runs).
     """
     from robeval.stages.report import terminal_table, write_report
-    from robeval.stages.tuning import chosen_runs, read_sweep
+    from robeval.stages.tuning import read_sweep, reported_runs
 
     dirs = expand_runs(run_dirs)
     sweep = read_sweep(sweep_file) if sweep_file else None
     if sweep is not None:
-        keep = chosen_runs(sweep)
-        dirs = [d for d in dirs if d.name in keep]
+        dirs = reported_runs(dirs, sweep)
         if not dirs:
-            raise click.UsageError(f"none of the runs given is one chosen in {sweep_file}")
+            raise click.UsageError(f"every run given is one of {sweep_file}'s settings not chosen "
+                                   "on validation; give the chosen runs or runs trained after it")
     rows = write_report(dirs, out, analyze=analyze, plots=plots, sweep=sweep,
                         ce_reference=ce_reference, er_fit=er_fit)
     click.echo(terminal_table(rows))
