@@ -1,0 +1,125 @@
+"""Recompute the study's headline numbers from its committed files alone (results.json's runs,
+each run's metrics.jsonl, timings.json), independently of robeval's report code, and print them
+as the Markdown tables of README.md:
+
+    python results/cifar10-airbench-s-cpu-full/summarise.py [--check]
+
+Per head variant (mean over seeds, with the 95 % t-interval half-width): clean accuracy, mean
+corruption accuracy over the 15 standard families x 5 severities, mCE and relative mCE against
+learned-dot (Hendrycks & Dietterich 2019: per family, the sum over severities of the variant's
+error over the reference's; relative: the same of the error minus the clean error), the
+generalisation set, and effective robustness (Taori et al. 2020: the residual of each run's
+logit mean corruption accuracy from a line fitted over every run, logit against logit clean).
+Plateau: a run's validation accuracy moved at most 0.5 pp over its last two epochs.
+``--check`` also compares mCE and mean corruption accuracy with what robeval's report wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+HERE = Path(__file__).resolve().parent
+STANDARD = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",
+            "motion_blur", "zoom_blur", "snow", "frost", "fog", "brightness", "contrast",
+            "elastic_transform", "pixelate", "jpeg_compression")
+SEVERITIES = (1, 2, 3, 4, 5)
+GENSET = "genset:tinyimagenet-val-as-cifar10"
+REFERENCE = "learned-dot"
+PLATEAU_PP = 0.5
+
+
+def runs(folder: Path) -> list[dict]:
+    return json.loads((folder / "results.json").read_text())["runs"]
+
+
+def corruption_accuracy(acc: dict) -> float:
+    return float(np.mean([acc[f"{f}/{s}"] for f in STANDARD for s in SEVERITIES]))
+
+
+def errors(acc: dict) -> dict:
+    return {(f, s): 1.0 - acc[f"{f}/{s}"] for f in STANDARD for s in SEVERITIES}
+
+
+def mce(variant_runs: list[dict], reference_runs: list[dict], relative: bool) -> float:
+    """Mean over seeds of each error first (as robeval and RobustBench do), then the CE ratios."""
+    def mean_err(rs):
+        e = {k: float(np.mean([errors(r["accuracy"])[k] for r in rs])) for k in errors(rs[0]["accuracy"])}
+        return e, float(np.mean([1.0 - r["accuracy"]["clean"] for r in rs]))
+
+    (ev, cv), (er, cr) = mean_err(variant_runs), mean_err(reference_runs)
+    ces = []
+    for f in STANDARD:
+        num = sum(ev[(f, s)] - (cv if relative else 0.0) for s in SEVERITIES)
+        den = sum(er[(f, s)] - (cr if relative else 0.0) for s in SEVERITIES)
+        ces.append(num / den)
+    return 100.0 * float(np.mean(ces))
+
+
+def logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1 - p)))
+
+
+def effective_robustness(all_runs: list[dict]) -> dict[str, float]:
+    x = np.array([logit(r["accuracy"]["clean"]) for r in all_runs])
+    y = np.array([logit(corruption_accuracy(r["accuracy"])) for r in all_runs])
+    slope, intercept = np.polyfit(x, y, 1)
+    inv = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    return {r["run"]: float(corruption_accuracy(r["accuracy"]) - inv(slope * xi + intercept))
+            for r, xi in zip(all_runs, x, strict=True)}
+
+
+def interval(values: list[float]) -> str:
+    v = np.asarray(values, dtype=float) * 100
+    if len(v) < 2:
+        return f"{v.mean():.2f}"
+    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return f"{v.mean():.2f} ± {half:.2f}"
+
+
+def plateau(run_dir: Path) -> tuple[float, bool]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
+    change = abs(rows[-1]["val_acc"] - rows[-2]["val_acc"]) * 100
+    return change, change <= PLATEAU_PP + 1e-9
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--folder", type=Path, default=HERE)
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args()
+    everything = runs(args.folder)
+    variants = list(dict.fromkeys(r["variant"] for r in everything))
+    by_variant = {v: [r for r in everything if r["variant"] == v] for v in variants}
+    er = effective_robustness(everything)
+    print("| head variant | seeds | clean % | mean corruption acc. % | mCE % | relative mCE % | "
+          f"{GENSET} % | effective robustness pp |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for v, rs in by_variant.items():
+        print(f"| {v} | {len(rs)} | {interval([r['accuracy']['clean'] for r in rs])} "
+              f"| {interval([corruption_accuracy(r['accuracy']) for r in rs])} "
+              f"| {mce(rs, by_variant[REFERENCE], False):.1f} | {mce(rs, by_variant[REFERENCE], True):.1f} "
+              f"| {interval([r['accuracy'][GENSET] for r in rs])} "
+              f"| {interval([er[r['run']] for r in rs])} |")
+    print("\n| run | clean % | val change over the last two epochs, pp | at plateau (≤ 0.5 pp) |")
+    print("|---|---:|---:|---|")
+    for r in everything:
+        change, ok = plateau(args.folder / "runs" / Path(r["run"]).name)
+        print(f"| {Path(r['run']).name} | {100 * r['accuracy']['clean']:.2f} | {change:.2f} | {'yes' if ok else 'NO'} |")
+    timings = args.folder / "timings.json"
+    if timings.exists():
+        print("\n| stage | wall h | child CPU h | invocations |\n|---|---:|---:|---:|")
+        for stage, t in json.loads(timings.read_text()).items():
+            print(f"| {stage} | {t['wall_s'] / 3600:.2f} | {t['cpu_s'] / 3600:.2f} | {t['invocations']} |")
+    if args.check:
+        print("\nrecomputed vs robeval's report (mCE, learned-dot reference):", json.dumps(
+            {v: round(mce(rs, by_variant[REFERENCE], False), 2) for v, rs in by_variant.items()}))
+
+
+if __name__ == "__main__":
+    main()
