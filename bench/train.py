@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from robeval.core.environment import environment, pick_device  # noqa: E402
-from robeval.models import ModelSpec, build_model  # noqa: E402
+from robeval.models import ModelConfig, build_model  # noqa: E402
 from robeval.models.inference import predict  # noqa: E402
 from robeval.runs.model import predict_kwargs  # noqa: E402
 from robeval.stages.train import train_epoch  # noqa: E402
@@ -48,7 +48,7 @@ def throughput(arch: str, size: int, precision: str, channels_last: bool, compil
     cfg = resolve(TrainConfig(arch=arch, head="fixed", logits="cosine", epochs=2, batch_size=batch,
                               lr=0.05, precision=precision, channels_last=channels_last,
                               compile=compile_, preset="quick"), size)
-    model = build_model(ModelSpec(arch, 10, size, "fixed", "cosine"))
+    model = build_model(ModelConfig(arch, 10, size, "fixed", "cosine"))
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     model = model.to(device)

@@ -242,16 +242,16 @@ def _fixture(name: str, data_dir, tmp_path, declare):
 
 
 @pytest.mark.parametrize("name", DATASETS.names())
-def test_every_dataset_spec_matches_what_loads(name, data_dir, tmp_path, declare):
-    spec = DATASETS.get(name)
+def test_every_dataset_record_matches_what_loads(name, data_dir, tmp_path, declare):
+    record = DATASETS.get(name)
     loadable = _fixture(name, data_dir, tmp_path, declare)
-    for split in spec.splits:
+    for split in record.splits:
         data = load_split(loadable, split)
         assert data.images.dtype == np.uint8 and data.images.shape[-1] == 3 and len(data) > 0
         if name != "imagefolder":  # an image folder's size and classes are the folder's own
-            assert data.image_size == spec.image_size
+            assert data.image_size == record.image_size
         if name in ("shapes", "shapes-shift"):  # fixtures elsewhere carry only some classes
-            assert len(data.classes) == spec.num_classes
+            assert len(data.classes) == record.num_classes
 
 
 @pytest.mark.parametrize("group", SOURCES.names())

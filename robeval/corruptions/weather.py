@@ -124,10 +124,10 @@ FROST_HELP = ("frost needs the texture images of the imagecorruptions package (i
 def _frost_folder() -> Path:
     """imagecorruptions' frost/ folder, found without importing the package (its import needs
     pkg_resources, which new setuptools no longer ship)."""
-    spec = importlib.util.find_spec("imagecorruptions")
-    if spec is None or not spec.submodule_search_locations:
+    module_spec = importlib.util.find_spec("imagecorruptions")
+    if module_spec is None or not module_spec.submodule_search_locations:
         raise RobevalError(FROST_HELP)
-    return Path(next(iter(spec.submodule_search_locations))) / "frost"
+    return Path(next(iter(module_spec.submodule_search_locations))) / "frost"
 
 
 @cache

@@ -111,37 +111,37 @@ def run_folders(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if runs.is_run(p))
 
 
-def choose_reference(spec: str | None, records: list[dict]) -> ReferenceChoice:
+def choose_reference(reference: str | None, records: list[dict]) -> ReferenceChoice:
     """``--ce-reference``: None (the default: learned-dot when the study has it), ``none``, a head
     variant of the study or a folder; anything else is a RobevalError listing the choices."""
     variants = list(dict.fromkeys(r["variant"] for r in records))
-    if spec is None:
+    if reference is None:
         if DEFAULT_REFERENCE in variants:
             return ReferenceChoice("variant", DEFAULT_REFERENCE, f"the default: this study's "
                                    f"{DEFAULT_REFERENCE} variant, its mean error over its seeds; "
                                    "choose another with --ce-reference VARIANT|PATH|none")
         return ReferenceChoice("none", "", f"no mCE: this study has no {DEFAULT_REFERENCE} variant "
                                f"to normalise by; {HOW_TO_REFERENCE}")
-    if spec == "none":
+    if reference == "none":
         return ReferenceChoice("none", "", f"no mCE (--ce-reference none); {HOW_TO_REFERENCE}")
-    if spec in variants:
-        return ReferenceChoice("variant", spec, f"this study's {spec} variant, its mean error over "
+    if reference in variants:
+        return ReferenceChoice("variant", reference, f"this study's {reference} variant, its mean error over "
                                                 "its seeds (--ce-reference)")
-    path = Path(spec)
+    path = Path(reference)
     if path.is_dir():
         found = run_folders(path)
         if not found:
-            raise RobevalError(f"--ce-reference {spec}: no run folders in it; give a folder of "
+            raise RobevalError(f"--ce-reference {reference}: no run folders in it; give a folder of "
                                "evaluated runs (each with eval.json)")
         recs = tuple(collect(found))
         datasets = sorted({str(r["config"]["dataset"]) for r in recs})
         if len(datasets) > 1:
-            raise RobevalError(f"--ce-reference {spec}: its runs mix datasets ({', '.join(datasets)}); "
+            raise RobevalError(f"--ce-reference {reference}: its runs mix datasets ({', '.join(datasets)}); "
                                "give a folder of one dataset's runs")
         kinds = sorted({r["variant"] for r in recs})
-        return ReferenceChoice("path", spec, f"{len(recs)} run(s) in {spec} ({', '.join(kinds)}), "
+        return ReferenceChoice("path", reference, f"{len(recs)} run(s) in {reference} ({', '.join(kinds)}), "
                                              "their mean error", recs)
-    raise RobevalError(f"--ce-reference {spec!r} is neither a head variant of this study "
+    raise RobevalError(f"--ce-reference {reference!r} is neither a head variant of this study "
                        f"({', '.join(variants)}), a folder of runs, nor none")
 
 
