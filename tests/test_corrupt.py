@@ -138,19 +138,19 @@ def test_albumentations_conditions(tmp_path):
 
 
 def test_conditions_registry_builds_on_demand(data_dir):
-    from robeval.conditions import ConditionContext, resolve
+    from robeval.conditions import ConditionContext, parse_conditions
     from robeval.corruptions.families import FAMILIES
 
-    names = [c.name for c in resolve("corrupt:all", "shapes")]
+    names = [c.name for c in parse_conditions("corrupt:all", "shapes")]
     assert len(names) == len(SEVERITIES) * len(FAMILIES.names()) and "defocus_blur/3" in names
-    assert [c.name for c in resolve("corrupt:study", "shapes")] == [
+    assert [c.name for c in parse_conditions("corrupt:study", "shapes")] == [
         f"{f}/{s}" for f in ("impulse_noise", "jpeg_compression", "defocus_blur") for s in range(1, 6)]
-    cond = resolve("defocus_blur/3@imagenet,albu:GaussNoise(std_range=(0.1,0.1))", "shapes")
+    cond = parse_conditions("defocus_blur/3@imagenet,albu:GaussNoise(std_range=(0.1,0.1))", "shapes")
     assert cond[0].params["table"] == "imagenet" and cond[0].severity == 3
     with pytest.raises(RobevalError):
-        resolve("defocus_blur/9", "shapes")
+        parse_conditions("defocus_blur/9", "shapes")
     ctx = ConditionContext("shapes", data_dir)
-    built = resolve("jpeg_compression/5", "shapes")[0].build(ctx)
+    built = parse_conditions("jpeg_compression/5", "shapes")[0].build(ctx)
     assert built.meta["params"] == {"quality": 40} and len(built) == len(ctx.clean_test)
     assert list((data_dir / "corruptions").rglob("jpeg_compression-5.json"))
 

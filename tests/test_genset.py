@@ -314,15 +314,15 @@ def test_openimages_csv_missing_column(tmp_path, manifests):
 
 
 def test_built_sets_join_genset_all_for_their_target(tmp_path, data_dir, manifests):
-    from robeval.conditions import resolve
+    from robeval.conditions import parse_conditions
 
     path = files_manifest(tmp_path, manifests)
     with pytest.raises(RobevalError, match="no conditions of this group"):  # not built: no download
-        resolve("genset:all", "cifar10")  # and no silent no-op either
-    assert [c.name for c in resolve("genset:mine", "cifar10")] == ["genset:mine"]  # named: allowed
+        parse_conditions("genset:all", "cifar10")  # and no silent no-op either
+    assert [c.name for c in parse_conditions("genset:mine", "cifar10")] == ["genset:mine"]  # named: allowed
     run("genset", "build", str(path), "--quiet")
-    assert [c.name for c in resolve("genset:all", "cifar10")] == ["genset:mine"]
-    assert "genset:mine" not in [c.name for c in resolve("genset:all", "shapes")]
+    assert [c.name for c in parse_conditions("genset:all", "cifar10")] == ["genset:mine"]
+    assert "genset:mine" not in [c.name for c in parse_conditions("genset:all", "shapes")]
 
 
 def test_deeply_nested_manifest_is_a_clear_error(tmp_path):

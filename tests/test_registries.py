@@ -11,7 +11,7 @@ import torch
 
 from robeval.analysis.metrics import METRICS, Arrays, columns, measure, scalar
 from robeval.cli.options import REGISTRY_OPTIONS
-from robeval.conditions import SOURCES, available, resolve
+from robeval.conditions import SOURCES, available, parse_conditions
 from robeval.core.errors import RobevalError
 from robeval.corruptions import SEVERITIES, TABLES, corrupt
 from robeval.corruptions.families import FAMILIES
@@ -19,8 +19,7 @@ from robeval.data import DATASETS, load_split
 from robeval.models import ENCODERS, HEAD_MODES, INITS, LOGITS_KINDS, ClassifierHead, build_encoder
 from robeval.stages.report.claims import CLAIMS, ClaimInputs
 from robeval.stages.report.page import SECTIONS, ReportInputs
-from robeval.training.config import TrainConfig
-from robeval.training.config import resolve as resolve_config
+from robeval.training.config import TrainConfig, with_preset_defaults
 from robeval.training.optim import SCHEDULERS, make_optimizer, make_scheduler
 from robeval.training.presets import PRESETS
 from tests.official_formats import (
@@ -76,7 +75,7 @@ def test_every_init_head_mode_and_logits_kind(init, mode, kind):
 @pytest.mark.parametrize("mode,kind", [(m, k) for m in HEAD_MODES.names() for k in LOGITS_KINDS.names()])
 @pytest.mark.parametrize("size", [32, 64, 96])
 def test_every_preset_resolves_for_every_head(preset, mode, kind, size):
-    cfg = resolve_config(TrainConfig(head=mode, logits=kind, preset=preset), size)
+    cfg = with_preset_defaults(TrainConfig(head=mode, logits=kind, preset=preset), size)
     assert cfg.epochs >= 1 and cfg.batch_size >= 1 and cfg.lr > 0 and cfg.weight_decay >= 0
     assert cfg.scheduler in SCHEDULERS and 0 <= cfg.crop_padding < size // 2
     assert (cfg.scale is not None) == LOGITS_KINDS.get(kind).uses_scale
@@ -85,7 +84,7 @@ def test_every_preset_resolves_for_every_head(preset, mode, kind, size):
 
 @pytest.mark.parametrize("name", SCHEDULERS.names())
 def test_every_scheduler_builds_and_steps_as_declared(name):
-    cfg = resolve_config(TrainConfig(scheduler=name, epochs=3), 32)
+    cfg = with_preset_defaults(TrainConfig(scheduler=name, epochs=3), 32)
     model = torch.nn.Linear(4, 2)
     opt = make_optimizer(model, cfg)
     record, sched = make_scheduler(opt, cfg, steps_per_epoch=5)
@@ -259,11 +258,11 @@ def test_every_condition_source_resolves_its_group(group):
     listed = available("shapes", group)
     if not listed:  # e.g. released: no CIFAR-10-C for shapes; naming the group is then an error
         with pytest.raises(RobevalError, match="has no conditions of this group"):
-            resolve(f"{group}:all", "shapes")
+            parse_conditions(f"{group}:all", "shapes")
     elif SOURCES.get(group).subgroups is None:
-        assert [c.name for c in resolve(f"{group}:all", "shapes")] == [c.name for c in listed]
+        assert [c.name for c in parse_conditions(f"{group}:all", "shapes")] == [c.name for c in listed]
     else:  # corrupt: `all` lists the default subgroup (corrupt:study), GROUP:all every family
-        assert {c.name for c in listed} <= {c.name for c in resolve(f"{group}:all", "shapes")}
+        assert {c.name for c in listed} <= {c.name for c in parse_conditions(f"{group}:all", "shapes")}
     assert SOURCES.get(group).description
 
 

@@ -37,7 +37,7 @@ from robeval.models.sources import (
 )
 from robeval.models.usercode import file_sha256, split_file_target
 from robeval.runs.config_file import write_config
-from robeval.training.config import TrainConfig, resolve
+from robeval.training.config import TrainConfig, with_preset_defaults
 
 MAX_SIDE = 4096  # the largest --resize/--crop: 2 images of that side already take 400 MB
 SCRIPT_FILE = "model.torchscript"  # an imported TorchScript model's copy inside the run folder
@@ -50,9 +50,9 @@ def image_size(dataset: str, data_dir: str | None = None) -> int:
     return size or int(load_split(dataset, "test", data_dir).images.shape[1])
 
 
-def resolve_preprocess(given: dict, library: dict) -> dict:
-    """mean/std/resize/crop: what the user gave, else what the library records, else mean = std
-    = 0.5 (robeval's own training) and no resize or crop."""
+def explicit_values(given: dict, library: dict) -> dict:
+    """The explicit pipeline's mean/std/resize/crop: what the user gave, else what the library
+    records, else mean = std = 0.5 (robeval's own training) and no resize or crop."""
     out = {"mean": 0.5, "std": 0.5, "resize": None, "crop": None}
     out.update({k: v for k, v in library.items() if v is not None})
     out.update({k: v for k, v in given.items() if v is not None})
@@ -163,7 +163,7 @@ def _import_into(out: Path, checkpoint, *, dataset, arch, head, logits, scale, e
                            "robeval's own encoders take the dataset's image size")
     size = image_size(dataset, data_dir)
     norm = {k: preprocess[k] for k in ("mean", "std") if preprocess.get(k) is not None}
-    cfg = resolve(TrainConfig(dataset=dataset, arch=arch, head=head, logits=logits, scale=scale,
+    cfg = with_preset_defaults(TrainConfig(dataset=dataset, arch=arch, head=head, logits=logits, scale=scale,
                               seed=seed, **norm), size)
     model_config = ModelConfig(arch=arch, num_classes=len(classes), image_size=size, head=head,
                                  logits=logits, scale=cfg.scale or 1.0, init="sphere")
@@ -214,7 +214,7 @@ def choose_pipeline(pipeline: str | None, given: dict, net, default: str | None,
         return Pipeline.from_option(pipeline, net)
     if pipeline is None and not flags and default:
         return Pipeline.from_option(default, net)
-    pre = resolve_preprocess(given, library)
+    pre = explicit_values(given, library)
     return Pipeline("explicit", explicit_params(pre["mean"], pre["std"], pre["resize"], pre["crop"]))
 
 
@@ -314,7 +314,7 @@ def write_foreign_run(out: Path, model: ForeignClassifier, foreign: dict, *, dat
     # config.mean/std: the pipeline's normalisation where it has one; [0, 1] inputs (RobustBench's)
     # are mean 0, std 1. Eval applies the pipeline itself (foreign.preprocess), not these.
     mean, std = pipeline.params.get("mean", 0.0), pipeline.params.get("std", 1.0)
-    cfg = resolve(TrainConfig(dataset=dataset, arch=foreign["arch"], head=foreign["train"], logits="dot",
+    cfg = with_preset_defaults(TrainConfig(dataset=dataset, arch=foreign["arch"], head=foreign["train"], logits="dot",
                               mean=mean, std=std, channels_last=False, seed=seed), size)
     model_config = ModelConfig(arch=foreign["arch"], num_classes=c, image_size=size, head=foreign["train"])
     foreign = {**foreign, "head_layer": model.head_layer, "preprocess": pipeline.record(),

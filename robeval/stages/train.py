@@ -39,7 +39,7 @@ from robeval.runs.config_file import write_config
 from robeval.runs.model import predict_kwargs
 from robeval.training import distributed, precise_bn, track
 from robeval.training.augment import random_crop_flip, to_input
-from robeval.training.config import TrainConfig, resolve
+from robeval.training.config import TrainConfig, with_preset_defaults
 from robeval.training.optim import Scheduler, make_optimizer, make_scheduler, plateau
 
 
@@ -164,14 +164,14 @@ def _refuse_changes(given: TrainConfig, stored: TrainConfig, out: Path) -> None:
 
 def _prepare(cfg: TrainConfig, out: Path, info, device: str, resuming: bool, data_dir,
              progress: bool) -> _Run:
-    """Load data and resolve the config (a resumed run keeps its config.json's); a failed start
-    leaves no empty run folder behind."""
+    """Load data and complete the config from its preset (a resumed run keeps its config.json's);
+    a failed start leaves no empty run folder behind."""
     if resuming:
         cfg = TrainConfig.from_dict(runs.open_run(out)[1]["config"])
     t0 = time.time()
     try:
         train_set, val_set = load_train_val(cfg, data_dir)
-        cfg = resolve(cfg, train_set.image_size)
+        cfg = with_preset_defaults(cfg, train_set.image_size)
     except BaseException:
         if info.is_main and not resuming and out.is_dir() and not any(out.iterdir()):
             out.rmdir()

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from robeval.cli.options import MAX_SEEDS, parse_seeds
 from robeval.cli.values import FRACTION, POSITIVE, NumberList
-from robeval.conditions import resolve
+from robeval.conditions import parse_conditions
 from robeval.core.errors import RobevalError
 from robeval.corruptions import parse_severities
 from robeval.data.gensets.manifest import Manifest, validate
@@ -98,7 +98,7 @@ CONDITION_TEXT = st.one_of(
 @given(CONDITION_TEXT)
 def test_condition_strings_resolve_or_give_one_error(text):
     try:
-        chosen = resolve(text, "shapes")
+        chosen = parse_conditions(text, "shapes")
     except RobevalError:
         return
     names = [c.name for c in chosen]
