@@ -336,7 +336,7 @@ def _context(**kw) -> StudyContext:
     ref = Reference("ref", ("r",), {(F1, s): .5 for s in (1, 2)} | {(F2, s): .6 for s in (1, 2)}, .2)
     fit = fit_logit_line({"a": (.6, .3), "b": (.7, .4), "c": (.8, .45)})
     return StudyContext("generated", "corruption", (F1, F2), (1, 2), reference=ref, fit=fit,
-                        ood_keys=((F1, 1), (F1, 2)), **kw)
+                        ood_conditions=((F1, 1), (F1, 2)), **kw)
 
 
 @pytest.mark.parametrize("name", [m.name for m in study_metrics()])

@@ -163,14 +163,14 @@ def _batched(corruption: CorruptionAtSeverity, images: np.ndarray, indices: np.n
              device: str, batch_size: int, bar: tqdm) -> np.ndarray:
     import torch
 
-    from robeval.corruptions.seeding import image_keys
+    from robeval.corruptions.seeding import image_stream_keys
 
     fn = FAMILIES.get(corruption.family).fast
-    keys = torch.from_numpy(image_keys(seed, corruption.seed_name, indices))
+    stream_keys = torch.from_numpy(image_stream_keys(seed, corruption.seed_name, indices))
     out = np.empty_like(images)
     for s in _chunks(len(images), batch_size):
         x = torch.from_numpy(images[s]).to(device)
-        out[s] = fn(x, keys[s], **params).cpu().numpy()
+        out[s] = fn(x, stream_keys[s], **params).cpu().numpy()
         bar.update(s.stop - s.start)
     return out
 

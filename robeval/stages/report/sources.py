@@ -16,7 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from robeval import runs
-from robeval.analysis.field_metrics import Key, LogitFit, Reference, describe_keys, fit_logit_line
+from robeval.analysis.field_metrics import (
+    Key,
+    LogitFit,
+    Reference,
+    describe_conditions,
+    fit_logit_line,
+)
 from robeval.analysis.study_metrics import RunScores
 from robeval.core.errors import RobevalError
 from robeval.corruptions.families import FAMILIES
@@ -149,9 +155,9 @@ def build_reference(choice: ReferenceChoice, ref_records: list[dict], source: So
     """The mean error over ``ref_records`` per condition of ``source`` that every one of them has;
     ``lacking`` names a run without each condition some have (for the error message)."""
     per_run = [run_sources(r).get(source, {}) for r in ref_records]
-    keys = list(dict.fromkeys(k for p in per_run for k in p))
+    conditions = list(dict.fromkeys(k for p in per_run for k in p))
     error, lacking = {}, {}
-    for k in keys:
+    for k in conditions:
         without = [r["run"] for r, p in zip(ref_records, per_run, strict=True) if k not in p]
         if without:
             lacking[k] = without[0]
@@ -190,7 +196,7 @@ def reference_for(choice: ReferenceChoice, records: list[dict], ds: str, arch: s
 class FitResult:
     fit: LogitFit | None
     note: str
-    ood_keys: tuple[Key, ...] = ()
+    ood_conditions: tuple[Key, ...] = ()
     points: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
@@ -201,25 +207,25 @@ def fit_for(study: list[dict], fit_records: list[dict], fit_name: str, source: S
     have = [h for h in have if h]
     if not have:
         return FitResult(None, "no runs")
-    keys = tuple(k for k in have[0] if all(k in h for h in have))
-    if not keys:
+    conditions = tuple(k for k in have[0] if all(k in h for h in have))
+    if not conditions:
         return FitResult(None, "no condition of this source is common to every run")
     points, left = {}, 0
     for r in fit_records:
         got, clean = run_sources(r).get(source, {}), clean_of(r)
-        if clean is None or any(k not in got for k in keys):
+        if clean is None or any(k not in got for k in conditions):
             left += 1
             continue
-        points[r["run"]] = (clean, float(np.mean([got[k] for k in keys])))
+        points[r["run"]] = (clean, float(np.mean([got[k] for k in conditions])))
     what = f"over {len(points)} runs of {fit_name}" + (
-        f" ({left} without clean or all {len(keys)} conditions left out)" if left else "")
+        f" ({left} without clean or all {len(conditions)} conditions left out)" if left else "")
     try:
         fit = fit_logit_line(points)
     except ValueError as exc:
-        return FitResult(None, f"no fit {what}: {exc}", keys, points)
-    n_cond = f"{len(keys)} condition(s)" if len(keys) > 1 else source.condition(keys[0])
+        return FitResult(None, f"no fit {what}: {exc}", conditions, points)
+    n_cond = f"{len(conditions)} condition(s)" if len(conditions) > 1 else source.condition(conditions[0])
     return FitResult(fit, f"logit(OOD) = a + b · logit(clean) with a = {fit.intercept:+.3f}, "
                           f"b = {fit.slope:+.3f}" + (f", R² = {fit.r2:.2f}" if fit.r2 is not None else "")
                           + f", fitted {what}; OOD = mean accuracy on {n_cond}"
-                          + (f" ({describe_keys(keys, source.condition)})" if source.kind == "corruption"
-                             and len(keys) > 1 else ""), keys, points)
+                          + (f" ({describe_conditions(conditions, source.condition)})" if source.kind == "corruption"
+                             and len(conditions) > 1 else ""), conditions, points)
