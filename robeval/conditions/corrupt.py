@@ -38,11 +38,11 @@ def corrupted_set(corruption: Corruption, dataset: str, split: str = "test", dat
 def corruption_condition(corruption: Corruption, dataset: str) -> Condition:
     """A corruption (or albu:) condition; its build reads the cache, building missing files."""
     try:
-        if corruption.kind == "custom":
-            params = corruption.params()
-        else:
+        if isinstance(corruption, CorruptionAtSeverity):
             table, values = corruption.table_params(dataset_record(dataset).image_size)
             params = {"table": table, **values}
+        else:
+            params = corruption.params()
     except RobevalError:
         params = {}  # e.g. images too small for the table: build() raises the clear error
 
@@ -50,13 +50,14 @@ def corruption_condition(corruption: Corruption, dataset: str) -> Condition:
         data, _ = corrupted_set(corruption, ctx.dataset, "test", ctx.data_dir, clean=ctx.clean_test,
                                 backend=ctx.options.get("corrupt_backend", "reference"), seed=ctx.seed,
                                 source=ctx.clean_sha256)
-        if not params and corruption.kind != "custom":  # size unknown before loading (imagefolder:)
+        # the image size is unknown before loading (imagefolder:)
+        if not params and isinstance(corruption, CorruptionAtSeverity):
             table, values = corruption.table_params(min(data.images.shape[1:3]))
             params.update({"table": table, **values})  # the condition's own dict: eval.json reads it
         return data
 
-    return Condition(corruption.name, corruption.kind, build, family=corruption.family, severity=corruption.severity,
-                     params=params, corruption=corruption)
+    return Condition(corruption.name, corruption.kind, build, family=corruption.family,
+                     severity=corruption.severity, params=params, corruption=corruption)
 
 
 def corrupt_conditions(dataset: str) -> list[Condition]:

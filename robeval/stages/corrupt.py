@@ -150,9 +150,10 @@ def preview(dataset: str, split: str, conditions: str | None, n: int, out: str |
     for corruption in corruptions:
         corrupted, info = corrupt(images, corruption, backend=backend, seed=seed, indices=idx, device=device)
         # a row label says the category too, so a grid of every family reads by category
-        label = f"{info['category']}: {corruption.family}" if corruption.kind == "corruption" else corruption.family
+        is_family = isinstance(corruption, CorruptionAtSeverity)  # albu: has no category or table
+        label = f"{info['category']}: {corruption.family}" if is_family else corruption.family
         rows.setdefault(label, {})[corruption.severity] = corrupted
-        if corruption.kind == "corruption":
+        if is_family:
             notes.setdefault(label, []).append("/".join(str(v) for v in info["params"].values()))
     size = min(images.shape[1:3])
     title = f"{dataset}/{split}, table {pick_table(table, size).name} ({size} px), backend {backend}, seed {seed}"

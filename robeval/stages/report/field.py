@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from robeval.analysis.condition_kinds import condition_kind
 from robeval.analysis.stats import paired_differences, t_interval
 from robeval.analysis.study_metrics import NotMeasured, StudyContext, study_metrics
 from robeval.core.errors import RobevalError
@@ -59,7 +60,7 @@ class FieldResults:
 
 
 def _source_order(s: Source) -> tuple:
-    return (s.kind != "corruption", s.name != GENERATED, s.name != RELEASED, s.name)
+    return (condition_kind(s.kind).rank, s.name != GENERATED, s.name != RELEASED, s.name)
 
 
 def _fit_records(er_fit: str | None, records: list[dict]) -> tuple[list[dict], str]:
@@ -119,7 +120,7 @@ def field_results(records: list[dict], ce_reference: str | None = None,
         for source in sources:
             members = [r for r in mine if source in run_sources(r)]
             ref, ref_note = (None, "")
-            if source.kind == "corruption":
+            if condition_kind(source.kind).graded:  # a CE needs a reference per family/severity
                 ref, ref_note = reference_for(choice, records, ds, arch, source)
             if (ds, source) not in fits:
                 study = [r for r in records if str(r["config"]["dataset"]) == ds]

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from robeval import runs
+from robeval.analysis.condition_kinds import condition_kind
 from robeval.analysis.field_metrics import (
     Key,
     LogitFit,
@@ -38,11 +39,11 @@ HOW_TO_REFERENCE = ("name one with --ce-reference VARIANT (a head variant of thi
 @dataclass(frozen=True)
 class Source:
     name: str  # "generated", "released", "generated @imagenet", "genset:NAME"
-    kind: str  # "corruption" | "generalisation"
+    kind: str  # a ConditionKind name: "corruption" | "generalisation"
 
     def condition(self, key: Key) -> str:
         """The eval condition name of a key in this source."""
-        if self.kind == "generalisation":
+        if not condition_kind(self.kind).graded:  # a set of its own: the key is (name, 0)
             return key[0]
         if self.name == RELEASED:
             return f"released:{key[0]}/{key[1]}"
@@ -53,15 +54,17 @@ class Source:
 def classify(name: str, info: dict) -> tuple[Source, Key] | None:
     """A condition's source and key, or None for clean, custom (albu:) and summary conditions."""
     family, severity = info.get("family") or "", info.get("severity")
-    if info.get("kind") == "generalisation":
-        return Source(name, "generalisation"), (name, 0)
-    if info.get("kind") != "corruption" or severity is None:
+    kind = condition_kind(info.get("kind"))
+    if kind.split is None:  # a set of its own (genset:): a source of its own
+        return Source(name, kind.name), (name, 0)
+    if not kind.graded or severity is None:
         return None
     if family.startswith(f"{RELEASED}:"):
-        return Source(RELEASED, "corruption"), (family.split(":", 1)[1], int(severity))
+        return Source(RELEASED, kind.name), (family.split(":", 1)[1], int(severity))
     if family in FAMILIES:
         table = name.partition("@")[2]
-        return Source(f"{GENERATED} @{table}" if table else GENERATED, "corruption"), (family, int(severity))
+        source = f"{GENERATED} @{table}" if table else GENERATED
+        return Source(source, kind.name), (family, int(severity))
     return None
 
 
@@ -227,5 +230,5 @@ def fit_for(study: list[dict], fit_records: list[dict], fit_name: str, source: S
     return FitResult(fit, f"logit(OOD) = a + b · logit(clean) with a = {fit.intercept:+.3f}, "
                           f"b = {fit.slope:+.3f}" + (f", R² = {fit.r2:.2f}" if fit.r2 is not None else "")
                           + f", fitted {what}; OOD = mean accuracy on {n_cond}"
-                          + (f" ({describe_conditions(conditions, source.condition)})" if source.kind == "corruption"
+                          + (f" ({describe_conditions(conditions, source.condition)})" if condition_kind(source.kind).graded
                              and len(conditions) > 1 else ""), conditions, points)
