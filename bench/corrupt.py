@@ -128,7 +128,7 @@ def bench_cuda(n: int, repeats: int, device: str = "cuda") -> list[dict]:
         host = np.concatenate([images] * reps)[:n]
         dev = torch.from_numpy(host).to(device)
         stream_keys = torch.from_numpy(image_stream_keys(0, "x/3", np.arange(n))).to(device)
-        table = TABLES["cifar" if size == 32 else "tinyimagenet"]
+        table = TABLES.get("cifar" if size == 32 else "tinyimagenet")
         for family in ("impulse_noise", "defocus_blur"):
             params = table.params(family, 3)
 

@@ -65,7 +65,7 @@ def clean_by_size():
 
 @pytest.mark.parametrize("family,table", CASES)
 def test_damage_grows_with_severity_at_native_size(family, table, clean_by_size):
-    size = TABLES[table].native_size
+    size = TABLES.get(table).native_size
     clean = clean_by_size(size, 6 if size > 100 else 8)
     values = []
     for severity in range(1, 6):
@@ -96,7 +96,7 @@ def test_fast_path_matches_reference_statistics(family, table):
     """Per channel, the per-image mean and std of (output - input) under both backends agree
     within 4 standard errors over the images (plus half a grey level): exact for deterministic
     fast paths, a two-sample check for random ones, whose draws differ."""
-    size = TABLES[table].native_size
+    size = TABLES.get(table).native_size
     clean = natural(4 if size > 100 else 16, size, seed=2)
     for severity in (1, 5):
         name = f"{family}/{severity}@{table}"

@@ -32,6 +32,7 @@ COVERED: dict[str, list[str]] = {
     "robeval.conditions.released.BENCHMARKS": [
         f"{CONTRACTS}::test_every_released_benchmark_is_declared_for_a_dataset"],
     "robeval.corruptions.family.FAMILIES": [f"{REG}::test_every_family_and_table"],
+    "robeval.corruptions.tables.TABLES": [f"{REG}::test_every_family_and_table"],
     "robeval.data.gensets.build.BUILDERS": [
         f"{CONTRACTS}::test_every_genset_builder_builds_two_items_from_local_files"],
     "robeval.data.loading.DATASETS": [f"{REG}::test_every_dataset_record_matches_what_loads"],
