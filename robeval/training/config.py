@@ -1,6 +1,6 @@
-"""Run configuration: one dataclass; ``with_preset_defaults`` fills what the user did not set from the preset
-(training/presets.py) and checks the combination against the registries (heads, logits kinds,
-schedulers).
+"""Run configuration: one dataclass; ``with_preset_defaults`` fills what the user did not set
+from the preset (training/presets.py) and checks the combination against the registries (heads,
+logits kinds, schedulers).
 """
 
 from __future__ import annotations

@@ -133,13 +133,15 @@ def _same_array_other_bytes(m: Manifest, path: Path, source_file: dict, opts: di
     except (ValueError, OSError):
         return False
     integer = array.dtype.kind in "iu" and np.dtype(source_file["dtype"]).kind in "iu"  # labels: any int
-    if list(array.shape) != list(source_file["shape"]) or not (integer or str(array.dtype) == source_file["dtype"]):
+    same_dtype = integer or str(array.dtype) == source_file["dtype"]
+    if list(array.shape) != list(source_file["shape"]) or not same_dtype:
         return False
     if opts.get("accept_arrays"):
         return True
     raise RobevalError(
         f"{m.name}: {path} has sha256 {bytes_digest(path.read_bytes())}, not the published "
-        f"{source_file['sha256']}, but it holds a {source_file['dtype']} array of shape {tuple(source_file['shape'])} "
+        f"{source_file['sha256']}, but it holds a {source_file['dtype']} array of shape "
+        f"{tuple(source_file['shape'])} "
         f"as published ({path.stat().st_size:,} bytes; published: {source_file.get('size', '?')}); "
         f"copies downloaded before 2020 store the same arrays in other bytes. If you trust where "
         f"it came from, run `robeval genset build {m.name} --accept-arrays`; else delete it and "
@@ -147,7 +149,8 @@ def _same_array_other_bytes(m: Manifest, path: Path, source_file: dict, opts: di
 
 
 def _remote(source_file: dict) -> RemoteFile:
-    return RemoteFile(source_file["filename"], source_file["url"], source_file["filename"], source_file.get("sha256"), source_file.get("md5"))
+    name = source_file["filename"]
+    return RemoteFile(name, source_file["url"], name, source_file.get("sha256"), source_file.get("md5"))
 
 
 def _npy_file(source_file: dict, root: Path, opts: dict) -> Path:

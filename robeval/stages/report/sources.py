@@ -226,9 +226,11 @@ def fit_for(study: list[dict], fit_records: list[dict], fit_name: str, source: S
         fit = fit_logit_line(points)
     except ValueError as exc:
         return FitResult(None, f"no fit {what}: {exc}", conditions, points)
-    n_cond = f"{len(conditions)} condition(s)" if len(conditions) > 1 else source.condition(conditions[0])
+    several = len(conditions) > 1
+    n_cond = f"{len(conditions)} condition(s)" if several else source.condition(conditions[0])
+    by_family = several and condition_kind(source.kind).graded
     return FitResult(fit, f"logit(OOD) = a + b · logit(clean) with a = {fit.intercept:+.3f}, "
                           f"b = {fit.slope:+.3f}" + (f", R² = {fit.r2:.2f}" if fit.r2 is not None else "")
                           + f", fitted {what}; OOD = mean accuracy on {n_cond}"
-                          + (f" ({describe_conditions(conditions, source.condition)})" if condition_kind(source.kind).graded
-                             and len(conditions) > 1 else ""), conditions, points)
+                          + (f" ({describe_conditions(conditions, source.condition)})" if by_family
+                             else ""), conditions, points)
