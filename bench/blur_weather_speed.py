@@ -26,7 +26,7 @@ from robeval.core.environment import environment
 from robeval.core.fileio import write_json
 from robeval.corruptions import corrupt
 from robeval.corruptions.families import FAMILIES
-from robeval.corruptions.seeding import image_keys, image_rng
+from robeval.corruptions.seeding import image_rng, image_stream_keys
 
 NAMES = ("gaussian_blur", "glass_blur", "motion_blur", "zoom_blur", "snow", "frost", "fog", "spatter")
 SIZES = ((32, "cifar"), (224, "imagenet"))
@@ -56,9 +56,9 @@ def one_thread(name: str, size: int, table: str, severity: int, n_ref: int, n_fa
     row = {"family": name, "size": size, "table": table, "severity": severity,
            "reference_per_s": n_ref / best_of(reference, repeats), "fast_per_s": None}
     if record.fast is not None:
-        keys = torch.from_numpy(image_keys(0, cond, np.arange(n_fast)))
+        stream_keys = torch.from_numpy(image_stream_keys(0, cond, np.arange(n_fast)))
         images = torch.from_numpy(x[:n_fast])
-        row["fast_per_s"] = n_fast / best_of(lambda: record.fast(images, keys, **params), repeats)
+        row["fast_per_s"] = n_fast / best_of(lambda: record.fast(images, stream_keys, **params), repeats)
     return row
 
 

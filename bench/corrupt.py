@@ -118,7 +118,7 @@ def bench_cuda(n: int, repeats: int, device: str = "cuda") -> list[dict]:
     import torch
 
     from robeval.corruptions import TABLES
-    from robeval.corruptions.seeding import image_keys
+    from robeval.corruptions.seeding import image_stream_keys
 
     rows = []
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
@@ -127,13 +127,13 @@ def bench_cuda(n: int, repeats: int, device: str = "cuda") -> list[dict]:
         reps = int(np.ceil(n / len(images)))
         host = np.concatenate([images] * reps)[:n]
         dev = torch.from_numpy(host).to(device)
-        keys = torch.from_numpy(image_keys(0, "x/3", np.arange(n))).to(device)
-        table = TABLES["cifar" if size == 32 else "tinyimagenet"]
+        stream_keys = torch.from_numpy(image_stream_keys(0, "x/3", np.arange(n))).to(device)
+        table = TABLES.get("cifar" if size == 32 else "tinyimagenet")
         for family in ("impulse_noise", "defocus_blur"):
             params = table.params(family, 3)
 
-            def run(family=family, params=params, dev=dev, keys=keys):
-                CORRUPTION_FAMILIES.get(family).fast(dev, keys, **params)
+            def run(family=family, params=params, dev=dev, stream_keys=stream_keys):
+                CORRUPTION_FAMILIES.get(family).fast(dev, stream_keys, **params)
                 sync()
 
             run()

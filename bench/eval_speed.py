@@ -34,7 +34,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 import torch  # noqa: E402
 
-from robeval.conditions import ConditionContext, resolve  # noqa: E402
+from robeval.conditions import ConditionContext, parse_conditions  # noqa: E402
 from robeval.core.environment import environment  # noqa: E402
 from robeval.core.fileio import write_json  # noqa: E402
 from robeval.models.inference import to_input  # noqa: E402
@@ -84,7 +84,7 @@ def main() -> None:
         shutil.copytree(src, run, ignore=shutil.ignore_patterns("eval", "eval.json", "*.png"))
         model, cfg, _ = load_run_model(run)
         kw = predict_kwargs(cfg)
-        conditions = resolve(args.conditions, cfg.dataset)
+        conditions = parse_conditions(args.conditions, cfg.dataset)
         ctx = ConditionContext(cfg.dataset)
         arrays = [c.build(ctx).images for c in conditions]  # builds any missing cache file
         n = sum(len(a) for a in arrays)

@@ -48,9 +48,9 @@ def train_flops_per_image(arch: str, size: int) -> float:
     """FLOPs of one training step per image (forward + backward), counted by PyTorch."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from robeval.models import ModelSpec, build_model
+    from robeval.models import ModelConfig, build_model
 
-    model = build_model(ModelSpec(arch, 10, size, "fixed", "cosine"))
+    model = build_model(ModelConfig(arch, 10, size, "fixed", "cosine"))
     x = torch.randn(2, 3, size, size)
     with FlopCounterMode(display=False) as counter:
         model(x).sum().backward()

@@ -27,11 +27,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from robeval.core.environment import environment, pick_device  # noqa: E402
-from robeval.models import ModelSpec, build_model  # noqa: E402
+from robeval.models import ModelConfig, build_model  # noqa: E402
 from robeval.models.inference import predict  # noqa: E402
 from robeval.runs.model import predict_kwargs  # noqa: E402
 from robeval.stages.train import train_epoch  # noqa: E402
-from robeval.training.config import TrainConfig, resolve  # noqa: E402
+from robeval.training.config import TrainConfig, with_preset_defaults  # noqa: E402
 from robeval.training.distributed import DistInfo  # noqa: E402
 from robeval.training.optim import make_optimizer, make_scheduler  # noqa: E402
 
@@ -45,10 +45,10 @@ def sync(device: str) -> None:
 
 def throughput(arch: str, size: int, precision: str, channels_last: bool, compile_: bool,
                device: str, n_train: int, batch: int) -> dict:
-    cfg = resolve(TrainConfig(arch=arch, head="fixed", logits="cosine", epochs=2, batch_size=batch,
+    cfg = with_preset_defaults(TrainConfig(arch=arch, head="fixed", logits="cosine", epochs=2, batch_size=batch,
                               lr=0.05, precision=precision, channels_last=channels_last,
                               compile=compile_, preset="quick"), size)
-    model = build_model(ModelSpec(arch, 10, size, "fixed", "cosine"))
+    model = build_model(ModelConfig(arch, 10, size, "fixed", "cosine"))
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     model = model.to(device)

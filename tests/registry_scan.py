@@ -33,9 +33,9 @@ class Found:
 def _module_sources() -> list[tuple[str, Path]]:
     out = []
     for info in pkgutil.walk_packages(robeval.__path__, "robeval."):
-        spec = importlib.util.find_spec(info.name)
-        if spec is not None and spec.origin and spec.origin.endswith(".py"):
-            out.append((info.name, Path(spec.origin)))
+        module_spec = importlib.util.find_spec(info.name)
+        if module_spec is not None and module_spec.origin and module_spec.origin.endswith(".py"):
+            out.append((info.name, Path(module_spec.origin)))
     return out
 
 

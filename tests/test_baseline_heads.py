@@ -52,13 +52,13 @@ def test_normface_scale_is_a_trained_parameter():
 
 def test_margin_config_checks_and_names():
     from robeval.core.errors import RobevalError
-    from robeval.training.config import TrainConfig, resolve
+    from robeval.training.config import TrainConfig, with_preset_defaults
 
     with pytest.raises(RobevalError, match="cosine"):
-        resolve(TrainConfig(logits="dot", margin=0.2), 32)
+        with_preset_defaults(TrainConfig(logits="dot", margin=0.2), 32)
     for bad in (-0.1, math.inf, math.nan):
         with pytest.raises(RobevalError, match="--margin"):
-            resolve(TrainConfig(logits="cosine", margin=bad), 32)
+            with_preset_defaults(TrainConfig(logits="cosine", margin=bad), 32)
     names = {run_name(TrainConfig(logits="cosine", scale=10.0, margin=m)) for m in (0.0, 0.2, 0.35)}
     assert len(names) == 3 and any("-m0.35" in n for n in names)
 

@@ -99,21 +99,21 @@ def test_fast_impulse_fraction_and_values():
 
 def test_cache_reuses_and_rebuilds(tmp_path):
     x, labels = images(30), np.arange(30) % 10
-    spec = parse_name("defocus_blur/2")
+    corruption = parse_name("defocus_blur/2")
     kw = {"root": tmp_path, "dataset": "toy", "split": "test"}
-    out, lab, meta, status = build_cached(spec, x, labels, **kw)
+    out, lab, meta, status = build_cached(corruption, x, labels, **kw)
     assert status == "built"
-    path = cache_path(tmp_path, "toy", "test", spec, 32, "reference")
+    path = cache_path(tmp_path, "toy", "test", corruption, 32, "reference")
     side = json.loads(path.with_suffix(".json").read_text())
     assert side["table"] == "cifar" and side["params"] == {"radius": 0.4, "alias_blur": 0.5}
     assert side["sha256"] and side["libraries"]["numpy"] and side["backend"] == "reference"
-    assert build_cached(spec, x, labels, **kw)[3] == "cached"
+    assert build_cached(corruption, x, labels, **kw)[3] == "cached"
     path.write_bytes(path.read_bytes()[:1000])  # truncated by hand
-    again = build_cached(spec, x, labels, **kw)
+    again = build_cached(corruption, x, labels, **kw)
     assert again[3].startswith("rebuilt") and "sha256" in again[3]
     np.testing.assert_array_equal(again[0], out)
-    assert build_cached(spec, x, labels, **kw, seed=5)[3].startswith("rebuilt: made with other")
-    assert build_cached(spec, x[::-1].copy(), labels, **kw)[3].startswith("rebuilt")  # other source
+    assert build_cached(corruption, x, labels, **kw, seed=5)[3].startswith("rebuilt: made with other")
+    assert build_cached(corruption, x[::-1].copy(), labels, **kw)[3].startswith("rebuilt")  # other source
     assert not list(tmp_path.rglob("*.tmp"))
 
 
@@ -128,9 +128,9 @@ def test_albumentations_conditions(tmp_path):
     np.testing.assert_array_equal(sub[0], a[4])
     yml = tmp_path / "mine.yaml"
     yml.write_text("name: blurry\ntransforms:\n  - Defocus: {radius: [2, 2]}\n  - 'GaussNoise(std_range=(0.05, 0.05))'\n")
-    spec = parse_name(f"albu:{yml}")
-    assert spec.name == "albu:blurry" and len(spec.transforms) == 2
-    assert corrupt(x, spec)[0].shape == x.shape
+    corruption = parse_name(f"albu:{yml}")
+    assert corruption.name == "albu:blurry" and len(corruption.transforms) == 2
+    assert corrupt(x, corruption)[0].shape == x.shape
     for bad in ["albu:NoSuchTransform()", "albu:GaussNoise(std_range=(2, 0.1))", "albu:GaussNoise(foo=1)",
                 "albu:GaussNoise(std_range=__import__('os'))", "albu:GaussNoise(", f"albu:{tmp_path}/x.yaml"]:
         with pytest.raises(RobevalError):
@@ -138,19 +138,19 @@ def test_albumentations_conditions(tmp_path):
 
 
 def test_conditions_registry_builds_on_demand(data_dir):
-    from robeval.conditions import ConditionContext, resolve
+    from robeval.conditions import ConditionContext, parse_conditions
     from robeval.corruptions.families import FAMILIES
 
-    names = [c.name for c in resolve("corrupt:all", "shapes")]
+    names = [c.name for c in parse_conditions("corrupt:all", "shapes")]
     assert len(names) == len(SEVERITIES) * len(FAMILIES.names()) and "defocus_blur/3" in names
-    assert [c.name for c in resolve("corrupt:study", "shapes")] == [
+    assert [c.name for c in parse_conditions("corrupt:study", "shapes")] == [
         f"{f}/{s}" for f in ("impulse_noise", "jpeg_compression", "defocus_blur") for s in range(1, 6)]
-    cond = resolve("defocus_blur/3@imagenet,albu:GaussNoise(std_range=(0.1,0.1))", "shapes")
+    cond = parse_conditions("defocus_blur/3@imagenet,albu:GaussNoise(std_range=(0.1,0.1))", "shapes")
     assert cond[0].params["table"] == "imagenet" and cond[0].severity == 3
     with pytest.raises(RobevalError):
-        resolve("defocus_blur/9", "shapes")
+        parse_conditions("defocus_blur/9", "shapes")
     ctx = ConditionContext("shapes", data_dir)
-    built = resolve("jpeg_compression/5", "shapes")[0].build(ctx)
+    built = parse_conditions("jpeg_compression/5", "shapes")[0].build(ctx)
     assert built.meta["params"] == {"quality": 40} and len(built) == len(ctx.clean_test)
     assert list((data_dir / "corruptions").rglob("jpeg_compression-5.json"))
 

@@ -25,7 +25,7 @@ from robeval.corruptions import corrupt
 from robeval.corruptions import weather as weather_module
 from robeval.corruptions.families import FAMILIES
 from robeval.corruptions.kernels import HashedDraws
-from robeval.corruptions.seeding import hash32, image_keys
+from robeval.corruptions.seeding import hash32, image_stream_keys
 from tests.helpers import find_real_data
 
 BLUR = ("glass_blur", "motion_blur", "zoom_blur", "gaussian_blur")
@@ -351,13 +351,13 @@ def test_fast_path_computes_the_reference(real, family, table):
     if table == "cifar":
         batches.append(np.ascontiguousarray(real["tiny"][:2, :40, :56]))  # non-square
     for images in batches:
-        keys = image_keys(5, f"{family}/x", np.arange(len(images)))
+        stream_keys = image_stream_keys(5, f"{family}/x", np.arange(len(images)))
         for severity in (1, 3, 5):
             params = record.params(table, severity)
-            fast = record.fast(torch.from_numpy(images), torch.from_numpy(keys), **params).numpy()
+            fast = record.fast(torch.from_numpy(images), torch.from_numpy(stream_keys), **params).numpy()
             streams = STREAMS.get(family, {"integers": 0, "uniform": 0, "normal": 0})
             ref = np.stack([record.apply(im, params, Replay(int(k), streams) if record.seeded else None)
-                            for im, k in zip(images, keys, strict=True)])
+                            for im, k in zip(images, stream_keys, strict=True)])
             diff = np.abs(fast.astype(int) - ref)
             assert diff.max() <= 1 and (diff == 0).mean() > 0.95, (family, table, severity)
 
@@ -401,13 +401,13 @@ def test_families_registered_in_their_categories():
 
 
 def test_hashed_draws_are_seeding_hash32_and_independent_of_the_batch():
-    keys = image_keys(0, "snow/3", np.arange(10))
-    whole = HashedDraws(keys).u32(1000)
-    np.testing.assert_array_equal(HashedDraws(keys[3:5]).u32(1000), whole[3:5])
-    salted = hash32(keys.astype(np.int64) ^ HashedDraws.STREAM).reshape(-1, 1)
+    stream_keys = image_stream_keys(0, "snow/3", np.arange(10))
+    whole = HashedDraws(stream_keys).u32(1000)
+    np.testing.assert_array_equal(HashedDraws(stream_keys[3:5]).u32(1000), whole[3:5])
+    salted = hash32(stream_keys.astype(np.int64) ^ HashedDraws.STREAM).reshape(-1, 1)
     j = (np.arange(1000, dtype=np.int64) * int(HashedDraws.GOLDEN)) & 0xFFFFFFFF
     np.testing.assert_array_equal(whole.astype(np.int64), hash32(j ^ salted))
-    u = HashedDraws(image_keys(1, "x", np.arange(50))).integers(-3, 3, (2000,))
+    u = HashedDraws(image_stream_keys(1, "x", np.arange(50))).integers(-3, 3, (2000,))
     assert np.allclose(np.bincount(u.ravel() + 3) / u.size, 1 / 6, atol=0.005)
 
 

@@ -65,7 +65,7 @@ def clean_by_size():
 
 @pytest.mark.parametrize("family,table", CASES)
 def test_damage_grows_with_severity_at_native_size(family, table, clean_by_size):
-    size = TABLES[table].native_size
+    size = TABLES.get(table).native_size
     clean = clean_by_size(size, 6 if size > 100 else 8)
     values = []
     for severity in range(1, 6):
@@ -96,7 +96,7 @@ def test_fast_path_matches_reference_statistics(family, table):
     """Per channel, the per-image mean and std of (output - input) under both backends agree
     within 4 standard errors over the images (plus half a grey level): exact for deterministic
     fast paths, a two-sample check for random ones, whose draws differ."""
-    size = TABLES[table].native_size
+    size = TABLES.get(table).native_size
     clean = natural(4 if size > 100 else 16, size, seed=2)
     for severity in (1, 5):
         name = f"{family}/{severity}@{table}"
@@ -132,21 +132,21 @@ def test_every_record_says_where_its_tables_come_from():
 def test_fast_backend_without_a_fast_path_is_the_reference_and_one_cache_file(tmp_path):
     """--backend fast on a family without a fast path runs (and caches) the reference: one file."""
     from robeval.corruptions.cache import build_cached, cache_path
-    from robeval.corruptions.core import CorruptionSpec
+    from robeval.corruptions.core import CorruptionAtSeverity
 
     slow = next((f for f in FAMILIES if FAMILIES.get(f).fast is None), None)
     if slow is None:
         pytest.skip("every family has a fast path")
     x = natural(4, 32)
     labels = np.zeros(4, dtype=np.int64)
-    ref, _, meta_ref, _ = build_cached(CorruptionSpec(slow, 2), x, labels, root=tmp_path,
+    ref, _, meta_ref, _ = build_cached(CorruptionAtSeverity(slow, 2), x, labels, root=tmp_path,
                                        dataset="d", split="test", backend="reference")
-    fast, _, meta_fast, status = build_cached(CorruptionSpec(slow, 2), x, labels, root=tmp_path,
+    fast, _, meta_fast, status = build_cached(CorruptionAtSeverity(slow, 2), x, labels, root=tmp_path,
                                               dataset="d", split="test", backend="fast")
     assert status == "cached" and meta_fast["backend"] == "reference"
     np.testing.assert_array_equal(ref, fast)
-    assert cache_path(tmp_path, "d", "test", CorruptionSpec(slow, 2), 32, "fast") == \
-        cache_path(tmp_path, "d", "test", CorruptionSpec(slow, 2), 32, "reference")
+    assert cache_path(tmp_path, "d", "test", CorruptionAtSeverity(slow, 2), 32, "fast") == \
+        cache_path(tmp_path, "d", "test", CorruptionAtSeverity(slow, 2), 32, "reference")
     assert len(list(tmp_path.rglob("*.npz"))) == 1
 
 
@@ -155,17 +155,17 @@ def test_a_new_family_version_rebuilds_the_cache(tmp_path, monkeypatch):
     import dataclasses
 
     from robeval.corruptions.cache import build_cached
-    from robeval.corruptions.core import CorruptionSpec
+    from robeval.corruptions.core import CorruptionAtSeverity
 
     x = natural(3, 32)
     labels = np.zeros(3, dtype=np.int64)
-    spec = CorruptionSpec("defocus_blur", 2)
+    corruption = CorruptionAtSeverity("defocus_blur", 2)
     kw = {"root": tmp_path, "dataset": "d", "split": "test"}
-    build_cached(spec, x, labels, **kw)
-    assert build_cached(spec, x, labels, **kw)[3] == "cached"
+    build_cached(corruption, x, labels, **kw)
+    assert build_cached(corruption, x, labels, **kw)[3] == "cached"
     record = FAMILIES.get("defocus_blur")
     monkeypatch.setitem(FAMILIES._items, "defocus_blur", dataclasses.replace(record, version=record.version + 1))
-    assert build_cached(spec, x, labels, **kw)[3] == "rebuilt: made with other parameters"
+    assert build_cached(corruption, x, labels, **kw)[3] == "rebuilt: made with other parameters"
 
 
 def test_docs_tables_are_generated_from_the_registry():

@@ -19,7 +19,7 @@ from PIL import Image
 
 from robeval.corruptions import TABLES, corrupt, digital, noise
 from robeval.corruptions.families import FAMILIES
-from robeval.corruptions.seeding import image_keys, stream_bits, stream_bits_torch
+from robeval.corruptions.seeding import image_stream_keys, stream_bits, stream_bits_torch
 from tests.helpers import real_data
 
 NOISE = ("gaussian_noise", "shot_noise", "speckle_noise")
@@ -137,7 +137,7 @@ SCRIPT_PIXELATE = {"cifar": [.95, .9, .85, .75, .65], "tinyimagenet": [.9, .8, .
 def test_cifar_and_tiny_tables_equal_hendrycks_scripts(native, table):
     """Elastic transform and pixelate, the two families whose CIFAR / Tiny ImageNet operation is
     not imagecorruptions', against the scripts' formulas at the native size: bit-equal."""
-    size = TABLES[table].native_size
+    size = TABLES.get(table).native_size
     images = native[table][:12]
     elastic, pixelate = FAMILIES.get("elastic_transform"), FAMILIES.get("pixelate")
     for severity in range(1, 6):
@@ -298,9 +298,9 @@ def test_fast_matches_reference(native, family, table):
 
 # --- the fast paths' pieces ---------------------------------------------------------------------
 def test_counter_stream_same_bits_in_numpy_and_torch():
-    keys = torch.tensor([0, 5, 2**31 + 7, 2**32 - 1])
-    assert torch.equal(stream_bits(keys, 10, 500), stream_bits_torch(keys, 10, 500))
-    assert not torch.equal(stream_bits(keys, 10, 500)[0], stream_bits(keys, 10, 500)[1])
+    stream_keys = torch.tensor([0, 5, 2**31 + 7, 2**32 - 1])
+    assert torch.equal(stream_bits(stream_keys, 10, 500), stream_bits_torch(stream_keys, 10, 500))
+    assert not torch.equal(stream_bits(stream_keys, 10, 500)[0], stream_bits(stream_keys, 10, 500)[1])
 
 
 @pytest.mark.parametrize("kind,value", [("gaussian", 0.04), ("shot", 3), ("speckle", 0.6)])
@@ -314,10 +314,10 @@ def test_alias_sampler_draws_the_exact_level_law(kind, value):
     assert np.allclose(law.sum(1), 1) and (law >= 0).all()
     for v in (2, 128, 253):
         flat = torch.full((200, 32, 32, 3), v, dtype=torch.uint8)
-        keys = torch.arange(200) * 31 + 5
-        out = noise._sample_levels(flat, keys, kind, value)
+        stream_keys = torch.arange(200) * 31 + 5
+        out = noise._sample_levels(flat, stream_keys, kind, value)
         table = torch.from_numpy(noise._alias_table(kind, float(value)).astype(np.int64))
-        via_torch = noise._levels_torch(flat.reshape(200, -1), stream_bits_torch(keys, 0, 3072), table)
+        via_torch = noise._levels_torch(flat.reshape(200, -1), stream_bits_torch(stream_keys, 0, 3072), table)
         assert torch.equal(via_torch.view(flat.shape), out)
         counts = np.bincount(out.numpy().ravel(), minlength=256)
         expected = law[v] * out.numel()
@@ -333,10 +333,10 @@ def test_torch_elastic_path_close_to_opencv_path(native):
     record = FAMILIES.get("elastic_transform")
     for table in TABLES:
         images = native[table][:16]
-        keys = image_keys(0, "elastic_transform/4", np.arange(len(images)))
+        stream_keys = image_stream_keys(0, "elastic_transform/4", np.arange(len(images)))
         params = record.params(table, 4)
-        cpu = digital._elastic_opencv(images, keys, **params)
-        other = digital._elastic_torch(torch.from_numpy(images), torch.from_numpy(keys), **params)
+        cpu = digital._elastic_opencv(images, stream_keys, **params)
+        other = digital._elastic_torch(torch.from_numpy(images), torch.from_numpy(stream_keys), **params)
         diff = np.abs(cpu.astype(int) - other.numpy())
         assert diff.mean() < 0.5 and (diff > 2).mean() < 0.01, (table, diff.mean())
 
@@ -346,7 +346,7 @@ def test_fast_elastic_moves_pixels_as_far_as_the_reference(table):
     """On a ramp image out - in is the local displacement times the slope, so the per-image
     spread of out - in measures the displacement field itself, free of image content: the fast
     path's must match the reference's within 4.5 standard errors."""
-    size = TABLES[table].native_size
+    size = TABLES.get(table).native_size
     ramp = np.add.outer(np.arange(size), np.arange(size)) * (200 / (2 * size)) + 20
     images = np.repeat(np.repeat(ramp[None, ..., None], 3, -1), 96, 0).astype(np.uint8)
     if size > 64:

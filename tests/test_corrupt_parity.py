@@ -112,7 +112,7 @@ def test_torch_defocus_path_within_one_grey_level(cifar):
     from robeval.corruptions import blur
 
     rows = FAMILIES.get("defocus_blur").tables
-    for table in TABLES.values():
+    for table in TABLES.records():
         for radius, alias in (rows[table.name][0], rows[table.name][4]):
             ref = np.stack([hendrycks_defocus(im, (radius, alias)) for im in cifar[:100]])
             out = blur._defocus_torch(torch.from_numpy(cifar[:100]), radius, alias).numpy()

@@ -37,7 +37,7 @@ from robeval.cli import cli
 from robeval.core.environment import environment
 from robeval.core.errors import RobevalError
 from robeval.corruptions.families import group_families
-from robeval.models.classifier import ModelSpec
+from robeval.models.classifier import ModelConfig
 from robeval.runs.config_file import write_config
 from robeval.runs.outputs import condition_filename, write_eval_json
 from robeval.stages.report import write_report
@@ -53,7 +53,7 @@ def fake_run(root: Path, head: str, seed: int, acc: dict[str, float], *, name: s
     cfg = tiny_config(head=head, logits="dot", seed=seed)
     path = root / (name or f"{head}-dot-{seed}")
     path.mkdir(parents=True)
-    write_config(path, cfg, ModelSpec(arch=cfg.arch, num_classes=10, head=head),
+    write_config(path, cfg, ModelConfig(arch=cfg.arch, num_classes=10, head=head),
                  {"name": "shapes", "classes": [str(i) for i in range(10)], "image_size": 32},
                  environment("cpu"))
     conds = {}
@@ -336,7 +336,7 @@ def _context(**kw) -> StudyContext:
     ref = Reference("ref", ("r",), {(F1, s): .5 for s in (1, 2)} | {(F2, s): .6 for s in (1, 2)}, .2)
     fit = fit_logit_line({"a": (.6, .3), "b": (.7, .4), "c": (.8, .45)})
     return StudyContext("generated", "corruption", (F1, F2), (1, 2), reference=ref, fit=fit,
-                        ood_keys=((F1, 1), (F1, 2)), **kw)
+                        ood_conditions=((F1, 1), (F1, 2)), **kw)
 
 
 @pytest.mark.parametrize("name", [m.name for m in study_metrics()])

@@ -89,11 +89,11 @@ def test_real_cifar101_manifests_offline(data_dir, manifests):
 def test_cifar101_pins_the_published_sha256(version, n):
     m = json.loads((REPO_MANIFESTS / f"cifar10.1-{version}.json").read_text())
     for role in ("data", "labels"):
-        spec = m["source"][role]
-        assert len(spec["sha256"]) == 64 and spec["shape"][0] == n
+        source_file = m["source"][role]
+        assert len(source_file["sha256"]) == 64 and source_file["shape"][0] == n
         # the published byte counts are those of .npy files holding these arrays (128-byte header)
         itemsize = 1 if role == "data" else 4
-        assert spec["size"] == 128 + n * itemsize * (32 * 32 * 3 if role == "data" else 1)
+        assert source_file["size"] == 128 + n * itemsize * (32 * 32 * 3 if role == "data" else 1)
 
 
 def test_cifar101_copy_with_other_bytes_is_named_and_can_be_accepted(data_dir, manifests):
@@ -314,15 +314,15 @@ def test_openimages_csv_missing_column(tmp_path, manifests):
 
 
 def test_built_sets_join_genset_all_for_their_target(tmp_path, data_dir, manifests):
-    from robeval.conditions import resolve
+    from robeval.conditions import parse_conditions
 
     path = files_manifest(tmp_path, manifests)
     with pytest.raises(RobevalError, match="no conditions of this group"):  # not built: no download
-        resolve("genset:all", "cifar10")  # and no silent no-op either
-    assert [c.name for c in resolve("genset:mine", "cifar10")] == ["genset:mine"]  # named: allowed
+        parse_conditions("genset:all", "cifar10")  # and no silent no-op either
+    assert [c.name for c in parse_conditions("genset:mine", "cifar10")] == ["genset:mine"]  # named: allowed
     run("genset", "build", str(path), "--quiet")
-    assert [c.name for c in resolve("genset:all", "cifar10")] == ["genset:mine"]
-    assert "genset:mine" not in [c.name for c in resolve("genset:all", "shapes")]
+    assert [c.name for c in parse_conditions("genset:all", "cifar10")] == ["genset:mine"]
+    assert "genset:mine" not in [c.name for c in parse_conditions("genset:all", "shapes")]
 
 
 def test_deeply_nested_manifest_is_a_clear_error(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robeval.conditions import resolve
+from robeval.conditions import parse_conditions
 from robeval.core.errors import RobevalError
 from robeval.data.shapes import generate_shapes
 from robeval.stages.evaluate import evaluate_run
@@ -84,11 +84,11 @@ def test_genset_with_unknown_class_is_an_error(run_and_manifests):
 
 def test_unknown_genset_name_is_a_clear_error(tmp_path, data_dir, monkeypatch):
     monkeypatch.setenv("ROBEVAL_MANIFESTS", str(tmp_path))
-    (cond,) = resolve("genset:nope", "shapes")  # existence is checked under the eval's data root
+    (cond,) = parse_conditions("genset:nope", "shapes")  # existence is checked under the eval's data root
     from robeval.conditions import ConditionContext
 
     with pytest.raises(RobevalError, match="genset:nope is not built.*no generalisation set 'nope'"):
         cond.build(ConditionContext("shapes", data_dir))
     with pytest.raises(RobevalError, match="unknown condition 'genset:Bad Name'"):
-        resolve("genset:Bad Name", "shapes")
-    assert [c.name for c in resolve("genset:all", "shapes")] == ["genset:shapes-shift"]
+        parse_conditions("genset:Bad Name", "shapes")
+    assert [c.name for c in parse_conditions("genset:all", "shapes")] == ["genset:shapes-shift"]

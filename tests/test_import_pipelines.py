@@ -150,10 +150,10 @@ def test_tagged_timm_name_selects_that_tags_config():
     from robeval.models.sources import build_source
 
     net = build_source("timm:resnet18.tv_in1k", 10)  # no download: pretrained=False
-    pipe = Pipeline.resolve("timm", net)
+    pipe = Pipeline.from_option("timm", net)
     tag = get_pretrained_cfg("resnet18.tv_in1k")
     assert (pipe.params["interpolation"], pipe.params["crop_pct"]) == (tag.interpolation, tag.crop_pct)
-    other = Pipeline.resolve("timm:resnet18.a1_in1k")  # another tag, another config
+    other = Pipeline.from_option("timm:resnet18.a1_in1k")  # another tag, another config
     assert (other.params["interpolation"], other.params["crop_pct"]) == ("bicubic", 0.95)
     assert pipe.params["crop_pct"] != other.params["crop_pct"]
 

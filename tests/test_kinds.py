@@ -17,7 +17,7 @@ from robeval.models.kinds import LOGITS_KINDS, LogitsKind, logits_label
 from robeval.runs.outputs import EvalOutputs
 from robeval.stages.headsets import HEAD_SETS, HeadSet, HeadVariant, head_grid
 from robeval.stages.reproduce import ReproducePlan
-from robeval.training.config import TrainConfig, resolve
+from robeval.training.config import TrainConfig, with_preset_defaults
 
 # ---------------------------------------------------------------- condition kinds
 
@@ -58,14 +58,14 @@ def test_every_logits_kind_has_a_label_and_preset_numbers(name):
     assert logits_label(name, 2.0 if kind.uses_scale else None) == kind.label(2.0)
     assert kind.weight_decay >= 0 and kind.small_scale_lr > 0
     for preset in ("authors", "quick", "fast", "cpu"):
-        cfg = resolve(TrainConfig(logits=name, preset=preset), 32)
+        cfg = with_preset_defaults(TrainConfig(logits=name, preset=preset), 32)
         assert cfg.weight_decay == kind.weight_decay
 
 
 def test_presets_read_the_logits_kinds_numbers():
     """The authors' protocol and the quick preset's per-head LRs, as the docstrings state them."""
     def filled(preset, head, logits, scale=None):
-        cfg = resolve(TrainConfig(head=head, logits=logits, preset=preset, scale=scale), 32)
+        cfg = with_preset_defaults(TrainConfig(head=head, logits=logits, preset=preset, scale=scale), 32)
         return cfg.lr, cfg.weight_decay
 
     assert filled("authors", "learned", "dot") == (0.001, 5e-4)

@@ -214,12 +214,12 @@ def test_safetensors_and_torchscript_hint(tmp_path):
 
 
 def test_preprocessing_precedence():
-    from robeval.stages.importer import preprocess_line, resolve_preprocess
+    from robeval.stages.importer import explicit_values, preprocess_line
 
     timm_cfg = {"mean": [0.1, 0.2, 0.3], "std": [0.4, 0.5, 0.6], "resize": 236, "crop": 224}
-    assert resolve_preprocess({}, {}) == {"mean": 0.5, "std": 0.5, "resize": None, "crop": None}
-    pre = resolve_preprocess({"std": 0.25, "resize": 0, "crop": 0}, timm_cfg)  # 0: no resize/crop
+    assert explicit_values({}, {}) == {"mean": 0.5, "std": 0.5, "resize": None, "crop": None}
+    pre = explicit_values({"std": 0.25, "resize": 0, "crop": 0}, timm_cfg)  # 0: no resize/crop
     assert pre == {"mean": [0.1, 0.2, 0.3], "std": 0.25, "resize": None, "crop": None}
-    line = preprocess_line(resolve_preprocess({}, timm_cfg))
+    line = preprocess_line(explicit_values({}, timm_cfg))
     assert line == ("normalising with mean=0.1,0.2,0.3, std=0.4,0.5,0.6, resize shorter side to 236, "
                     "centre crop 224")

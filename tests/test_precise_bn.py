@@ -12,7 +12,7 @@ from torch import nn
 
 from robeval import runs
 from robeval.core.errors import RobevalError
-from robeval.training.config import TrainConfig, resolve
+from robeval.training.config import TrainConfig, with_preset_defaults
 from robeval.training.precise_bn import batchnorm_layers, recompute_bn_stats, sample_indices
 from tests.helpers import tiny_config
 
@@ -79,10 +79,10 @@ def test_training_trajectory_is_unchanged_and_validation_uses_the_new_statistics
 
 
 def test_presets_and_configs_stored_before_the_option():
-    assert resolve(TrainConfig(preset="quick"), 32).precise_bn_images > 0
+    assert with_preset_defaults(TrainConfig(preset="quick"), 32).precise_bn_images > 0
     for preset in ("cpu", "fast", "authors"):
-        assert resolve(TrainConfig(preset=preset), 32).precise_bn_images == 0
+        assert with_preset_defaults(TrainConfig(preset=preset), 32).precise_bn_images == 0
     old = {k: v for k, v in TrainConfig(preset="quick").to_dict().items() if k != "precise_bn_images"}
-    assert resolve(TrainConfig.from_dict(old), 32).precise_bn_images == 0
+    assert with_preset_defaults(TrainConfig.from_dict(old), 32).precise_bn_images == 0
     with pytest.raises(RobevalError, match="precise-bn-images"):
-        resolve(TrainConfig(precise_bn_images=-1), 32)
+        with_preset_defaults(TrainConfig(precise_bn_images=-1), 32)

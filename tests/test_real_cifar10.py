@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from robeval.data import ImageSet
-from robeval.data.loading import DATASETS, DatasetSpec, register_dataset
+from robeval.data.loading import DATASETS, DatasetRecord, register_dataset
 from tests.helpers import real_data
 
 PER_CLASS = {"train": 400, "test": 100}
@@ -50,7 +50,7 @@ def test_real_cifar10_well_above_chance(tmp_path):
     subset = _read_subset(real_data("cifar10-jpeg.tar.xz"))
     assert subset["train"].classes[:3] == ["airplane", "automobile", "bird"]
     if "cifar10-subset" not in DATASETS:
-        register_dataset(DatasetSpec("cifar10-subset", lambda name, split, root: subset[split],
+        register_dataset(DatasetRecord("cifar10-subset", lambda name, split, root: subset[split],
                                      splits=("train", "test"), cache=False))
     cfg = TrainConfig(dataset="cifar10-subset", arch="smallcnn", head="fixed", logits="dot",
                       epochs=4, batch_size=64, lr=0.05, seed=0)

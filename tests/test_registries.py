@@ -11,7 +11,7 @@ import torch
 
 from robeval.analysis.metrics import METRICS, Arrays, columns, measure, scalar
 from robeval.cli.options import REGISTRY_OPTIONS
-from robeval.conditions import SOURCES, available, resolve
+from robeval.conditions import SOURCES, available, parse_conditions
 from robeval.core.errors import RobevalError
 from robeval.corruptions import SEVERITIES, TABLES, corrupt
 from robeval.corruptions.families import FAMILIES
@@ -19,8 +19,7 @@ from robeval.data import DATASETS, load_split
 from robeval.models import ENCODERS, HEAD_MODES, INITS, LOGITS_KINDS, ClassifierHead, build_encoder
 from robeval.stages.report.claims import CLAIMS, ClaimInputs
 from robeval.stages.report.page import SECTIONS, ReportInputs
-from robeval.training.config import TrainConfig
-from robeval.training.config import resolve as resolve_config
+from robeval.training.config import TrainConfig, with_preset_defaults
 from robeval.training.optim import SCHEDULERS, make_optimizer, make_scheduler
 from robeval.training.presets import PRESETS
 from tests.official_formats import (
@@ -76,7 +75,7 @@ def test_every_init_head_mode_and_logits_kind(init, mode, kind):
 @pytest.mark.parametrize("mode,kind", [(m, k) for m in HEAD_MODES.names() for k in LOGITS_KINDS.names()])
 @pytest.mark.parametrize("size", [32, 64, 96])
 def test_every_preset_resolves_for_every_head(preset, mode, kind, size):
-    cfg = resolve_config(TrainConfig(head=mode, logits=kind, preset=preset), size)
+    cfg = with_preset_defaults(TrainConfig(head=mode, logits=kind, preset=preset), size)
     assert cfg.epochs >= 1 and cfg.batch_size >= 1 and cfg.lr > 0 and cfg.weight_decay >= 0
     assert cfg.scheduler in SCHEDULERS and 0 <= cfg.crop_padding < size // 2
     assert (cfg.scale is not None) == LOGITS_KINDS.get(kind).uses_scale
@@ -85,7 +84,7 @@ def test_every_preset_resolves_for_every_head(preset, mode, kind, size):
 
 @pytest.mark.parametrize("name", SCHEDULERS.names())
 def test_every_scheduler_builds_and_steps_as_declared(name):
-    cfg = resolve_config(TrainConfig(scheduler=name, epochs=3), 32)
+    cfg = with_preset_defaults(TrainConfig(scheduler=name, epochs=3), 32)
     model = torch.nn.Linear(4, 2)
     opt = make_optimizer(model, cfg)
     record, sched = make_scheduler(opt, cfg, steps_per_epoch=5)
@@ -113,7 +112,7 @@ def _test_images(size: int) -> np.ndarray:
     return np.clip(base[None] + rng.normal(0, 20, (4, size, size, 3)), 0, 255).astype(np.uint8)
 
 
-FAMILY_TABLES = [(f, t) for f in FAMILIES.names() for t in TABLES]
+FAMILY_TABLES = [(f, t) for f in FAMILIES.names() for t in TABLES.names()]
 
 
 @pytest.mark.parametrize("family,table", FAMILY_TABLES)
@@ -121,7 +120,7 @@ def test_every_family_and_table(family, table):
     record = FAMILIES.get(family)
     assert len(record.tables[table]) == len(SEVERITIES)
     assert set(record.params(table, 3)) == set(record.param_names)
-    size = TABLES[table].min_size if table != "cifar" else 32
+    size = TABLES.get(table).min_size if table != "cifar" else 32
     images = _test_images(max(size, 32))
     out, info = corrupt(images, f"{family}/3@{table}", seed=1)
     assert out.dtype == np.uint8 and out.shape == images.shape
@@ -242,16 +241,16 @@ def _fixture(name: str, data_dir, tmp_path, declare):
 
 
 @pytest.mark.parametrize("name", DATASETS.names())
-def test_every_dataset_spec_matches_what_loads(name, data_dir, tmp_path, declare):
-    spec = DATASETS.get(name)
+def test_every_dataset_record_matches_what_loads(name, data_dir, tmp_path, declare):
+    record = DATASETS.get(name)
     loadable = _fixture(name, data_dir, tmp_path, declare)
-    for split in spec.splits:
+    for split in record.splits:
         data = load_split(loadable, split)
         assert data.images.dtype == np.uint8 and data.images.shape[-1] == 3 and len(data) > 0
         if name != "imagefolder":  # an image folder's size and classes are the folder's own
-            assert data.image_size == spec.image_size
+            assert data.image_size == record.image_size
         if name in ("shapes", "shapes-shift"):  # fixtures elsewhere carry only some classes
-            assert len(data.classes) == spec.num_classes
+            assert len(data.classes) == record.num_classes
 
 
 @pytest.mark.parametrize("group", SOURCES.names())
@@ -259,11 +258,11 @@ def test_every_condition_source_resolves_its_group(group):
     listed = available("shapes", group)
     if not listed:  # e.g. released: no CIFAR-10-C for shapes; naming the group is then an error
         with pytest.raises(RobevalError, match="has no conditions of this group"):
-            resolve(f"{group}:all", "shapes")
+            parse_conditions(f"{group}:all", "shapes")
     elif SOURCES.get(group).subgroups is None:
-        assert [c.name for c in resolve(f"{group}:all", "shapes")] == [c.name for c in listed]
+        assert [c.name for c in parse_conditions(f"{group}:all", "shapes")] == [c.name for c in listed]
     else:  # corrupt: `all` lists the default subgroup (corrupt:study), GROUP:all every family
-        assert {c.name for c in listed} <= {c.name for c in resolve(f"{group}:all", "shapes")}
+        assert {c.name for c in listed} <= {c.name for c in parse_conditions(f"{group}:all", "shapes")}
     assert SOURCES.get(group).description
 
 

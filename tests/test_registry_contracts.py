@@ -50,7 +50,7 @@ def test_every_model_source_refuses_an_unknown_arg_in_one_line(name):
 @pytest.mark.parametrize("name", PIPELINES.names())
 def test_every_pipeline_refuses_an_unknown_arg_in_one_line(name):
     assert PIPELINES.get(name).description
-    _one_line_error(lambda: Pipeline.resolve(f"{name}:no-such-thing"))
+    _one_line_error(lambda: Pipeline.from_option(f"{name}:no-such-thing"))
 
 
 # ---------------------------------------------------------------- stages

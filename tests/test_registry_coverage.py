@@ -32,9 +32,10 @@ COVERED: dict[str, list[str]] = {
     "robeval.conditions.released.BENCHMARKS": [
         f"{CONTRACTS}::test_every_released_benchmark_is_declared_for_a_dataset"],
     "robeval.corruptions.family.FAMILIES": [f"{REG}::test_every_family_and_table"],
+    "robeval.corruptions.tables.TABLES": [f"{REG}::test_every_family_and_table"],
     "robeval.data.gensets.build.BUILDERS": [
         f"{CONTRACTS}::test_every_genset_builder_builds_two_items_from_local_files"],
-    "robeval.data.loading.DATASETS": [f"{REG}::test_every_dataset_spec_matches_what_loads"],
+    "robeval.data.loading.DATASETS": [f"{REG}::test_every_dataset_record_matches_what_loads"],
     "robeval.models.encoders.ENCODERS": [f"{REG}::test_encoder_declared_dim_and_sign"],
     "robeval.models.heads.INITS": [f"{REG}::test_every_init_head_mode_and_logits_kind"],
     "robeval.models.kinds.HEAD_MODES": [f"{REG}::test_every_init_head_mode_and_logits_kind",

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from robeval.conditions import released, resolve
+from robeval.conditions import parse_conditions, released
 from robeval.core.errors import RobevalError
 from robeval.data import load_split
 from robeval.models.inference import predict
@@ -52,7 +52,7 @@ def _write_npy(folder, corruptions=("impulse_noise", "jpeg_compression"), n=N, s
 
 def test_npy_layout_evaluated_block_by_severity(run, bench, data_dir):
     labels = _write_npy(data_dir / "SHAPES-C")
-    names = [c.name for c in resolve("released:all", "shapes")]
+    names = [c.name for c in parse_conditions("released:all", "shapes")]
     assert names == [f"released:{c}/{s}" for c in ("impulse_noise", "jpeg_compression") for s in range(1, 6)]
     out = evaluate_run(run, "released:impulse_noise/3", device="cpu", progress=False)
     row = out["conditions"]["released:impulse_noise/3"]
@@ -86,7 +86,7 @@ def test_npy_layout_evaluated_block_by_severity(run, bench, data_dir):
 def test_bad_released_files_refused(bench, data_dir, damage, message):
     _write_npy(data_dir / "SHAPES-C")
     damage(data_dir / "SHAPES-C")
-    (cond,) = resolve("released:impulse_noise/1", "shapes")
+    (cond,) = parse_conditions("released:impulse_noise/1", "shapes")
     from robeval.conditions import ConditionContext
 
     with pytest.raises(RobevalError, match=message):
@@ -97,10 +97,10 @@ def test_released_all_reads_the_data_dir(bench, tmp_path, monkeypatch):
     """released:all lists the files under --data-dir, like released:NAME reads them from there."""
     monkeypatch.setenv("ROBEVAL_DATA", str(tmp_path / "default"))
     _write_npy(tmp_path / "given" / "SHAPES-C", corruptions=("fog",))
-    names = [c.name for c in resolve("released:all", "shapes", tmp_path / "given")]
+    names = [c.name for c in parse_conditions("released:all", "shapes", tmp_path / "given")]
     assert names == [f"released:fog/{s}" for s in range(1, 6)]
     with pytest.raises(RobevalError, match="no conditions of this group here"):
-        resolve("released:all", "shapes")  # the default root has none
+        parse_conditions("released:all", "shapes")  # the default root has none
 
 
 def test_archive_checked_then_unpacked(bench, data_dir, tmp_path, monkeypatch):
@@ -109,7 +109,7 @@ def test_archive_checked_then_unpacked(bench, data_dir, tmp_path, monkeypatch):
     data_dir.mkdir(parents=True)
     with tarfile.open(data_dir / "CIFAR-10-C.tar", "w") as tf:  # the declared archive's name
         tf.add(staged / "SHAPES-C", arcname="SHAPES-C")
-    (cond,) = resolve("released:fog/2", "shapes")
+    (cond,) = parse_conditions("released:fog/2", "shapes")
     from robeval.conditions import ConditionContext
 
     with pytest.raises(RobevalError, match="sha256"):  # not the published file
@@ -133,7 +133,7 @@ def test_folder_layout(data_dir, monkeypatch):
         img = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
         Image.fromarray(img).save(folder / f"{len(want)}.JPEG", quality=100)
         want.append(label)
-    (cond,) = resolve("released:motion_blur/4", "shapes")
+    (cond,) = parse_conditions("released:motion_blur/4", "shapes")
     from robeval.conditions import ConditionContext
 
     data = cond.build(ConditionContext("shapes"))
@@ -150,12 +150,12 @@ def test_folder_layout(data_dir, monkeypatch):
 ])
 def test_bad_names(bench, name, message):
     with pytest.raises(RobevalError, match=message):
-        resolve(name, "shapes")
+        parse_conditions(name, "shapes")
 
 
 def test_no_benchmark_for_dataset():
     with pytest.raises(RobevalError, match="no released corruption benchmark"):
-        resolve("released:fog/3", "shapes-shift")
+        parse_conditions("released:fog/3", "shapes-shift")
 
 
 def test_declared_archives():

@@ -33,16 +33,16 @@ def test_fixed_vectors_bit_identical_after_training(fixed_cosine_run):
 
 
 def test_fixed_vectors_absent_from_optimizer():
-    from robeval.models import ModelSpec, build_model
+    from robeval.models import ModelConfig, build_model
 
     cfg = tiny_config(head="fixed", logits="dot")
     cfg.lr, cfg.weight_decay = 0.1, 0.0
-    model = build_model(ModelSpec("smallcnn", 10, head="fixed", logits="dot"))
+    model = build_model(ModelConfig("smallcnn", 10, head="fixed", logits="dot"))
     opt = make_optimizer(model, cfg)
     ids = {id(p) for g in opt.param_groups for p in g["params"]}
     assert id(model.head.weight) not in ids and id(model.head.bias) not in ids
     assert not model.head.weight.requires_grad
-    learned = build_model(ModelSpec("smallcnn", 10, head="learned", logits="dot"))
+    learned = build_model(ModelConfig("smallcnn", 10, head="learned", logits="dot"))
     assert id(learned.head.weight) in {id(p) for g in make_optimizer(learned, cfg).param_groups
                                        for p in g["params"]}
 

@@ -50,7 +50,7 @@ def severity_means(acc: Mapping[Key, float]) -> dict[int, float]:
     return {s: float(np.mean(per[s])) for s in sorted(per)}
 
 
-def missing_keys(acc: Mapping[Key, float], families: Sequence[str],
+def missing_conditions(acc: Mapping[Key, float], families: Sequence[str],
                  severities: Sequence[int] = SEVERITIES) -> list[Key]:
     return [(f, s) for f in families for s in severities if (f, s) not in acc]
 
@@ -59,15 +59,15 @@ def mean_corruption_accuracy(acc: Mapping[Key, float], families: Sequence[str],
                              severities: Sequence[int] = SEVERITIES) -> float | None:
     """The unweighted mean over every (family, severity) of ``families`` x ``severities``
     (RobustBench's figure with the 15 standard families); None unless all are present."""
-    if not families or missing_keys(acc, families, severities):
+    if not families or missing_conditions(acc, families, severities):
         return None
     return float(np.mean([acc[(f, s)] for f in families for s in severities]))
 
 
-def describe_keys(keys: Iterable[Key], name: Callable[[Key], str] = condition_name) -> str:
+def describe_conditions(conditions: Iterable[Key], name: Callable[[Key], str] = condition_name) -> str:
     """'fog (1-5), frost (3)': missing conditions said briefly, by family."""
     per: dict[str, list[int]] = defaultdict(list)
-    for f, s in keys:
+    for f, s in conditions:
         per[f].append(s)
     parts = []
     for f, sev in per.items():
@@ -108,7 +108,7 @@ class Reference:
         return self.clean_error
 
     def zero(self, what: str, family: str, severities: Sequence[int]) -> RobevalError:
-        conds = describe_keys([(family, s) for s in severities], self.condition)
+        conds = describe_conditions([(family, s) for s in severities], self.condition)
         return RobevalError(f"--ce-reference {self.name}: {what} on {conds} in its run(s) "
                             f"{', '.join(self.runs)}, and CE divides by it; choose a reference that "
                             "errs there (--ce-reference VARIANT|PATH|none)")
@@ -141,7 +141,7 @@ def corruption_errors(acc: Mapping[Key, float], clean: float | None, ref: Refere
             ref_clean = ref.clean()
             den = sum(e - ref_clean for e in ref_err)
             if abs(den) <= ZERO:
-                flat.append(describe_keys([(f, s) for s in sev], ref.condition))
+                flat.append(describe_conditions([(f, s) for s in sev], ref.condition))
             else:
                 rel[f] = sum(e - (1.0 - clean) for e in err) / den
     note = None

@@ -89,9 +89,13 @@ def verdict(interval: dict, unit: str = "pp", scale: float = 100.0, signed: bool
     """'+1.20 pp [+0.40, +2.00], n = 3' or '+1.20 pp (n = 1: no interval)'."""
     if interval.get("mean") is None:
         return interval.get("note") or "no values"
-    spec = f"{'+' if signed else ''}.{digits}f"
-    s = f"{format(scale * interval['mean'], spec)} {unit}".strip()
+    number_format = f"{'+' if signed else ''}.{digits}f"
+
+    def num(x: float) -> str:
+        return format(scale * x, number_format)
+
+    s = f"{num(interval['mean'])} {unit}".strip()
     if interval.get("ci_low") is None:
         return f"{s} (n = {interval['n']}: no interval)"
-    return (f"{s} [{format(scale * interval['ci_low'], spec)}, {format(scale * interval['ci_high'], spec)}]"
+    return (f"{s} [{num(interval['ci_low'])}, {num(interval['ci_high'])}]"
             f", n = {interval['n']}")

@@ -25,11 +25,11 @@ from robeval.analysis.field_metrics import (
     Reference,
     condition_name,
     corruption_errors,
-    describe_keys,
+    describe_conditions,
     family_means,
     inside,
     mean_corruption_accuracy,
-    missing_keys,
+    missing_conditions,
     severity_means,
 )
 from robeval.core.registry import Registry
@@ -62,7 +62,7 @@ class StudyContext:
     reference_note: str = ""  # which reference and why, or why there is none
     fit: LogitFit | None = None
     fit_note: str = ""  # what the fit is over, or why there is none
-    ood_keys: tuple[Key, ...] = ()  # the conditions a run's OOD accuracy averages (ER)
+    ood_conditions: tuple[Key, ...] = ()  # the conditions a run's OOD accuracy averages (ER)
     condition: Callable[[Key], str] = condition_name
 
 
@@ -99,11 +99,11 @@ def study_metrics() -> list[StudyMetric]:
 def _mca(r: RunScores, c: StudyContext) -> dict[str, float]:
     value = mean_corruption_accuracy(r.scores, c.standard, c.severities)
     if value is None:
-        missing = missing_keys(r.scores, c.standard, c.severities)
+        missing = missing_conditions(r.scores, c.standard, c.severities)
         total = len(c.standard) * len(c.severities)
         raise NotMeasured(f"needs all {total} standard conditions ({len(c.standard)} families x "
                           f"{len(c.severities)} severities); missing {len(missing)}: "
-                          f"{describe_keys(missing, c.condition)}")
+                          f"{describe_conditions(missing, c.condition)}")
     return {"": value}
 
 
@@ -128,10 +128,10 @@ def _effective_robustness(r: RunScores, c: StudyContext) -> dict[str, float]:
         raise NotMeasured(c.fit_note or "no fit")
     if not inside(r.clean):
         raise NotMeasured("clean accuracy of 0 or 1 has no logit")
-    missing = [k for k in c.ood_keys if k not in r.scores]
-    if missing or not c.ood_keys:
-        raise NotMeasured(f"lacks {describe_keys(missing, c.condition)}" if missing else "no OOD conditions")
-    return {"": c.fit.residual(r.clean, float(np.mean([r.scores[k] for k in c.ood_keys])))}
+    missing = [k for k in c.ood_conditions if k not in r.scores]
+    if missing or not c.ood_conditions:
+        raise NotMeasured(f"lacks {describe_conditions(missing, c.condition)}" if missing else "no OOD conditions")
+    return {"": c.fit.residual(r.clean, float(np.mean([r.scores[k] for k in c.ood_conditions])))}
 
 
 def _reference_error(c: StudyContext) -> str:

@@ -26,7 +26,7 @@ from robeval.conditions.base import (
 )
 from robeval.conditions.grammar import Word, accepted, parse_conditions, parse_words
 
-resolve = parse_conditions  # the older name, kept for code written against it
+resolve = parse_conditions  # deprecated: the old name of parse_conditions, kept for one release
 
 __all__ = [
     "SOURCES", "Condition", "ConditionContext", "ConditionSource", "Word", "accepted", "available",

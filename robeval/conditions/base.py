@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 
 from robeval.core.registry import Registry
-from robeval.corruptions import Spec
+from robeval.corruptions import Corruption
 from robeval.data import ImageSet, load_split
 
 
@@ -51,7 +51,7 @@ class Condition:
     params: dict = field(default_factory=dict, hash=False, compare=False)
     # the corruption (or albu:) a ``corrupt`` condition applies: what ``robeval corrupt`` builds
     # into the cache; None for conditions that read files (clean, genset:, released:)
-    spec: Spec | None = field(default=None, hash=False, compare=False)
+    corruption: Corruption | None = field(default=None, hash=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -88,10 +88,10 @@ def register_source(source: ConditionSource) -> ConditionSource:
     return source
 
 
-def split_names(spec: str) -> list[str]:
+def split_names(text: str) -> list[str]:
     """Split on commas that are not inside parentheses or brackets."""
     names, depth, current = [], 0, ""
-    for ch in spec:
+    for ch in text:
         depth += ch in "([{"
         depth -= ch in ")]}"
         if ch == "," and depth == 0:

@@ -22,7 +22,7 @@ from pathlib import Path
 from robeval.conditions.base import SOURCES, Condition, available, split_names
 from robeval.conditions.corrupt import corruption_condition
 from robeval.core.errors import RobevalError
-from robeval.corruptions import FAMILIES, SEVERITIES, CorruptionSpec
+from robeval.corruptions import FAMILIES, SEVERITIES, CorruptionAtSeverity
 from robeval.corruptions.families import GROUPS
 
 
@@ -84,36 +84,37 @@ def _narrowed(word: Word, dataset: str, severities, table: str) -> list[Conditio
     """The word's conditions at ``severities`` (set words only) with ``table`` where none is named."""
     out = []
     for cond in word.conditions:
-        spec = cond.spec
-        if isinstance(spec, CorruptionSpec):
-            if not word.exact and spec.severity not in severities:
+        corruption = cond.corruption
+        if isinstance(corruption, CorruptionAtSeverity):
+            if not word.exact and corruption.severity not in severities:
                 continue
-            if spec.table == "auto" and table != "auto":
-                cond = corruption_condition(CorruptionSpec(spec.family, spec.severity, table), dataset)
+            if corruption.table == "auto" and table != "auto":
+                at_table = CorruptionAtSeverity(corruption.family, corruption.severity, table)
+                cond = corruption_condition(at_table, dataset)
         out.append(cond)
     return out
 
 
-def parse_words(spec: str | None, dataset: str, data_dir: str | Path | None = None, *,
+def parse_words(conditions: str | None, dataset: str, data_dir: str | Path | None = None, *,
                 severities=SEVERITIES, table: str = "auto", default: str = "all") -> list[Word]:
     """Each word of a ``--conditions`` string with the conditions it names, in order (``all`` and
     ``GROUP:all`` list what is under ``data_dir``, the root the conditions are built from). An
     unknown word is one RobevalError listing what is accepted; nothing is built or written."""
-    if spec is not None and not split_names(spec):
+    if conditions is not None and not split_names(conditions):
         raise RobevalError(f"--conditions is empty; give {accepted()}")
     known = {c.name: c for c in available(dataset, data_dir=data_dir)}
-    words = [_word(w, dataset, data_dir, known) for w in split_names(spec or default)]
+    words = [_word(w, dataset, data_dir, known) for w in split_names(conditions or default)]
     if tuple(severities) == tuple(SEVERITIES) and table == "auto":
         return words
     return [Word(w.text, _narrowed(w, dataset, severities, table), w.exact) for w in words]
 
 
-def parse_conditions(spec: str | None, dataset: str, data_dir: str | Path | None = None, *,
+def parse_conditions(conditions: str | None, dataset: str, data_dir: str | Path | None = None, *,
                      severities=SEVERITIES, table: str = "auto",
                      default: str = "all") -> list[Condition]:
     """The conditions a ``--conditions`` string names, in order, without duplicates."""
     chosen: dict[str, Condition] = {}
-    for word in parse_words(spec, dataset, data_dir, severities=severities, table=table,
+    for word in parse_words(conditions, dataset, data_dir, severities=severities, table=table,
                             default=default):
         chosen.update({c.name: c for c in word.conditions})
     return list(chosen.values())

@@ -8,6 +8,8 @@ This package imports nothing from robeval.data, robeval.models or robeval.condit
 from robeval.corruptions.core import (
     BACKENDS,
     FAMILIES,
+    Corruption,
+    CorruptionAtSeverity,
     CorruptionSpec,
     Spec,
     as_rgb_uint8,
@@ -18,6 +20,7 @@ from robeval.corruptions.core import (
 from robeval.corruptions.tables import SEVERITIES, TABLE_CHOICES, TABLES, auto_table, pick_table
 
 __all__ = [
-    "BACKENDS", "FAMILIES", "SEVERITIES", "TABLES", "TABLE_CHOICES", "CorruptionSpec", "Spec",
+    "BACKENDS", "FAMILIES", "SEVERITIES", "TABLES", "TABLE_CHOICES", "Corruption",
+    "CorruptionAtSeverity", "CorruptionSpec", "Spec",
     "as_rgb_uint8", "auto_table", "corrupt", "parse_name", "parse_severities", "pick_table",
 ]

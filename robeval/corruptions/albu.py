@@ -31,7 +31,7 @@ PREFIX = "albu:"
 
 
 @dataclass(frozen=True)
-class AlbuSpec:
+class AlbuCorruption:
     """A parsed albumentations condition: transform names with keyword arguments."""
 
     name: str
@@ -78,17 +78,17 @@ def parse_call(text: str) -> tuple[str, dict]:
     return node.func.id, kwargs
 
 
-def parse(name: str) -> AlbuSpec:
-    """``albu:Name(args)`` or ``albu:FILE.yaml`` -> AlbuSpec (transforms checked by ``build``)."""
+def parse(name: str) -> AlbuCorruption:
+    """``albu:Name(args)`` or ``albu:FILE.yaml`` -> AlbuCorruption (transforms checked by ``build``)."""
     body = name[len(PREFIX):]
     if body.endswith((".yaml", ".yml")):
         return _parse_yaml(body)
-    spec = AlbuSpec(name, (parse_call(body),))
-    build(spec)  # fail now, not halfway through an evaluation
-    return spec
+    corruption = AlbuCorruption(name, (parse_call(body),))
+    build(corruption)  # fail now, not halfway through an evaluation
+    return corruption
 
 
-def _parse_yaml(path: str) -> AlbuSpec:
+def _parse_yaml(path: str) -> AlbuCorruption:
     import yaml
 
     if not Path(path).is_file():
@@ -112,14 +112,14 @@ def _parse_yaml(path: str) -> AlbuSpec:
         else:
             raise RobevalError(f"albu:{path}: each transform is 'Name: {{args}}' or 'Name(args)'")
     label = doc.get("name") if isinstance(doc, dict) else None
-    spec = AlbuSpec(f"{PREFIX}{label}" if label else f"{PREFIX}{path}", tuple(transforms),
+    corruption = AlbuCorruption(f"{PREFIX}{label}" if label else f"{PREFIX}{path}", tuple(transforms),
                     source=str(Path(path).resolve()))
-    build(spec)
-    return spec
+    build(corruption)
+    return corruption
 
 
-def build(spec: AlbuSpec):
-    """The albumentations pipeline of a spec; unknown transforms or arguments are RobevalErrors."""
+def build(corruption: AlbuCorruption):
+    """The albumentations pipeline of a corruption; unknown transforms or arguments are RobevalErrors."""
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network call on import
     try:
         import albumentations as A
@@ -127,29 +127,29 @@ def build(spec: AlbuSpec):
     except ImportError:
         raise RobevalError("albu: conditions need albumentations: pip install 'robeval[corrupt]'") from None
     built = []
-    for tname, args in spec.transforms:
+    for tname, args in corruption.transforms:
         cls = getattr(A, tname, None)
         if not (isinstance(cls, type) and issubclass(cls, BasicTransform)):
-            raise RobevalError(f"{spec.name}: albumentations has no transform {tname!r} (see "
+            raise RobevalError(f"{corruption.name}: albumentations has no transform {tname!r} (see "
                                "https://albumentations.ai/docs/ for names, e.g. GaussNoise, Defocus)")
         allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
         unknown = sorted(set(args) - allowed)
         if unknown:
-            raise RobevalError(f"{spec.name}: {tname} takes no argument(s) {', '.join(unknown)}; "
+            raise RobevalError(f"{corruption.name}: {tname} takes no argument(s) {', '.join(unknown)}; "
                                f"it takes: {', '.join(sorted(allowed))}")
         try:
             built.append(cls(**{"p": 1.0, **args}))
         except (ValueError, TypeError) as exc:
             first = " ".join(str(exc).split())[:300]
-            raise RobevalError(f"{spec.name}: bad arguments for {tname}: {first}") from None
+            raise RobevalError(f"{corruption.name}: bad arguments for {tname}: {first}") from None
     return built
 
 
-def apply(spec: AlbuSpec, images: np.ndarray, indices: np.ndarray, seed: int) -> np.ndarray:
+def apply(corruption: AlbuCorruption, images: np.ndarray, indices: np.ndarray, seed: int) -> np.ndarray:
     """Apply the pipeline image by image, each seeded from (seed, condition, image index)."""
-    transforms = build(spec)
+    transforms = build(corruption)
     out = np.empty_like(images)
-    key = condition_key(spec.name)
+    key = condition_key(corruption.name)
     for k, (image, index) in enumerate(zip(images, indices, strict=True)):
         state = np.random.SeedSequence([int(seed), key, int(index)]).generate_state(1)[0]
         x = image
@@ -157,7 +157,7 @@ def apply(spec: AlbuSpec, images: np.ndarray, indices: np.ndarray, seed: int) ->
             t.set_random_seed(int(state) + i)
             x = t(image=x)["image"]
         if x.shape != image.shape or x.dtype != np.uint8:
-            raise RobevalError(f"{spec.name}: the transform must keep uint8 {image.shape} images, "
+            raise RobevalError(f"{corruption.name}: the transform must keep uint8 {image.shape} images, "
                                f"it gave {x.dtype} {x.shape}")
         out[k] = x
     return out

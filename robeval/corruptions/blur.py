@@ -55,7 +55,7 @@ def _defocus_torch(images, radius: float, alias_blur: float):
     return y.permute(0, 2, 3, 1).contiguous()
 
 
-def defocus_blur_fast(images, keys, *, radius: float, alias_blur: float):
+def defocus_blur_fast(images, stream_keys, *, radius: float, alias_blur: float):
     """OpenCV on CPU (its SIMD filter is several times faster than torch's depthwise
     convolution there), torch on CUDA; both within one grey level of the reference."""
     import torch
@@ -94,7 +94,7 @@ def _gaussian_unit(x: np.ndarray, sigma: float) -> np.ndarray:
     return np.concatenate(parts) if parts else x.astype(np.float32)
 
 
-def gaussian_blur_fast(images, keys, *, sigma: float):
+def gaussian_blur_fast(images, stream_keys, *, sigma: float):
     """The whole batch through one float32 separable filter (within one grey level): OpenCV on
     CPU (numpy only: torch's threads on small tensors wait more than they work), torch on CUDA."""
     import torch
@@ -168,7 +168,7 @@ def _glass_sizes(h: int, w: int, max_delta: int) -> tuple[int, int]:
     return len(range(h - max_delta, max_delta, -1)), len(range(w - max_delta, max_delta, -1))
 
 
-def glass_blur_fast(images, keys, *, sigma: float, max_delta: int, iterations: int):
+def glass_blur_fast(images, stream_keys, *, sigma: float, max_delta: int, iterations: int):
     """Batched: float32 Gaussians (OpenCV), and the shuffle of glass_sources with offsets drawn
     per image from hashes (the same distribution: integers in [-d, d), as randint(-d, d))."""
     import torch
@@ -178,7 +178,7 @@ def glass_blur_fast(images, keys, *, sigma: float, max_delta: int, iterations: i
         return images.clone()
     x = to_uint8(_gaussian_unit(images.cpu().numpy(), sigma))
     nr, nc = _glass_sizes(h, w, max_delta)
-    draws = HashedDraws(keys).integers(-max_delta, max_delta, (iterations, nr, nc, 2), np.int32)
+    draws = HashedDraws(stream_keys).integers(-max_delta, max_delta, (iterations, nr, nc, 2), np.int32)
     x = x.reshape(n * h * w, 3)[glass_sources(h, w, max_delta, draws[..., 0], draws[..., 1])]
     out = to_uint8(_gaussian_unit(x.reshape(n, h, w, 3), sigma))
     return torch.from_numpy(out).to(images.device)
@@ -208,12 +208,12 @@ def glass_blur(image: np.ndarray, rng: np.random.Generator, *, sigma: float, max
     return to_uint8(gaussian_hw(x / 255.0, sigma))
 
 
-def motion_blur_fast(images, keys, *, radius: int, sigma: float):
+def motion_blur_fast(images, stream_keys, *, radius: int, sigma: float):
     """Angles drawn per image from hashes (uniform on (-45, 45) degrees, as the reference), then
     the same taps summed in float32 (within one grey level of the reference at one angle)."""
     import torch
 
-    angles = HashedDraws(keys).uniform(-45.0, 45.0).ravel()
+    angles = HashedDraws(stream_keys).uniform(-45.0, 45.0).ravel()
     x = images.cpu().numpy()
     out = np.empty_like(x)
     for k, (image, angle) in enumerate(zip(x, angles, strict=True)):
@@ -280,7 +280,7 @@ def _zoom_blur_torch(images, zoom_stop: float, zoom_step: float):
     return to_uint8_torch(out).permute(0, 2, 3, 1).contiguous()
 
 
-def zoom_blur_fast(images, keys, *, zoom_stop: float, zoom_step: float):
+def zoom_blur_fast(images, stream_keys, *, zoom_stop: float, zoom_step: float):
     """The zoom blur is one linear map shared by every image of a size: on CPU one sparse
     matrix product for the whole batch (float32 weights), on CUDA torch resizes."""
     import torch

@@ -20,8 +20,8 @@ import numpy as np
 
 from robeval.core.environment import environment
 from robeval.core.fileio import array_sha256, file_digest, read_json, slug, write_json, write_npz
-from robeval.corruptions.albu import AlbuSpec
-from robeval.corruptions.core import Spec, as_rgb_uint8, corrupt
+from robeval.corruptions.albu import AlbuCorruption
+from robeval.corruptions.core import Corruption, as_rgb_uint8, corrupt
 from robeval.corruptions.families import FAMILIES
 
 # 2: source_sha256 is fileio.array_sha256 (the manifests' built_sha256); 3: the request holds the
@@ -34,30 +34,30 @@ def _safe(text: str) -> str:
     return slug(text) or "x"
 
 
-def cache_path(root: str | Path, dataset: str, split: str, spec: Spec, image_size: int,
+def cache_path(root: str | Path, dataset: str, split: str, corruption: Corruption, image_size: int,
                backend: str) -> Path:
     """``<root>/corruptions/<dataset>/<split>/<table>/<backend>/<family>-<severity>.npz``
     (albumentations conditions: ``.../albu/<name>-<digest>.npz``)."""
     base = Path(root) / "corruptions" / _safe(dataset) / _safe(split)
-    if isinstance(spec, AlbuSpec):
-        return base / "albu" / f"{_safe(spec.name[len('albu:'):])[:60]}-{spec.digest()}.npz"
-    table, _ = spec.resolve(image_size)
-    return base / table / spec.backend(backend) / f"{spec.family}-{spec.severity}.npz"
+    if isinstance(corruption, AlbuCorruption):
+        return base / "albu" / f"{_safe(corruption.name[len('albu:'):])[:60]}-{corruption.digest()}.npz"
+    table, _ = corruption.table_params(image_size)
+    return base / table / corruption.backend(backend) / f"{corruption.family}-{corruption.severity}.npz"
 
 
 def sidecar_path(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
-def _request(spec: Spec, image_size: int, backend: str, seed: int, source: str, n: int) -> dict:
+def _request(corruption: Corruption, image_size: int, backend: str, seed: int, source: str, n: int) -> dict:
     """What a cached file must have been made with to be reused: the table and effective backend
     are resolved here, once, before the path; ``version`` is the family's formula version."""
-    if isinstance(spec, AlbuSpec):
-        table, params, backend, version = None, spec.params(), "albumentations", None
+    if isinstance(corruption, AlbuCorruption):
+        table, params, backend, version = None, corruption.params(), "albumentations", None
     else:
-        table, params = spec.resolve(image_size)
-        backend, version = spec.backend(backend), FAMILIES.get(spec.family).version
-    return {"format": FORMAT, "family": spec.family, "severity": spec.severity, "table": table,
+        table, params = corruption.table_params(image_size)
+        backend, version = corruption.backend(backend), FAMILIES.get(corruption.family).version
+    return {"format": FORMAT, "family": corruption.family, "severity": corruption.severity, "table": table,
             "params": params, "backend": backend, "version": version, "seed": int(seed),
             "source_sha256": source, "n": n}
 
@@ -97,7 +97,7 @@ def load(path: Path) -> tuple[np.ndarray, np.ndarray, dict]:
         return z["images"], z["labels"], meta
 
 
-def build_cached(spec: Spec, images: np.ndarray, labels: np.ndarray, *, root: str | Path,
+def build_cached(corruption: Corruption, images: np.ndarray, labels: np.ndarray, *, root: str | Path,
                  dataset: str, split: str, backend: str = "reference", seed: int = 0,
                  workers: int = 1, device: str = "cpu", progress: bool = False,
                  source: str | None = None) -> tuple[np.ndarray, np.ndarray, dict, str]:
@@ -108,8 +108,8 @@ def build_cached(spec: Spec, images: np.ndarray, labels: np.ndarray, *, root: st
     images = as_rgb_uint8(images)
     size = min(images.shape[1:3])
     source = source or array_sha256(images, labels)
-    request = _request(spec, size, backend, seed, source, len(images))
-    path = cache_path(root, dataset, split, spec, size, backend)
+    request = _request(corruption, size, backend, seed, source, len(images))
+    path = cache_path(root, dataset, split, corruption, size, backend)
     problem = check(path, request, verify_bytes=False)
     if problem is None:
         try:
@@ -120,7 +120,7 @@ def build_cached(spec: Spec, images: np.ndarray, labels: np.ndarray, *, root: st
         except (OSError, ValueError, KeyError):
             problem = "unreadable npz"
     t0 = time.time()
-    out, info = corrupt(images, spec, backend=backend, seed=seed, workers=workers, device=device,
+    out, info = corrupt(images, corruption, backend=backend, seed=seed, workers=workers, device=device,
                         progress=progress)
     write_npz(path, images=out, labels=np.asarray(labels, dtype=np.int64))
     meta = {

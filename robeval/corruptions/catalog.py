@@ -58,7 +58,7 @@ def markdown() -> str:
                 for n in names]
         out.append("")
     out += ["Tables: " + "; ".join(f"`{t.name}` ({t.native_size} px): {t.source}"
-                                   for t in TABLES.values()), "", END]
+                                   for t in TABLES.records()), "", END]
     return "\n".join(out)
 
 

@@ -30,7 +30,7 @@ _NAME = re.compile(r"^(?P<family>[A-Za-z_]+)/(?P<severity>[^@]+)(@(?P<table>\w+)
 
 
 @dataclass(frozen=True)
-class CorruptionSpec:
+class CorruptionAtSeverity:
     """One Hendrycks corruption at one severity; ``table='auto'`` picks by image size."""
 
     family: str
@@ -56,7 +56,7 @@ class CorruptionSpec:
         """The name random streams derive from: the same for every table."""
         return f"{self.family}/{self.severity}"
 
-    def resolve(self, image_size: int) -> tuple[str, dict]:
+    def table_params(self, image_size: int) -> tuple[str, dict]:
         table = pick_table(self.table, image_size)
         return table.name, table.params(self.family, self.severity)
 
@@ -65,11 +65,13 @@ class CorruptionSpec:
         return FAMILIES.get(self.family).backend(requested)
 
 
-Spec = CorruptionSpec | albu.AlbuSpec
+Corruption = CorruptionAtSeverity | albu.AlbuCorruption  # what a corruption condition applies
+CorruptionSpec = CorruptionAtSeverity  # deprecated: the old name, kept for one release
+Spec = Corruption  # deprecated: the old name, kept for one release
 
 
-def parse_name(name: str, table: str = "auto") -> Spec | None:
-    """``defocus_blur/3``, ``defocus_blur/3@imagenet`` or ``albu:...`` -> a spec; other names None.
+def parse_name(name: str, table: str = "auto") -> Corruption | None:
+    """``defocus_blur/3``, ``defocus_blur/3@imagenet`` or ``albu:...`` -> a corruption; other names None.
 
     A name that looks like ours but is wrong (``defocus_blur/7``, ``defocus/3``) is a RobevalError.
     """
@@ -82,7 +84,7 @@ def parse_name(name: str, table: str = "auto") -> Spec | None:
         severity = int(m["severity"])
     except ValueError:
         raise RobevalError(f"{name}: severity must be an integer 1-5, got {m['severity']!r}") from None
-    return CorruptionSpec(m["family"], severity, m["table"] or table)
+    return CorruptionAtSeverity(m["family"], severity, m["table"] or table)
 
 
 def parse_severities(text: str) -> list[int]:
@@ -134,17 +136,17 @@ def apply_chunk(images: np.ndarray, indices: np.ndarray, family: str, params: di
 
 
 def _run_chunk(args: tuple) -> np.ndarray:
-    spec, images, indices, params, seed = args
-    if isinstance(spec, albu.AlbuSpec):
-        return albu.apply(spec, images, indices, seed)
-    return apply_chunk(images, indices, spec.family, params, seed, spec.seed_name)
+    corruption, images, indices, params, seed = args
+    if isinstance(corruption, albu.AlbuCorruption):
+        return albu.apply(corruption, images, indices, seed)
+    return apply_chunk(images, indices, corruption.family, params, seed, corruption.seed_name)
 
 
-def _per_image(spec: Spec, images: np.ndarray, indices: np.ndarray, params: dict, seed: int,
+def _per_image(corruption: Corruption, images: np.ndarray, indices: np.ndarray, params: dict, seed: int,
                workers: int, bar: tqdm) -> np.ndarray:
     out = np.empty_like(images)
     parts = _chunks(len(images), 64)
-    jobs = ((spec, images[s], indices[s], params, seed) for s in parts)
+    jobs = ((corruption, images[s], indices[s], params, seed) for s in parts)
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             for s, res in zip(parts, pool.map(_run_chunk, jobs), strict=True):
@@ -157,23 +159,23 @@ def _per_image(spec: Spec, images: np.ndarray, indices: np.ndarray, params: dict
     return out
 
 
-def _batched(spec: CorruptionSpec, images: np.ndarray, indices: np.ndarray, params: dict, seed: int,
+def _batched(corruption: CorruptionAtSeverity, images: np.ndarray, indices: np.ndarray, params: dict, seed: int,
              device: str, batch_size: int, bar: tqdm) -> np.ndarray:
     import torch
 
-    from robeval.corruptions.seeding import image_keys
+    from robeval.corruptions.seeding import image_stream_keys
 
-    fn = FAMILIES.get(spec.family).fast
-    keys = torch.from_numpy(image_keys(seed, spec.seed_name, indices))
+    fn = FAMILIES.get(corruption.family).fast
+    stream_keys = torch.from_numpy(image_stream_keys(seed, corruption.seed_name, indices))
     out = np.empty_like(images)
     for s in _chunks(len(images), batch_size):
         x = torch.from_numpy(images[s]).to(device)
-        out[s] = fn(x, keys[s], **params).cpu().numpy()
+        out[s] = fn(x, stream_keys[s], **params).cpu().numpy()
         bar.update(s.stop - s.start)
     return out
 
 
-def corrupt(images: np.ndarray, spec: Spec | str, *, table: str = "auto", backend: str = "reference",
+def corrupt(images: np.ndarray, corruption: Corruption | str, *, table: str = "auto", backend: str = "reference",
             seed: int = 0,
             indices: np.ndarray | None = None, workers: int = 1, device: str = "cpu",
             batch_size: int = 512, progress: bool = False) -> tuple[np.ndarray, dict]:
@@ -182,12 +184,12 @@ def corrupt(images: np.ndarray, spec: Spec | str, *, table: str = "auto", backen
     ``table`` applies to names without ``@TABLE``. ``indices`` are the images' positions in the whole dataset (default 0..N-1): image i's random
     stream depends only on (seed, condition, indices[i]), never on the batch or worker it is in.
     """
-    if isinstance(spec, str):
-        parsed = parse_name(spec, table)
+    if isinstance(corruption, str):
+        parsed = parse_name(corruption, table)
         if parsed is None:
-            raise RobevalError(f"unknown corruption {spec!r}; write FAMILY/SEVERITY (families: "
+            raise RobevalError(f"unknown corruption {corruption!r}; write FAMILY/SEVERITY (families: "
                                f"{', '.join(FAMILIES)}) or albu:Transform(args)")
-        spec = parsed
+        corruption = parsed
     if backend not in BACKENDS:
         raise RobevalError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     if not isinstance(workers, int) or workers < 1:
@@ -196,18 +198,18 @@ def corrupt(images: np.ndarray, spec: Spec | str, *, table: str = "auto", backen
     indices = np.arange(len(images)) if indices is None else np.asarray(indices, dtype=np.int64)
     if indices.shape != (len(images),):
         raise RobevalError(f"indices must have one entry per image ({len(images)}), got {indices.shape}")
-    info = {"condition": spec.name, "family": spec.family, "severity": spec.severity,
-            "kind": spec.kind, "seed": int(seed), "seeding": SEEDING}
-    bar = progress_bar(total=len(images), desc=f"corrupt {spec.name}", disable=not progress, leave=False)
+    info = {"condition": corruption.name, "family": corruption.family, "severity": corruption.severity,
+            "kind": corruption.kind, "seed": int(seed), "seeding": SEEDING}
+    bar = progress_bar(total=len(images), desc=f"corrupt {corruption.name}", disable=not progress, leave=False)
     with bar:
-        if isinstance(spec, albu.AlbuSpec):
-            info.update(table=None, params=spec.params(), backend="albumentations", canonical=True)
-            return _per_image(spec, images, indices, {}, seed, workers, bar), info
-        table, params = spec.resolve(min(images.shape[1:3]))
-        record = FAMILIES.get(spec.family)
+        if isinstance(corruption, albu.AlbuCorruption):
+            info.update(table=None, params=corruption.params(), backend="albumentations", canonical=True)
+            return _per_image(corruption, images, indices, {}, seed, workers, bar), info
+        table, params = corruption.table_params(min(images.shape[1:3]))
+        record = FAMILIES.get(corruption.family)
         backend = record.backend(backend)  # fast only where the family has a fast path
         batched = backend == "fast"
-        info.update(table=table, table_requested=spec.table,
+        info.update(table=table, table_requested=corruption.table,
                     table_source=pick_table(table, min(images.shape[1:3])).source, params=params,
                     backend=backend, version=record.version, category=record.category,
                     rounding=ROUNDING, canonical=True,
@@ -215,6 +217,6 @@ def corrupt(images: np.ndarray, spec: Spec | str, *, table: str = "auto", backen
         if batched:
             device = pick_device(device)
             info["device"] = device
-            return _batched(spec, images, indices, params, seed, device, batch_size, bar), info
-        return _per_image(spec, images, indices, params, seed, workers, bar), info
+            return _batched(corruption, images, indices, params, seed, device, batch_size, bar), info
+        return _per_image(corruption, images, indices, params, seed, workers, bar), info
 

@@ -78,12 +78,12 @@ def _hsv_batches(images, change):
         return torch.cat(parts)  # inside: a 2-thread cat waits on a busy core (measured 2x)
 
 
-def brightness_fast(images, keys, *, shift: float):
+def brightness_fast(images, stream_keys, *, shift: float):
     """Batched brightness: the reference's bits (its HSV steps restated in torch, float64)."""
     return _hsv_batches(images, lambda h, s, v: (h, s, (v + shift).clamp_(0, 1)))
 
 
-def saturate_fast(images, keys, *, factor: float, offset: float):
+def saturate_fast(images, stream_keys, *, factor: float, offset: float):
     """Batched saturate: the reference's bits (its HSV steps restated in torch, float64)."""
     return _hsv_batches(images, lambda h, s, v: (h, (s * factor + offset).clamp_(0, 1), v))
 
@@ -175,12 +175,12 @@ def _anchors(h: int, w: int) -> np.ndarray:
     return np.float32([center + square, [center[0] + square, center[1] - square], center - square])
 
 
-def _elastic_torch(images, keys, alpha: float, spread: float, sigma: float, affine: float):
+def _elastic_torch(images, stream_keys, alpha: float, spread: float, sigma: float, affine: float):
     import torch
 
     n, h, w, _ = images.shape
     dev = images.device
-    bits = unit_uniforms(stream_bits(keys.to(dev), 0, 2 * h * w + 6))
+    bits = unit_uniforms(stream_bits(stream_keys.to(dev), 0, 2 * h * w + 6))
     x = images.permute(0, 3, 1, 2).float().div_(255.0)  # float32 on [0, 1], as the scripts
     rows = torch.arange(h, device=dev, dtype=torch.float32).view(1, h, 1).expand(n, h, w)
     cols = torch.arange(w, device=dev, dtype=torch.float32).view(1, 1, w).expand(n, h, w)
@@ -197,13 +197,13 @@ def _elastic_torch(images, keys, alpha: float, spread: float, sigma: float, affi
     return moved.clamp_(0, 1).mul_(255).to(torch.uint8).permute(0, 2, 3, 1)
 
 
-def _elastic_opencv(images: np.ndarray, keys: np.ndarray, alpha: float, spread: float,
+def _elastic_opencv(images: np.ndarray, stream_keys: np.ndarray, alpha: float, spread: float,
                     sigma: float, affine: float) -> np.ndarray:
     """The CPU path, per image with OpenCV: the reference's own warpAffine, sepFilter2D with
     scipy's kernel and 'reflect' borders, remap (bilinear at 1/32-pixel steps) in place of
     map_coordinates."""
     n, h, w, _ = images.shape
-    uniforms = unit_uniforms(stream_bits_numpy(keys, 0, 2 * h * w + 6))
+    uniforms = unit_uniforms(stream_bits_numpy(stream_keys, 0, 2 * h * w + 6))
     kx, ky = _gaussian_taps(sigma * w), _gaussian_taps(sigma * h)
     rows, cols = np.mgrid[:h, :w].astype(np.float32)
     scale = np.float32(alpha * spread * h)  # alpha * U(-spread h, spread h)
@@ -222,7 +222,7 @@ def _elastic_opencv(images: np.ndarray, keys: np.ndarray, alpha: float, spread: 
     return out
 
 
-def elastic_transform_fast(images, keys, *, alpha: float, spread: float, sigma: float,
+def elastic_transform_fast(images, stream_keys, *, alpha: float, spread: float, sigma: float,
                            affine: float):
     """Batched elastic transform drawing the reference's distribution from the counter-based
     stream (the same law of uniforms, scipy's Gaussian kernel and borders): OpenCV per image on
@@ -232,9 +232,9 @@ def elastic_transform_fast(images, keys, *, alpha: float, spread: float, sigma: 
     if len(images) == 0:
         return images.clone()
     if images.device.type == "cpu":
-        return torch.from_numpy(_elastic_opencv(images.numpy(), keys.numpy(), alpha, spread,
+        return torch.from_numpy(_elastic_opencv(images.numpy(), stream_keys.numpy(), alpha, spread,
                                                 sigma, affine))
-    return _elastic_torch(images, keys, alpha, spread, sigma, affine)
+    return _elastic_torch(images, stream_keys, alpha, spread, sigma, affine)
 
 
 @corruption(

@@ -14,9 +14,10 @@ batched fast path beside it::
 
 The reference function takes one uint8 H x W x 3 image and the parameters of one severity as
 keyword arguments (seeded families also get a numpy Generator as ``rng``) and returns uint8 H x W
-x 3. The fast function takes a uint8 (N, H, W, 3) torch tensor, the per-image 32-bit keys (int64
-tensor, seeding.image_keys) and the same keyword arguments. ``version`` goes into every cache
-request: bump it when a formula changes, and old cached pixels are rebuilt, not reused.
+x 3. The fast function takes a uint8 (N, H, W, 3) torch tensor, the per-image 32-bit random-stream
+keys (``stream_keys``, an int64 tensor from seeding.image_stream_keys) and the same keyword
+arguments. ``version`` goes into every cache request: bump it when a formula changes, and old
+cached pixels are rebuilt, not reused.
 """
 
 from __future__ import annotations

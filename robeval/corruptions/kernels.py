@@ -305,23 +305,25 @@ class HashedDraws:
     continues the stream. Computed in numpy uint32 arithmetic (wrapping products), which gives the
     bits of ``seeding.hash32`` at a fraction of its int64 cost.
 
-    ``keys``: (N,) int64 array or tensor (seeding.image_keys); ``stream`` separates independent
-    steps of one family."""
+    ``stream_keys``: (N,) int64 array or tensor (seeding.image_stream_keys); ``stream`` separates
+    independent steps of one family."""
 
     GOLDEN = np.uint32(0x9E3779B1)
     STREAM = 0x5BD1E995
 
-    def __init__(self, keys, stream: int = 0):
-        keys = np.asarray(keys.cpu() if hasattr(keys, "cpu") else keys, dtype=np.int64)
+    def __init__(self, stream_keys, stream: int = 0):
+        if hasattr(stream_keys, "cpu"):
+            stream_keys = stream_keys.cpu()
+        stream_keys = np.asarray(stream_keys, dtype=np.int64)
         salt = np.uint32((self.STREAM * (stream + 1)) & 0xFFFFFFFF)
-        self._keys = _hash32_u32(keys.astype(np.uint32) ^ salt).reshape(-1, 1)
+        self._stream_keys = _hash32_u32(stream_keys.astype(np.uint32) ^ salt).reshape(-1, 1)
         self._next = 0
 
     def u32(self, count: int) -> np.ndarray:
         """(N, count) uint32 array."""
         j = np.arange(self._next, self._next + count, dtype=np.uint32)
         self._next += count
-        return _hash32_u32((j * self.GOLDEN) ^ self._keys)
+        return _hash32_u32((j * self.GOLDEN) ^ self._stream_keys)
 
     def uniform(self, low: float, high: float, shape: tuple[int, ...] = ()) -> np.ndarray:
         """(N, *shape) float64, uniform on the open interval (low, high)."""

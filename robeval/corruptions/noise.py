@@ -65,7 +65,7 @@ def _draws(n: int, amount: float) -> int:
     return int(math.ceil(expected + 5 * math.sqrt(expected) + 16))
 
 
-def _impulse_batch(images, amount: float, keys):
+def _impulse_batch(images, amount: float, stream_keys):
     import torch
 
     n_img = images.shape[0]
@@ -76,12 +76,12 @@ def _impulse_batch(images, amount: float, keys):
     table = torch.from_numpy(_gap_table(float(amount))).to(device)
     buf = torch.empty((n_img, n + 1), dtype=torch.uint8, device=device)  # last column: a sink
     buf[:, :n] = images.reshape(n_img, n)
-    keys = keys.to(device).view(n_img, 1)
+    stream_keys = stream_keys.to(device).view(n_img, 1)
     draws = _draws(n, amount)
     start, last = 0, torch.full((n_img, 1), -1, dtype=torch.int64, device=device)
     while True:  # usually once; more draws only while some image has not yet passed its last value
         j = torch.arange(start, start + draws, dtype=torch.int64, device=device)
-        u = j.mul_(_GOLDEN).bitwise_and_(MASK32).view(1, -1) ^ keys
+        u = j.mul_(_GOLDEN).bitwise_and_(MASK32).view(1, -1) ^ stream_keys
         u = _hash32_(u, torch.empty_like(u))
         pos = _gaps(u, amount, table).cumsum_(1).add_(last)
         salt = u.bitwise_and_(1).mul_(255).to(torch.uint8)  # independent of the gap: bins are >> 2 wide
@@ -92,17 +92,17 @@ def _impulse_batch(images, amount: float, keys):
         start += draws
 
 
-def impulse_noise_fast(images, keys, *, amount: float):
-    """uint8 (N, H, W, 3) tensor -> same, with s&p noise; ``keys`` (N,) int64 per-image keys."""
+def impulse_noise_fast(images, stream_keys, *, amount: float):
+    """uint8 (N, H, W, 3) tensor -> same, with s&p noise; ``stream_keys`` (N,) int64 per-image keys."""
     import torch
 
     group = max(1, CPU_DRAWS // _draws(images[0].numel(), amount)) if len(images) else 1
     if images.device.type != "cpu" or len(images) == 0:
-        return _impulse_batch(images, amount, keys)
+        return _impulse_batch(images, amount, stream_keys)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # some of these small ops still go parallel, and then wait (10x slower)
     try:
-        return torch.cat([_impulse_batch(images[i:i + group], amount, keys[i:i + group])
+        return torch.cat([_impulse_batch(images[i:i + group], amount, stream_keys[i:i + group])
                           for i in range(0, len(images), group)])
     finally:
         torch.set_num_threads(threads)
@@ -198,7 +198,7 @@ def _levels_torch(values, bits, table):
     return torch.where((bits & 0xFFFFFF) < (entry >> 8), cell, entry & 0xFF).to(torch.uint8)
 
 
-def _sample_levels(images, keys, kind: str, value: float):
+def _sample_levels(images, stream_keys, kind: str, value: float):
     """uint8 (N, H, W, 3) -> same, each value drawn from its row of the alias table with draw j =
     its position in the image (so batches and workers never change a pixel)."""
     import torch
@@ -210,32 +210,32 @@ def _sample_levels(images, keys, kind: str, value: float):
     flat = images.reshape(n, -1)
     size = flat.shape[1]
     if images.device.type != "cpu":
-        bits = stream_bits_torch(keys.to(images.device), 0, size)
+        bits = stream_bits_torch(stream_keys.to(images.device), 0, size)
         return _levels_torch(flat, bits, torch.from_numpy(table.astype(np.int64)).to(images.device)
                              ).view(images.shape)
-    values, keys, out = flat.numpy(), keys.numpy(), np.empty((n, size), np.uint8)
+    values, stream_keys, out = flat.numpy(), stream_keys.numpy(), np.empty((n, size), np.uint8)
     rows, cols = max(1, _BLOCK // size), min(size, _BLOCK)
     for r in range(0, n, rows):
         for c in range(0, size, cols):
-            bits = stream_bits_numpy(keys[r:r + rows], c, min(cols, size - c))
+            bits = stream_bits_numpy(stream_keys[r:r + rows], c, min(cols, size - c))
             out[r:r + rows, c:c + cols] = _levels_numpy(values[r:r + rows, c:c + cols], bits, table)
     return torch.from_numpy(out).view(images.shape)
 
 
 
-def gaussian_noise_fast(images, keys, *, scale: float):
+def gaussian_noise_fast(images, stream_keys, *, scale: float):
     """Gaussian noise with the reference's exact level distribution (alias tables above)."""
-    return _sample_levels(images, keys, "gaussian", scale)
+    return _sample_levels(images, stream_keys, "gaussian", scale)
 
 
-def shot_noise_fast(images, keys, *, photons: float):
+def shot_noise_fast(images, stream_keys, *, photons: float):
     """Shot noise with the reference's exact level distribution (alias tables above)."""
-    return _sample_levels(images, keys, "shot", photons)
+    return _sample_levels(images, stream_keys, "shot", photons)
 
 
-def speckle_noise_fast(images, keys, *, scale: float):
+def speckle_noise_fast(images, stream_keys, *, scale: float):
     """Speckle noise with the reference's exact level distribution (alias tables above)."""
-    return _sample_levels(images, keys, "speckle", scale)
+    return _sample_levels(images, stream_keys, "speckle", scale)
 
 
 @corruption(

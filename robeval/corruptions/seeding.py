@@ -28,13 +28,17 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def image_keys(seed: int, name: str, indices: np.ndarray) -> np.ndarray:
-    """32-bit keys per image for the counter-based generator of the fast backend (int64 array)."""
+def image_stream_keys(seed: int, name: str, indices: np.ndarray) -> np.ndarray:
+    """32-bit random-stream keys per image for the counter-based generator of the fast backend
+    (int64 array)."""
     base = (np.uint64(int(seed) & 0xFFFFFFFF) << np.uint64(32)) | np.uint64(condition_key(name))
     idx = np.asarray(indices, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        keys = _splitmix64(_splitmix64(np.full(idx.shape, base, dtype=np.uint64)) ^ idx)
-    return (keys >> np.uint64(32)).astype(np.int64)
+        stream_keys = _splitmix64(_splitmix64(np.full(idx.shape, base, dtype=np.uint64)) ^ idx)
+    return (stream_keys >> np.uint64(32)).astype(np.int64)
+
+
+image_keys = image_stream_keys  # deprecated: the old name, kept for one release
 
 
 def hash32(x):
@@ -54,11 +58,11 @@ STREAM_STEP = 0x9E3779B1 & 0x7FFFFFFF  # odd and < 2**31: no int64 overflow in j
 _HASH_STEPS = ((16, 0x7FEB352D), (15, 0x2C1B3C6D))
 
 
-def stream_bits_numpy(keys: np.ndarray, start: int, count: int) -> np.ndarray:
+def stream_bits_numpy(stream_keys: np.ndarray, start: int, count: int) -> np.ndarray:
     """Draws ``start .. start+count-1`` of each image's counter-based stream, uint32 (N, count):
     hash32((j * STREAM_STEP mod 2**32) xor key), in place on uint32 (wrapping products)."""
     j = np.arange(start, start + count, dtype=np.uint32) * np.uint32(STREAM_STEP)
-    x = j[None, :] ^ np.asarray(keys, dtype=np.int64).astype(np.uint32)[:, None]
+    x = j[None, :] ^ np.asarray(stream_keys, dtype=np.int64).astype(np.uint32)[:, None]
     tmp = np.empty_like(x)
     for shift, mult in _HASH_STEPS:
         np.right_shift(x, shift, out=tmp)
@@ -69,22 +73,22 @@ def stream_bits_numpy(keys: np.ndarray, start: int, count: int) -> np.ndarray:
     return x
 
 
-def stream_bits(keys, start: int, count: int):
+def stream_bits(stream_keys, start: int, count: int):
     """``stream_bits_numpy`` as an int64 torch tensor on the keys' device: numpy's uint32 on CPU
     (3x faster than int64 torch there), masked int64 torch elsewhere; the same bits on both."""
     import torch
 
-    if keys.device.type == "cpu":
-        return torch.from_numpy(stream_bits_numpy(keys.numpy(), start, count).astype(np.int64))
-    return stream_bits_torch(keys, start, count)
+    if stream_keys.device.type == "cpu":
+        return torch.from_numpy(stream_bits_numpy(stream_keys.numpy(), start, count).astype(np.int64))
+    return stream_bits_torch(stream_keys, start, count)
 
 
-def stream_bits_torch(keys, start: int, count: int):
+def stream_bits_torch(stream_keys, start: int, count: int):
     """The torch path of ``stream_bits`` (any device; tested against numpy's on CPU)."""
     import torch
 
-    j = torch.arange(start, start + count, dtype=torch.int64, device=keys.device)
-    x = j.mul_(STREAM_STEP).bitwise_and_(MASK32).view(1, -1) ^ keys.view(-1, 1)
+    j = torch.arange(start, start + count, dtype=torch.int64, device=stream_keys.device)
+    x = j.mul_(STREAM_STEP).bitwise_and_(MASK32).view(1, -1) ^ stream_keys.view(-1, 1)
     tmp = torch.empty_like(x)
     for shift, mult in _HASH_STEPS:
         torch.bitwise_right_shift(x, shift, out=tmp)

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from robeval.core.errors import RobevalError
+from robeval.core.registry import Registry
 
 SEVERITIES = (1, 2, 3, 4, 5)
 
@@ -33,15 +34,12 @@ class Table:
         return FAMILIES.get(family).params(self.name, severity)
 
 
-TABLES: dict[str, Table] = {
-    t.name: t
-    for t in (
-        Table("cifar", 32, 16, "Hendrycks & Dietterich, CIFAR-10-C (make_cifar_c.py)"),
-        Table("tinyimagenet", 64, 32, "Hendrycks & Dietterich, Tiny-ImageNet-C (make_tinyimagenet_c.py)"),
-        Table("imagenet", 224, 32,
-              "Hendrycks & Dietterich, ImageNet-C = imagecorruptions 1.1.2 = imgaug imgcorruptlike"),
-    )
-}
+TABLES: Registry[Table] = Registry("corruption table")
+TABLES.add(Table("cifar", 32, 16, "Hendrycks & Dietterich, CIFAR-10-C (make_cifar_c.py)"))
+TABLES.add(Table("tinyimagenet", 64, 32,
+                 "Hendrycks & Dietterich, Tiny-ImageNet-C (make_tinyimagenet_c.py)"))
+TABLES.add(Table("imagenet", 224, 32,
+                 "Hendrycks & Dietterich, ImageNet-C = imagecorruptions 1.1.2 = imgaug imgcorruptlike"))
 TABLE_CHOICES = (*TABLES, "auto")
 
 
@@ -55,10 +53,11 @@ def auto_table(image_size: int) -> str:
     """The table whose native size is nearest on a log scale (32 -> cifar, 64 and 96 -> tinyimagenet,
     >= 128 -> imagenet). Blur radii are in pixels, so the ratio of sizes is what matters: 96 px is
     1.5x Tiny ImageNet's size but 2.3x smaller than ImageNet's."""
-    if image_size < TABLES["cifar"].min_size:
+    smallest = min(t.min_size for t in TABLES.records())
+    if image_size < smallest:
         raise RobevalError(f"images of {image_size} px are smaller than any corruption table supports "
-                           f"(>= {TABLES['cifar'].min_size} px); upsample them first")
-    return min(TABLES.values(), key=lambda t: abs(math.log(image_size / t.native_size))).name
+                           f"(>= {smallest} px); upsample them first")
+    return min(TABLES.records(), key=lambda t: abs(math.log(image_size / t.native_size))).name
 
 
 def pick_table(name: str, image_size: int) -> Table:
@@ -67,7 +66,7 @@ def pick_table(name: str, image_size: int) -> Table:
         name = auto_table(image_size)
     if name not in TABLES:
         raise RobevalError(f"unknown table {name!r}; choose one of: {', '.join(TABLE_CHOICES)}")
-    table = TABLES[name]
+    table = TABLES.get(name)
     if image_size < table.min_size:
         raise RobevalError(f"table {name!r} needs images of at least {table.min_size} px, got "
                            f"{image_size} px; use --table cifar or auto")

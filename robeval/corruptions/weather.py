@@ -46,7 +46,7 @@ def _snow_blend(x: np.ndarray, grey: np.ndarray, layer: np.ndarray, image_weight
     return to_uint8(x + layer + np.rot90(layer, k=2, axes=spatial))
 
 
-def snow_fast(images, keys, *, flake_mean: float, flake_std: float, flake_zoom: float,
+def snow_fast(images, stream_keys, *, flake_mean: float, flake_std: float, flake_zoom: float,
               flake_threshold: float, blur_radius: int, blur_sigma: float, image_weight: float):
     """Flakes and angles drawn per image from hashes (Gaussian; uniform on (-135, -45) degrees);
     the zoom as two small matrix products for the whole batch (scipy's order-1 zoom weights),
@@ -56,8 +56,8 @@ def snow_fast(images, keys, *, flake_mean: float, flake_std: float, flake_zoom: 
     n, h, w, _ = images.shape
     if n == 0:
         return images.clone()
-    flakes = HashedDraws(keys).normal(flake_mean, flake_std, (h, w)).astype(np.float32)
-    angles = HashedDraws(keys, stream=1).uniform(-135.0, -45.0).ravel()
+    flakes = HashedDraws(stream_keys).normal(flake_mean, flake_std, (h, w)).astype(np.float32)
+    angles = HashedDraws(stream_keys, stream=1).uniform(-135.0, -45.0).ravel()
     if flake_zoom != 1:  # two plain 2-D matrix products over the whole batch (BLAS)
         rows = zoom_matrix(h, float(flake_zoom)).astype(np.float32)
         cols = zoom_matrix(w, float(flake_zoom)).astype(np.float32)
@@ -124,10 +124,10 @@ FROST_HELP = ("frost needs the texture images of the imagecorruptions package (i
 def _frost_folder() -> Path:
     """imagecorruptions' frost/ folder, found without importing the package (its import needs
     pkg_resources, which new setuptools no longer ship)."""
-    spec = importlib.util.find_spec("imagecorruptions")
-    if spec is None or not spec.submodule_search_locations:
+    module_spec = importlib.util.find_spec("imagecorruptions")
+    if module_spec is None or not module_spec.submodule_search_locations:
         raise RobevalError(FROST_HELP)
-    return Path(next(iter(spec.submodule_search_locations))) / "frost"
+    return Path(next(iter(module_spec.submodule_search_locations))) / "frost"
 
 
 @cache
@@ -194,7 +194,7 @@ def frost(image: np.ndarray, rng: np.random.Generator, *, image_weight: float,
 # --- fog -------------------------------------------------------------------------------------
 
 
-def fog_fast(images, keys, *, thickness: float, wibble_decay: float):
+def fog_fast(images, stream_keys, *, thickness: float, wibble_decay: float):
     """Plasma maps of the whole batch at once from hashed uniforms (the same diamond-square
     steps), the blend in float32."""
     import torch
@@ -202,7 +202,7 @@ def fog_fast(images, keys, *, thickness: float, wibble_decay: float):
     n, h, w, _ = images.shape
     if n == 0:
         return images.clone()
-    draws = HashedDraws(keys)
+    draws = HashedDraws(stream_keys)
     maps = plasma_fractal(next_power_of_2(max(h, w)), wibble_decay,
                           lambda low, high, shape: draws.uniform(low, high, shape[1:]), (n,))
     x = images.cpu().numpy().transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255)

@@ -21,7 +21,7 @@ from robeval.core.errors import RobevalError
 from robeval.data.base import ImageSet
 from robeval.data.download import find_local, remote, require, verify_file
 from robeval.data.imagefolder import load_tar_split
-from robeval.data.loading import DatasetSpec, register_dataset
+from robeval.data.loading import DatasetRecord, register_dataset
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck"]
@@ -126,11 +126,11 @@ def load_cifar100(name: str, split: str, root: Path) -> ImageSet:
     return batches_to_set([got[split]], "fine_labels", classes, f"cifar100/{split}")
 
 
-register_dataset(DatasetSpec(
+register_dataset(DatasetRecord(
     "cifar10", load_cifar10, image_size=32, num_classes=10, classes=tuple(CIFAR10_CLASSES),
     description="CIFAR-10, 50k/10k, 32 px (cifar-10-python.tar.gz, or cifar10-jpeg.tar.xz)",
 ))
-register_dataset(DatasetSpec(
+register_dataset(DatasetRecord(
     "cifar100", load_cifar100, image_size=32, num_classes=100,
     description="CIFAR-100 (fine labels), 50k/10k, 32 px (cifar-100-python.tar.gz)",
 ))

@@ -22,7 +22,7 @@ from robeval.core.errors import RobevalError
 from robeval.core.progress import progress_bar
 from robeval.data.base import ImageSet
 from robeval.data.images import IMAGE_EXTENSIONS, BadImage, decode_to_array, stack_images
-from robeval.data.loading import DatasetSpec, register_dataset
+from robeval.data.loading import DatasetRecord, register_dataset
 
 ORDER_SEED = 0
 
@@ -140,7 +140,7 @@ def _load(name: str, split: str, root: Path) -> ImageSet:
     return load_folder_split(Path(name.split(":", 1)[1]), split)
 
 
-register_dataset(DatasetSpec(
+register_dataset(DatasetRecord(
     "imagefolder", _load, splits=("train", "test"), image_size=0, num_classes=0,
     description="your images: imagefolder:PATH with PATH/{train,test}/<class>/<image>",
 ))

@@ -24,7 +24,7 @@ Loader = Callable[[str, str, Path], ImageSet]  # (name, split, data_root)
 
 
 @dataclass(frozen=True)
-class DatasetSpec:
+class DatasetRecord:
     name: str
     load: Loader
     splits: tuple[str, ...] = ("train", "test")
@@ -35,12 +35,13 @@ class DatasetSpec:
     classes: tuple[str, ...] | None = None  # in label order, when fixed by the dataset itself
 
 
-DATASETS: Registry[DatasetSpec] = Registry("dataset")
+DatasetSpec = DatasetRecord  # deprecated: the old name, kept for one release
+DATASETS: Registry[DatasetRecord] = Registry("dataset")
 
 
-def register_dataset(spec: DatasetSpec) -> DatasetSpec:
-    DATASETS.add(spec)
-    return spec
+def register_dataset(record: DatasetRecord) -> DatasetRecord:
+    DATASETS.add(record)
+    return record
 
 
 def data_root(data_dir: str | os.PathLike | None = None) -> Path:
@@ -58,8 +59,8 @@ def data_root(data_dir: str | os.PathLike | None = None) -> Path:
     return root
 
 
-def dataset_spec(name: str) -> DatasetSpec:
-    """The spec for ``name``; ``imagefolder:PATH`` style names resolve by the part before ':'."""
+def dataset_record(name: str) -> DatasetRecord:
+    """The record for ``name``; ``imagefolder:PATH`` style names resolve by the part before ':'."""
     return DATASETS.get(name.split(":", 1)[0])
 
 
@@ -70,19 +71,19 @@ def cache_file(name: str, split: str, data_dir: str | os.PathLike | None = None)
 
 def load_split(name: str, split: str, data_dir: str | os.PathLike | None = None) -> ImageSet:
     """Load one split of a registered dataset, from the cache when it is there."""
-    spec = dataset_spec(name)
-    if split not in spec.splits:
-        raise RobevalError(f"dataset {name!r} has no split {split!r} (it has {', '.join(spec.splits)})")
+    record = dataset_record(name)
+    if split not in record.splits:
+        raise RobevalError(f"dataset {name!r} has no split {split!r} (it has {', '.join(record.splits)})")
     path = cache_file(name, split, data_dir)
-    if spec.cache and path.exists():
+    if record.cache and path.exists():
         try:
             with np.load(path, allow_pickle=False) as z:
                 return ImageSet(z["images"], z["labels"], [str(c) for c in z["classes"]], f"{name}/{split}")
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             _drop_damaged(path)  # a damaged cache is rebuilt, never trusted
-    data = spec.load(name, split, data_root(data_dir))
+    data = record.load(name, split, data_root(data_dir))
     data.name = f"{name}/{split}"
-    if spec.cache:
+    if record.cache:
         try:
             write_npz(path, images=data.images, labels=data.labels, classes=np.array(data.classes))
         except OSError:

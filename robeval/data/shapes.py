@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from robeval.data.base import ImageSet
-from robeval.data.loading import DatasetSpec, register_dataset
+from robeval.data.loading import DatasetRecord, register_dataset
 
 CLASSES = [
     "circle", "ellipse", "ring", "square", "rectangle",
@@ -148,12 +148,12 @@ def _load_shapes_shift(name: str, split: str, root: Path) -> ImageSet:
     return generate_shapes(SPLIT_SIZES["test"], seed=0, split="shift", shifted=True)
 
 
-register_dataset(DatasetSpec(
+register_dataset(DatasetRecord(
     "shapes", _load_shapes, splits=("train", "val", "test"), image_size=SIZE,
     num_classes=len(CLASSES), classes=tuple(CLASSES),
     description="embedded procedural shapes, 10 classes, 32 px, 10k/1k/2k (no download)",
 ))
-register_dataset(DatasetSpec(
+register_dataset(DatasetRecord(
     "shapes-shift", _load_shapes_shift, splits=("test",), image_size=SIZE,
     num_classes=len(CLASSES),
     description="shapes in another style (pastel, stripes/checks, outlines): generalisation set",

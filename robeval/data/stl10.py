@@ -15,7 +15,7 @@ import numpy as np
 from robeval.core.errors import RobevalError
 from robeval.data.base import ImageSet
 from robeval.data.download import require, safe_extract
-from robeval.data.loading import DatasetSpec, register_dataset
+from robeval.data.loading import DatasetRecord, register_dataset
 
 SIZE = 96
 CLASSES = ["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"]
@@ -57,7 +57,7 @@ def load_stl10(name: str, split: str, root: Path) -> ImageSet:
     return read_split(binary_folder(root), split)
 
 
-register_dataset(DatasetSpec(
+register_dataset(DatasetRecord(
     "stl10", load_stl10, image_size=SIZE, num_classes=10, classes=tuple(CLASSES),
     description="STL-10 labelled, 5k/8k, 96 px (stl10_binary.tar.gz)",
 ))

@@ -20,7 +20,7 @@ from robeval.core.errors import RobevalError
 from robeval.data.base import ImageSet
 from robeval.data.download import find_local, remote, require, verify_file
 from robeval.data.imagefolder import assemble, is_image
-from robeval.data.loading import DatasetSpec, register_dataset
+from robeval.data.loading import DatasetRecord, register_dataset
 
 
 def class_names(wnids: list[str], words_text: str) -> list[str]:
@@ -133,7 +133,7 @@ def load_tinyimagenet(name: str, split: str, root: Path) -> ImageSet:
     return load_official(require("tinyimagenet", root), split)
 
 
-register_dataset(DatasetSpec(
+register_dataset(DatasetRecord(
     "tinyimagenet", load_tinyimagenet, image_size=64, num_classes=200,
     description="Tiny ImageNet, 100k train / 10k val as test, 64 px (tiny-imagenet-200.zip)",
 ))

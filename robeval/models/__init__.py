@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 
 _WHERE = {
-    "Classifier": "classifier", "ModelSpec": "classifier", "build_model": "classifier",
+    "Classifier": "classifier", "ModelConfig": "classifier", "build_model": "classifier",
+    "ModelSpec": "classifier",  # deprecated: ModelConfig's old name
     "ENCODERS": "encoders", "build_encoder": "encoders",
     "INITS": "heads", "ClassifierHead": "heads", "draw_class_vectors": "heads",
     "HEAD_MODES": "kinds", "LOGITS_KINDS": "kinds", "HeadMode": "kinds", "LogitsKind": "kinds",

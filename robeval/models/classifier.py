@@ -1,4 +1,4 @@
-"""Encoder + head as one module, built from a plain spec dict (the run's config)."""
+"""Encoder + head as one module, built from a plain config dict (the run's config)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from robeval.models.heads import ClassifierHead
 
 
 @dataclass
-class ModelSpec:
+class ModelConfig:
     arch: str
     num_classes: int
     image_size: int = 32
@@ -29,14 +29,17 @@ class ModelSpec:
         return asdict(self)
 
 
+ModelSpec = ModelConfig  # deprecated: the old name, kept for one release
+
+
 class Classifier(nn.Module):
-    def __init__(self, spec: ModelSpec) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.spec = spec
-        self.encoder = build_encoder(spec.arch, spec.image_size)
+        self.config = config
+        self.encoder = build_encoder(config.arch, config.image_size)
         self.head = ClassifierHead(
-            self.encoder.out_dim, spec.num_classes, spec.head, spec.logits, spec.scale,
-            spec.bias, spec.init, spec.seed, spec.learn_scale, spec.margin,
+            self.encoder.out_dim, config.num_classes, config.head, config.logits, config.scale,
+            config.bias, config.init, config.seed, config.learn_scale, config.margin,
         )
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -49,8 +52,8 @@ class Classifier(nn.Module):
         return self.head(features), features
 
 
-def build_model(spec: ModelSpec) -> Classifier:
-    """Same spec, same seed -> same initial weights (encoder init uses the spec's seed)."""
+def build_model(config: ModelConfig) -> Classifier:
+    """Same config, same seed -> same initial weights (encoder init uses the config's seed)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(spec.seed)
-        return Classifier(spec)
+        torch.manual_seed(config.seed)
+        return Classifier(config)

@@ -40,12 +40,12 @@ Runner = Callable[[np.ndarray, "str | torch.device"], torch.Tensor]
 
 @dataclass(frozen=True)
 class PipelineKind:
-    """``--preprocess NAME[:ARG]``. ``resolve(arg, net)`` -> JSON parameters (read from the
+    """``--preprocess NAME[:ARG]``. ``read_params(arg, net)`` -> JSON parameters (read from the
     maker's library once, at import); ``build(params)`` -> a Runner turning one uint8 batch
     (N, H, W, 3) into the model's float input (N, C, h, w); ``describe(params)`` -> one line."""
 
     name: str
-    resolve: Callable[[str, object], dict]
+    read_params: Callable[[str, object], dict]
     build: Callable[[dict], Runner]
     describe: Callable[[dict], str]
     library: str = ""  # the package whose version is recorded beside the parameters
@@ -65,11 +65,11 @@ class Pipeline:
     _run: Runner | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def resolve(cls, spec: str, net=None) -> Pipeline:
-        """The pipeline ``--preprocess spec`` names (``timm``, ``torchvision:WEIGHTS``, ...)."""
-        name, _, arg = spec.partition(":")
+    def from_option(cls, option: str, net=None) -> Pipeline:
+        """The pipeline ``--preprocess OPTION`` names (``timm``, ``torchvision:WEIGHTS``, ...)."""
+        name, _, arg = option.partition(":")
         kind = PIPELINES.get(name)
-        return cls(kind.name, kind.resolve(arg, net), _library_version(kind.library))
+        return cls(kind.name, kind.read_params(arg, net), _library_version(kind.library))
 
     @classmethod
     def from_record(cls, record: dict) -> Pipeline:
@@ -170,12 +170,12 @@ def explicit_describe(p: dict) -> str:
     return line
 
 
-def _explicit_resolve(arg: str, net) -> dict:
+def _explicit_params(arg: str, net) -> dict:
     raise RobevalError("--preprocess explicit takes its values from --mean/--std/--resize/--crop")
 
 
 PIPELINES.add(PipelineKind(
-    "explicit", _explicit_resolve, _explicit_build, explicit_describe,
+    "explicit", _explicit_params, _explicit_build, explicit_describe,
     description="robeval's own: [0, 1], (x - mean) / std, bilinear resize, centre crop"))
 
 
@@ -203,7 +203,7 @@ def check_timm_name(name: str) -> None:
                            f"{', '.join(tags[:8]) or 'none'}{' ...' if len(tags) > 8 else ''}")
 
 
-def _timm_resolve(arg: str, net) -> dict:
+def _timm_params(arg: str, net) -> dict:
     """timm's own ``resolve_data_config``: of the named model (``timm:NAME[.TAG]``), else of the
     network's pretrained_cfg (a timm model, or one carrying timm's ``pretrained_cfg``)."""
     import_timm()
@@ -239,7 +239,7 @@ def _timm_describe(p: dict) -> str:
 
 
 PIPELINES.add(PipelineKind(
-    "timm", _timm_resolve, _timm_build, _timm_describe, library="timm",
+    "timm", _timm_params, _timm_build, _timm_describe, library="timm",
     description="timm.data.create_transform(**resolve_data_config(model)) on each PIL image"))
 
 
@@ -271,7 +271,7 @@ def _torchvision_values(transform) -> dict:
     return {k: plain(getattr(transform, k)) for k in TORCHVISION_KEYS}
 
 
-def _torchvision_resolve(arg: str, net) -> dict:
+def _torchvision_params(arg: str, net) -> dict:
     if not arg:
         raise RobevalError("--preprocess torchvision:WEIGHTS names a weights enum, e.g. "
                            "torchvision:ResNet50_Weights.IMAGENET1K_V2")
@@ -295,14 +295,14 @@ def _torchvision_describe(p: dict) -> str:
 
 
 PIPELINES.add(PipelineKind(
-    "torchvision", _torchvision_resolve, _torchvision_build, _torchvision_describe,
+    "torchvision", _torchvision_params, _torchvision_build, _torchvision_describe,
     library="torchvision", description="a torchvision weights enum's transforms() on each PIL image"))
 
 
 # --- robustbench: its preprocessing of a zoo entry --------------------------------------------
 
 
-def _robustbench_resolve(arg: str, net) -> dict:
+def _robustbench_params(arg: str, net) -> dict:
     from robeval.models.robustbench_zoo import zoo_preprocessing
 
     return zoo_preprocessing(arg)
@@ -328,5 +328,5 @@ def _robustbench_describe(p: dict) -> str:
 
 
 PIPELINES.add(PipelineKind(
-    "robustbench", _robustbench_resolve, _robustbench_build, _robustbench_describe,
+    "robustbench", _robustbench_params, _robustbench_build, _robustbench_describe,
     library="robustbench", description="RobustBench's preprocessing of a zoo entry ([0, 1] inputs)"))

@@ -54,14 +54,14 @@ def _load_file(path: Path):
     module_name = f"robeval_user_{stem}_{file_sha256(path)[:10]}"
     if module_name in sys.modules:
         return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    if module_spec is None or module_spec.loader is None:
         raise RobevalError(f"py:{path} is not a Python file robeval can import; give a .py file")
-    module = importlib.util.module_from_spec(spec)
+    module = importlib.util.module_from_spec(module_spec)
     sys.modules[module_name] = module  # dataclasses and pickling look classes up by module
     sys.path.insert(0, str(path.parent))  # its sibling modules import as they do from a script
     try:
-        spec.loader.exec_module(module)
+        module_spec.loader.exec_module(module)
     except Exception as exc:
         sys.modules.pop(module_name, None)
         raise RobevalError(f"running {path} raised {_first_line(exc)}; robeval runs your model "

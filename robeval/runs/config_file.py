@@ -10,11 +10,11 @@ from robeval.runs.layout import CONFIG
 from robeval.runs.naming import variant
 
 
-def write_config(path: Path, cfg: Any, spec: Any, dataset: dict, environment: dict,
+def write_config(path: Path, cfg: Any, model_config: Any, dataset: dict, environment: dict,
                  **extra: Any) -> None:
-    """config.json: the resolved TrainConfig, the ModelSpec, dataset facts, the environment
+    """config.json: the resolved TrainConfig, the ModelConfig, dataset facts, the environment
     record and any extra sections (``distributed``, ``imported``)."""
     write_json(path / CONFIG, {
-        "config": cfg.to_dict(), "model": spec.to_dict(), "variant": variant(cfg),
+        "config": cfg.to_dict(), "model": model_config.to_dict(), "variant": variant(cfg),
         "dataset": dataset, **extra, "environment": environment,
     })

@@ -1,6 +1,6 @@
 """Run folders: what is in them and how they are opened, created, refused or resumed.
 
-    runs/<name>/config.json      config, model spec, dataset facts, environment (git SHA, versions)
+    runs/<name>/config.json      config, model config (ModelConfig), dataset facts, environment (git SHA, versions)
                 checkpoint.pt    the model chosen on validation accuracy ({"model": state_dict})
                 last.pt          the model after the last epoch
                 state.pt         everything needed to resume (removed when training finishes)

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from robeval.core.errors import RobevalError
-from robeval.models import Classifier, ModelSpec, build_model
+from robeval.models import Classifier, ModelConfig, build_model
 from robeval.models.checkpoint import first_line, load_checkpoint
 from robeval.models.preprocess import Pipeline, explicit_params
 from robeval.models.sources import ForeignClassifier, build_source
@@ -23,7 +23,7 @@ def load_run_model(run_dir: str | Path, which: str = "best", device: str = "cpu"
         raise RobevalError(f"unknown checkpoint {which!r}; choose one of: {', '.join(CHECKPOINTS)}")
     cfg = TrainConfig.from_dict(config["config"])
     foreign = config.get("foreign")
-    model = build_model(ModelSpec(**config["model"])) if foreign is None else \
+    model = build_model(ModelConfig(**config["model"])) if foreign is None else \
         build_foreign(path, foreign, cfg)
     state = load_checkpoint(path / CHECKPOINTS[which], device)
     try:

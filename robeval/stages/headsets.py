@@ -115,11 +115,11 @@ def _variant_named(name: str) -> HeadVariant | None:
     return None
 
 
-def head_grid(spec: str, init: str = "sphere") -> list[HeadVariant]:
+def head_grid(heads: str, init: str = "sphere") -> list[HeadVariant]:
     """The variants ``--heads`` names, in order, each once: head-set names and head variants
     separated by commas (``paper,extra``; ``paper,fixed-cosine-hadamard-learnS``)."""
     grid: list[HeadVariant] = []
-    words = [w.strip() for w in spec.split(",") if w.strip()]
+    words = [w.strip() for w in heads.split(",") if w.strip()]
     if not words:
         raise RobevalError(f"--heads is empty; give a head-set ({', '.join(HEAD_SETS)}) or head "
                            "variants such as fixed-cosine-simplex-etf, separated by commas")

@@ -24,8 +24,8 @@ from robeval import runs
 from robeval.core.environment import environment
 from robeval.core.errors import RobevalError
 from robeval.core.fileio import new_folder, write_json
-from robeval.data.loading import dataset_spec, load_split
-from robeval.models import ModelSpec, build_model
+from robeval.data.loading import dataset_record, load_split
+from robeval.models import ModelConfig, build_model
 from robeval.models.checkpoint import describe_mismatch, load_foreign_state, save_checkpoint
 from robeval.models.preprocess import Pipeline, explicit_describe, explicit_params
 from robeval.models.sources import (
@@ -37,22 +37,22 @@ from robeval.models.sources import (
 )
 from robeval.models.usercode import file_sha256, split_file_target
 from robeval.runs.config_file import write_config
-from robeval.training.config import TrainConfig, resolve
+from robeval.training.config import TrainConfig, with_preset_defaults
 
 MAX_SIDE = 4096  # the largest --resize/--crop: 2 images of that side already take 400 MB
 SCRIPT_FILE = "model.torchscript"  # an imported TorchScript model's copy inside the run folder
 
 
 def image_size(dataset: str, data_dir: str | None = None) -> int:
-    """The dataset's image side; read from the test images when the spec does not fix it
+    """The dataset's image side; read from the test images when its record does not fix it
     (``imagefolder:``)."""
-    size = dataset_spec(dataset).image_size
+    size = dataset_record(dataset).image_size
     return size or int(load_split(dataset, "test", data_dir).images.shape[1])
 
 
-def resolve_preprocess(given: dict, library: dict) -> dict:
-    """mean/std/resize/crop: what the user gave, else what the library records, else mean = std
-    = 0.5 (robeval's own training) and no resize or crop."""
+def explicit_values(given: dict, library: dict) -> dict:
+    """The explicit pipeline's mean/std/resize/crop: what the user gave, else what the library
+    records, else mean = std = 0.5 (robeval's own training) and no resize or crop."""
     out = {"mean": 0.5, "std": 0.5, "resize": None, "crop": None}
     out.update({k: v for k, v in library.items() if v is not None})
     out.update({k: v for k, v in given.items() if v is not None})
@@ -163,11 +163,11 @@ def _import_into(out: Path, checkpoint, *, dataset, arch, head, logits, scale, e
                            "robeval's own encoders take the dataset's image size")
     size = image_size(dataset, data_dir)
     norm = {k: preprocess[k] for k in ("mean", "std") if preprocess.get(k) is not None}
-    cfg = resolve(TrainConfig(dataset=dataset, arch=arch, head=head, logits=logits, scale=scale,
+    cfg = with_preset_defaults(TrainConfig(dataset=dataset, arch=arch, head=head, logits=logits, scale=scale,
                               seed=seed, **norm), size)
-    spec = ModelSpec(arch=arch, num_classes=len(classes), image_size=size, head=head,
-                     logits=logits, scale=cfg.scale or 1.0, init="sphere")
-    model = build_model(spec)
+    model_config = ModelConfig(arch=arch, num_classes=len(classes), image_size=size, head=head,
+                                 logits=logits, scale=cfg.scale or 1.0, init="sphere")
+    model = build_model(model_config)
     encoder_state, weight, bias_t = load_foreign_state(checkpoint, embedding, bias)
     try:
         model.encoder.load_state_dict(encoder_state)
@@ -185,7 +185,7 @@ def _import_into(out: Path, checkpoint, *, dataset, arch, head, logits, scale, e
     check_finite(model.state_dict(), checkpoint)
     save_checkpoint(out / runs.BEST, {"model": model.state_dict()})
     save_checkpoint(out / runs.LAST, {"model": model.state_dict()})
-    write_config(out, cfg, spec, {"name": dataset, "classes": classes, "image_size": size},
+    write_config(out, cfg, model_config, {"name": dataset, "classes": classes, "image_size": size},
                  environment("cpu"),
                  imported={"checkpoint": _where(checkpoint),
                            "embedding": _where(embedding) if embedding else None,
@@ -200,20 +200,21 @@ def _where(path) -> str:
     return str(Path(path).absolute())
 
 
-def choose_pipeline(spec: str | None, given: dict, net, default: str | None,
+def choose_pipeline(pipeline: str | None, given: dict, net, default: str | None,
                     library: dict) -> Pipeline:
     """The preprocessing pipeline of an import: ``--preprocess`` when given; else with no
     --mean/--std/--resize/--crop the source's own (timm's eval transform for timm:, RobustBench's
     for robustbench:); else explicit, from the flags, the library's values and 0.5."""
     flags = [k for k in ("mean", "std", "resize", "crop") if given.get(k) is not None]
-    if spec not in (None, "explicit"):
+    if pipeline not in (None, "explicit"):
         if flags:
-            raise RobevalError(f"--{flags[0]} belongs to the explicit pipeline; --preprocess {spec} "
-                               "brings its own values: leave --mean/--std/--resize/--crop out")
-        return Pipeline.resolve(spec, net)
-    if spec is None and not flags and default:
-        return Pipeline.resolve(default, net)
-    pre = resolve_preprocess(given, library)
+            raise RobevalError(f"--{flags[0]} belongs to the explicit pipeline; --preprocess "
+                               f"{pipeline} brings its own values: leave "
+                               "--mean/--std/--resize/--crop out")
+        return Pipeline.from_option(pipeline, net)
+    if pipeline is None and not flags and default:
+        return Pipeline.from_option(default, net)
+    pre = explicit_values(given, library)
     return Pipeline("explicit", explicit_params(pre["mean"], pre["std"], pre["resize"], pre["crop"]))
 
 
@@ -313,15 +314,15 @@ def write_foreign_run(out: Path, model: ForeignClassifier, foreign: dict, *, dat
     # config.mean/std: the pipeline's normalisation where it has one; [0, 1] inputs (RobustBench's)
     # are mean 0, std 1. Eval applies the pipeline itself (foreign.preprocess), not these.
     mean, std = pipeline.params.get("mean", 0.0), pipeline.params.get("std", 1.0)
-    cfg = resolve(TrainConfig(dataset=dataset, arch=foreign["arch"], head=foreign["train"], logits="dot",
+    cfg = with_preset_defaults(TrainConfig(dataset=dataset, arch=foreign["arch"], head=foreign["train"], logits="dot",
                               mean=mean, std=std, channels_last=False, seed=seed), size)
-    spec = ModelSpec(arch=foreign["arch"], num_classes=c, image_size=size, head=foreign["train"])
+    model_config = ModelConfig(arch=foreign["arch"], num_classes=c, image_size=size, head=foreign["train"])
     foreign = {**foreign, "head_layer": model.head_layer, "preprocess": pipeline.record(),
                "features": not model.scripted}
     state = {"model": model.net.state_dict()}
     save_checkpoint(out / runs.BEST, state)
     save_checkpoint(out / runs.LAST, state)
-    write_config(out, cfg, spec, {"name": dataset, "classes": classes, "image_size": size},
+    write_config(out, cfg, model_config, {"name": dataset, "classes": classes, "image_size": size},
                  environment("cpu"), foreign=foreign, imported={**origin, "preprocess": pipeline.record()})
     write_json(out / runs.SUMMARY, {"variant": runs.variant(cfg), "seed": seed, "imported": True,
                                     "best_val_acc": None, "last_val_acc": None})

@@ -108,9 +108,9 @@ def prepare_data(plan: ReproducePlan, data_dir: str | None, progress: bool = Tru
     then read caches instead of generating the same files side by side."""
     from robeval.conditions import ConditionContext
     from robeval.data import load_split
-    from robeval.data.loading import dataset_spec
+    from robeval.data.loading import dataset_record
 
-    for split in dataset_spec(plan.dataset).splits:
+    for split in dataset_record(plan.dataset).splits:
         load_split(plan.dataset, split, data_dir)
     ctx = ConditionContext(plan.dataset, data_dir, seed=0,
                            options={"corrupt_backend": plan.corrupt_backend})

@@ -31,15 +31,15 @@ from robeval.core.errors import RobevalError
 from robeval.core.fileio import append_jsonl, write_json, write_text
 from robeval.core.progress import progress_bar
 from robeval.data import ImageSet, load_split, split_train_val
-from robeval.data.loading import dataset_spec
-from robeval.models import Classifier, ModelSpec, build_model
+from robeval.data.loading import dataset_record
+from robeval.models import Classifier, ModelConfig, build_model
 from robeval.models.checkpoint import load_checkpoint, save_checkpoint
 from robeval.models.inference import autocast, predict
 from robeval.runs.config_file import write_config
 from robeval.runs.model import predict_kwargs
 from robeval.training import distributed, precise_bn, track
 from robeval.training.augment import random_crop_flip, to_input
-from robeval.training.config import TrainConfig, resolve
+from robeval.training.config import TrainConfig, with_preset_defaults
 from robeval.training.optim import Scheduler, make_optimizer, make_scheduler, plateau
 
 
@@ -51,7 +51,7 @@ def default_run_dir(cfg: TrainConfig) -> Path:
 def load_train_val(cfg: TrainConfig, data_dir: str | None) -> tuple[ImageSet, ImageSet]:
     """The training and validation sets; validation is a dataset's own val split or carved from train."""
     train = load_split(cfg.dataset, "train", data_dir)
-    if "val" in dataset_spec(cfg.dataset).splits:
+    if "val" in dataset_record(cfg.dataset).splits:
         val = load_split(cfg.dataset, "val", data_dir)
     else:
         train_idx, val_idx = split_train_val(train.labels, cfg.val_fraction, cfg.seed)
@@ -61,8 +61,8 @@ def load_train_val(cfg: TrainConfig, data_dir: str | None) -> tuple[ImageSet, Im
     return train, val
 
 
-def model_spec(cfg: TrainConfig, data: ImageSet) -> ModelSpec:
-    return ModelSpec(
+def model_config(cfg: TrainConfig, data: ImageSet) -> ModelConfig:
+    return ModelConfig(
         arch=cfg.arch, num_classes=len(data.classes), image_size=data.image_size, head=cfg.head,
         logits=cfg.logits, scale=cfg.scale or 1.0, bias=cfg.bias, init=cfg.init,
         learn_scale=cfg.learn_scale, seed=cfg.seed, margin=cfg.margin,
@@ -130,7 +130,7 @@ class _Run:
     opt: Any = None
     sched_record: Scheduler | None = None
     sched: Any = None
-    spec: ModelSpec | None = None
+    model_config: ModelConfig | None = None
     prev_weight: Any = None  # W at the end of the last epoch (training/track.py)
 
     @property
@@ -164,14 +164,14 @@ def _refuse_changes(given: TrainConfig, stored: TrainConfig, out: Path) -> None:
 
 def _prepare(cfg: TrainConfig, out: Path, info, device: str, resuming: bool, data_dir,
              progress: bool) -> _Run:
-    """Load data and resolve the config (a resumed run keeps its config.json's); a failed start
-    leaves no empty run folder behind."""
+    """Load data and complete the config from its preset (a resumed run keeps its config.json's);
+    a failed start leaves no empty run folder behind."""
     if resuming:
         cfg = TrainConfig.from_dict(runs.open_run(out)[1]["config"])
     t0 = time.time()
     try:
         train_set, val_set = load_train_val(cfg, data_dir)
-        cfg = resolve(cfg, train_set.image_size)
+        cfg = with_preset_defaults(cfg, train_set.image_size)
     except BaseException:
         if info.is_main and not resuming and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
@@ -191,8 +191,8 @@ def _prepare(cfg: TrainConfig, out: Path, info, device: str, resuming: bool, dat
 def _build(run: _Run) -> None:
     """Model (seeded), data-parallel wrapper, optimiser and scheduler."""
     cfg, info, device = run.cfg, run.info, run.device
-    run.spec = model_spec(cfg, run.train_set)
-    model = build_model(run.spec)
+    run.model_config = model_config(cfg, run.train_set)
+    model = build_model(run.model_config)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     model = model.to(device)
@@ -211,7 +211,7 @@ def _resume(run: _Run, resuming: bool) -> tuple[list[dict], dict]:
     if state is None:
         if run.main:
             ds = run.train_set
-            write_config(out, run.cfg, run.spec,
+            write_config(out, run.cfg, run.model_config,
                          {"name": run.cfg.dataset, "classes": ds.classes, "image_size": ds.image_size,
                           "n_train": len(ds), "n_val": len(run.val_set)},
                          environment(run.device),

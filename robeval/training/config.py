@@ -1,6 +1,6 @@
-"""Run configuration: one dataclass; ``resolve`` fills what the user did not set from the preset
-(training/presets.py) and checks the combination against the registries (heads, logits kinds,
-schedulers).
+"""Run configuration: one dataclass; ``with_preset_defaults`` fills what the user did not set
+from the preset (training/presets.py) and checks the combination against the registries (heads,
+logits kinds, schedulers).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ DEFAULTS = {"precision": "fp32"}  # what a preset does not set
 PRECISIONS = ("fp32", "bf16")  # --precision: fp32, or bf16 autocast
 
 
-def resolve(cfg: TrainConfig, image_size: int) -> TrainConfig:
+def with_preset_defaults(cfg: TrainConfig, image_size: int) -> TrainConfig:
     """Fill unset fields from the preset and check the combination; returns a new config."""
     HEAD_MODES.get(cfg.head)
     kind = LOGITS_KINDS.get(cfg.logits)

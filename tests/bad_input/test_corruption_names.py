@@ -55,8 +55,8 @@ def test_a_family_without_the_chosen_table_names_the_tables_it_has(monkeypatch):
 
 
 def test_every_group_word_resolves():
-    from robeval.conditions import resolve
+    from robeval.conditions import parse_conditions
 
     for group in GROUPS:
-        names = [c.name for c in resolve(f"corrupt:{group}", "shapes")]
+        names = [c.name for c in parse_conditions(f"corrupt:{group}", "shapes")]
         assert names == [f"{f}/{s}" for f in group_families(group) for s in range(1, 6)], group

@@ -86,10 +86,10 @@ NUMBERISH = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integer
 @SETTINGS
 @given(st.one_of(NUMBERISH, st.lists(NUMBERISH, max_size=4)), st.one_of(NUMBERISH, st.lists(NUMBERISH, max_size=4)))
 def test_import_preprocessing_is_finite_or_refused(mean, std):
-    from robeval.stages.importer import resolve_preprocess
+    from robeval.stages.importer import explicit_values
 
     try:
-        pre = resolve_preprocess({"mean": mean, "std": std}, {})
+        pre = explicit_values({"mean": mean, "std": std}, {})
     except RobevalError:
         return
     for key in ("mean", "std"):

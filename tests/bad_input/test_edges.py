@@ -67,9 +67,9 @@ def world(tmp_path_factory):
                     ignore=shutil.ignore_patterns("eval", "eval.json"))
     (root / "study" / "sweep.json").write_text(json.dumps({"rows": []}))
     (root / "text.pt").write_text("not a checkpoint\n")
-    from robeval.models import ModelSpec, build_model
+    from robeval.models import ModelConfig, build_model
 
-    net = build_model(ModelSpec(arch="smallcnn", num_classes=10, image_size=32, head="learned"))
+    net = build_model(ModelConfig(arch="smallcnn", num_classes=10, image_size=32, head="learned"))
     encoder = {k: v for k, v in net.encoder.state_dict().items()}
     torch.save(encoder, root / "state.pt")  # an encoder without its class layer
     torch.save({"embedding": torch.zeros(3)}, root / "dict.pt")

@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 
 from robeval.cli.options import MAX_SEEDS, parse_seeds
 from robeval.cli.values import FRACTION, POSITIVE, NumberList
-from robeval.conditions import resolve
+from robeval.conditions import parse_conditions
 from robeval.core.errors import RobevalError
 from robeval.corruptions import parse_severities
 from robeval.data.gensets.manifest import Manifest, validate
-from robeval.stages.corrupt import corruption_specs
+from robeval.stages.corrupt import corruptions_to_build
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 REPO = Path(__file__).resolve().parents[2]
@@ -98,7 +98,7 @@ CONDITION_TEXT = st.one_of(
 @given(CONDITION_TEXT)
 def test_condition_strings_resolve_or_give_one_error(text):
     try:
-        chosen = resolve(text, "shapes")
+        chosen = parse_conditions(text, "shapes")
     except RobevalError:
         return
     names = [c.name for c in chosen]
@@ -109,10 +109,10 @@ def test_condition_strings_resolve_or_give_one_error(text):
 @given(CONDITION_TEXT, st.lists(st.integers(1, 5), min_size=1, max_size=3, unique=True))
 def test_corruption_strings_expand_or_give_one_error(text, severities):
     try:
-        specs = corruption_specs(text, "shapes", severities)
+        corruptions = corruptions_to_build(text, "shapes", severities)
     except RobevalError:
         return
-    assert specs and len({s.name for s in specs}) == len(specs)
+    assert corruptions and len({s.name for s in corruptions}) == len(corruptions)
 
 
 def _manifest() -> dict:

@@ -78,9 +78,9 @@ def build_npy(m: Manifest, root: Path, opts: dict) -> Built:
     arrays, pinned, accepted = {}, 0, []
     missing = [m.data["source"][r] for r in ("data", "labels")
                if find_local(root, m.data["source"][r]["filename"]) is None]
-    for spec in missing:
+    for source_file in missing:
         try:
-            _npy_file(spec, root, opts)
+            _npy_file(source_file, root, opts)
         except _NoNetwork as exc:
             dest = (root / "downloads").resolve()
             lines = [f"  {s['url']}\n    -> {dest / s['filename']} ({_remote(s).describe()})"
@@ -90,20 +90,20 @@ def build_npy(m: Manifest, root: Path, opts: dict) -> Built:
                 f"with internet access download:\n" + "\n".join(lines) +
                 f"\nthen run `robeval genset build {m.name}` again; the hashes are checked") from None
     for role in ("data", "labels"):
-        spec = m.data["source"][role]
-        path = _npy_file(spec, root, opts)
-        if not spec.get("sha256") and not spec.get("md5") and not opts.get("pin"):
-            raise RobevalError(f"{m.name}: {spec['filename']} has no hash in the manifest; "
+        source_file = m.data["source"][role]
+        path = _npy_file(source_file, root, opts)
+        if not source_file.get("sha256") and not source_file.get("md5") and not opts.get("pin"):
+            raise RobevalError(f"{m.name}: {source_file['filename']} has no hash in the manifest; "
                                f"run `robeval genset build {m.name} --pin` to record it")
         data = path.read_bytes()
-        if (problem := _check(str(path), data, spec.get("sha256"), spec.get("md5"))) and (
-                spec.get("sha256") or spec.get("md5")):
-            if not _same_array_other_bytes(m, path, spec, opts):
+        if (problem := _check(str(path), data, source_file.get("sha256"), source_file.get("md5"))) and (
+                source_file.get("sha256") or source_file.get("md5")):
+            if not _same_array_other_bytes(m, path, source_file, opts):
                 raise RobevalError(f"{m.name}: hash mismatch, {problem}; delete the file and fetch "
                                    "it again")
-            accepted.append(spec["filename"])
-        if opts.get("pin") and not spec.get("sha256"):
-            spec["sha256"], pinned = bytes_digest(data), pinned + 1
+            accepted.append(source_file["filename"])
+        if opts.get("pin") and not source_file.get("sha256"):
+            source_file["sha256"], pinned = bytes_digest(data), pinned + 1
         try:
             arrays[role] = np.load(path, allow_pickle=False)
         except ValueError as exc:
@@ -121,44 +121,47 @@ def build_npy(m: Manifest, root: Path, opts: dict) -> Built:
                  accepted=accepted)
 
 
-def _same_array_other_bytes(m: Manifest, path: Path, spec: dict, opts: dict) -> bool:
+def _same_array_other_bytes(m: Manifest, path: Path, source_file: dict, opts: dict) -> bool:
     """True when ``--accept-arrays`` accepts a file whose sha256 differs from the published one
     but whose array has the published shape and dtype (older copies of CIFAR-10.1 store the same
     arrays in other bytes). Without the flag, such a file is a RobevalError that says exactly
     that; a file whose array does not fit is False (a plain hash mismatch)."""
-    if not spec.get("sha256") or not spec.get("shape") or not spec.get("dtype"):
+    if not source_file.get("sha256") or not source_file.get("shape") or not source_file.get("dtype"):
         return False
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError):
         return False
-    integer = array.dtype.kind in "iu" and np.dtype(spec["dtype"]).kind in "iu"  # labels: any int
-    if list(array.shape) != list(spec["shape"]) or not (integer or str(array.dtype) == spec["dtype"]):
+    integer = array.dtype.kind in "iu" and np.dtype(source_file["dtype"]).kind in "iu"  # labels: any int
+    same_dtype = integer or str(array.dtype) == source_file["dtype"]
+    if list(array.shape) != list(source_file["shape"]) or not same_dtype:
         return False
     if opts.get("accept_arrays"):
         return True
     raise RobevalError(
         f"{m.name}: {path} has sha256 {bytes_digest(path.read_bytes())}, not the published "
-        f"{spec['sha256']}, but it holds a {spec['dtype']} array of shape {tuple(spec['shape'])} "
-        f"as published ({path.stat().st_size:,} bytes; published: {spec.get('size', '?')}); "
+        f"{source_file['sha256']}, but it holds a {source_file['dtype']} array of shape "
+        f"{tuple(source_file['shape'])} "
+        f"as published ({path.stat().st_size:,} bytes; published: {source_file.get('size', '?')}); "
         f"copies downloaded before 2020 store the same arrays in other bytes. If you trust where "
         f"it came from, run `robeval genset build {m.name} --accept-arrays`; else delete it and "
         "fetch it again")
 
 
-def _remote(spec: dict) -> RemoteFile:
-    return RemoteFile(spec["filename"], spec["url"], spec["filename"], spec.get("sha256"), spec.get("md5"))
+def _remote(source_file: dict) -> RemoteFile:
+    name = source_file["filename"]
+    return RemoteFile(name, source_file["url"], name, source_file.get("sha256"), source_file.get("md5"))
 
 
-def _npy_file(spec: dict, root: Path, opts: dict) -> Path:
-    found = find_local(root, spec["filename"])
+def _npy_file(source_file: dict, root: Path, opts: dict) -> Path:
+    found = find_local(root, source_file["filename"])
     if found is not None:
         return found
-    dest = root / "downloads" / spec["filename"]
+    dest = root / "downloads" / source_file["filename"]
     if env_flag("ROBEVAL_OFFLINE"):
         raise _NoNetwork("ROBEVAL_OFFLINE=1")
     try:
-        return fetch_url(spec["url"], dest, sha256=spec.get("sha256"), md5=spec.get("md5"),
+        return fetch_url(source_file["url"], dest, sha256=source_file.get("sha256"), md5=source_file.get("md5"),
                          progress=opts.get("progress", True))
     except (OSError, urllib.error.URLError) as exc:
         raise _NoNetwork(f"no network: {getattr(exc, 'reason', exc)}") from None

@@ -22,11 +22,11 @@ from robeval.data.loading import DATASETS
 
 
 def _known(target: str) -> tuple[list[str] | None, int]:
-    """The target's classes (when the dataset fixes them) and image size, from its DatasetSpec."""
-    spec = DATASETS.get(target) if target in DATASETS else None
-    if spec is None:
+    """The target's classes (when the dataset fixes them) and image size, from its DatasetRecord."""
+    record = DATASETS.get(target) if target in DATASETS else None
+    if record is None:
         return None, 32
-    return (list(spec.classes) if spec.classes else None), (spec.image_size or 32)
+    return (list(record.classes) if record.classes else None), (record.image_size or 32)
 
 
 def read_map(path: Path) -> dict[str, str]:

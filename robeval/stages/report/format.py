@@ -15,7 +15,7 @@ from robeval.render.document import Cell
 from robeval.stages.report.aggregate import GROUP_KEYS, per_condition_names
 
 
-def interval_text(d: dict | None, *, scale: float = 100.0, spec: str = ".2f", unit: str = "",
+def interval_text(d: dict | None, *, scale: float = 100.0, number_format: str = ".2f", unit: str = "",
                   signed: bool = False, std: bool = False, n: bool = True) -> str:
     """'+1.20 pp [+0.40, +2.00], n = 3'; '85.20 ± 1.10 [83.47, 86.93], n = 3' (std=True);
     '+1.20 pp (n = 1: no interval)'; the note (or '–') when there is no mean."""
@@ -24,21 +24,22 @@ def interval_text(d: dict | None, *, scale: float = 100.0, spec: str = ".2f", un
     sign = "+" if signed else ""
 
     def num(x: float) -> str:
-        return format(scale * x, sign + spec)
+        return format(scale * x, sign + number_format)
 
     s = num(d["mean"]) + (f" {unit}" if unit else "")
     if std and d.get("std") is not None:
-        s += f" ± {format(scale * d['std'], spec)}"
+        s += f" ± {format(scale * d['std'], number_format)}"
     if d.get("ci_low") is None:
         return s + (f" (n = {d['n']}: no interval)" if n else "")
     s += f" [{num(d['ci_low'])}, {num(d['ci_high'])}]"
     return s + (f", n = {d['n']}" if n else "")
 
 
-def _band(d: dict, scale: float, spec: str, n: bool) -> str:
+def _band(d: dict, scale: float, number_format: str, n: bool) -> str:
     if d.get("ci_low") is None:
         return f"n = {d['n']}: no interval" if n else "no interval"
-    s = f"[{format(scale * d['ci_low'], spec)}, {format(scale * d['ci_high'], spec)}]"
+    low, high = (format(scale * d[k], number_format) for k in ("ci_low", "ci_high"))
+    s = f"[{low}, {high}]"
     return s + (f", n = {d['n']}" if n else "")
 
 
@@ -58,11 +59,12 @@ def diff_cell(d: dict | None, *, n: bool = True) -> Cell:
                 interval_text(d, unit="pp", signed=True))
 
 
-def plain_cell(d: dict | None, spec: str) -> Cell:
+def plain_cell(d: dict | None, number_format: str) -> Cell:
     """A geometry number (no scaling) with its interval on a second line."""
     if not d or d.get("mean") is None:
         return Cell("–", (d or {}).get("note") or "")
-    return Cell(format(d["mean"], spec), _band(d, 1.0, spec, False), interval_text(d, scale=1.0, spec=spec))
+    return Cell(format(d["mean"], number_format), _band(d, 1.0, number_format, False),
+                interval_text(d, scale=1.0, number_format=number_format))
 
 
 def common_n(cells: list[dict]) -> int | None:

@@ -164,7 +164,8 @@ def geometry_section(inputs: ReportInputs) -> list[tuple]:
                 ("note", "On the primary condition (clean test set): mean over seeds, under it the 95% "
                          "t-interval. Class means come from the same test features."),
                 ("table", ["measure", *(Cell(g["variant"], f"n = {g['n']}") for g in mine)],
-                 [[label, *(plain_cell(g[k], spec) for g in mine)] for k, label, spec in table])]))
+                 [[label, *(plain_cell(g[k], number_format) for g in mine)]
+                  for k, label, number_format in table])]))
     defs = next((r["analysis"]["definitions"] for r in inputs.records if r.get("analysis")), None)
     if defs:
         b.append(("fold", "What each measure means", [("ul", [f"**{k}**: {v}" for k, v in defs.items()])]))

@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from robeval import runs
-from robeval.analysis.field_metrics import Key, LogitFit, Reference, describe_keys, fit_logit_line
+from robeval.analysis.condition_kinds import condition_kind
+from robeval.analysis.field_metrics import (
+    Key,
+    LogitFit,
+    Reference,
+    describe_conditions,
+    fit_logit_line,
+)
 from robeval.analysis.study_metrics import RunScores
 from robeval.core.errors import RobevalError
 from robeval.corruptions.families import FAMILIES
@@ -32,11 +39,11 @@ HOW_TO_REFERENCE = ("name one with --ce-reference VARIANT (a head variant of thi
 @dataclass(frozen=True)
 class Source:
     name: str  # "generated", "released", "generated @imagenet", "genset:NAME"
-    kind: str  # "corruption" | "generalisation"
+    kind: str  # a ConditionKind name: "corruption" | "generalisation"
 
     def condition(self, key: Key) -> str:
         """The eval condition name of a key in this source."""
-        if self.kind == "generalisation":
+        if not condition_kind(self.kind).graded:  # a set of its own: the key is (name, 0)
             return key[0]
         if self.name == RELEASED:
             return f"released:{key[0]}/{key[1]}"
@@ -47,15 +54,17 @@ class Source:
 def classify(name: str, info: dict) -> tuple[Source, Key] | None:
     """A condition's source and key, or None for clean, custom (albu:) and summary conditions."""
     family, severity = info.get("family") or "", info.get("severity")
-    if info.get("kind") == "generalisation":
-        return Source(name, "generalisation"), (name, 0)
-    if info.get("kind") != "corruption" or severity is None:
+    kind = condition_kind(info.get("kind"))
+    if kind.split is None:  # a set of its own (genset:): a source of its own
+        return Source(name, kind.name), (name, 0)
+    if not kind.graded or severity is None:
         return None
     if family.startswith(f"{RELEASED}:"):
-        return Source(RELEASED, "corruption"), (family.split(":", 1)[1], int(severity))
+        return Source(RELEASED, kind.name), (family.split(":", 1)[1], int(severity))
     if family in FAMILIES:
         table = name.partition("@")[2]
-        return Source(f"{GENERATED} @{table}" if table else GENERATED, "corruption"), (family, int(severity))
+        source = f"{GENERATED} @{table}" if table else GENERATED
+        return Source(source, kind.name), (family, int(severity))
     return None
 
 
@@ -111,37 +120,37 @@ def run_folders(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if runs.is_run(p))
 
 
-def choose_reference(spec: str | None, records: list[dict]) -> ReferenceChoice:
+def choose_reference(reference: str | None, records: list[dict]) -> ReferenceChoice:
     """``--ce-reference``: None (the default: learned-dot when the study has it), ``none``, a head
     variant of the study or a folder; anything else is a RobevalError listing the choices."""
     variants = list(dict.fromkeys(r["variant"] for r in records))
-    if spec is None:
+    if reference is None:
         if DEFAULT_REFERENCE in variants:
             return ReferenceChoice("variant", DEFAULT_REFERENCE, f"the default: this study's "
                                    f"{DEFAULT_REFERENCE} variant, its mean error over its seeds; "
                                    "choose another with --ce-reference VARIANT|PATH|none")
         return ReferenceChoice("none", "", f"no mCE: this study has no {DEFAULT_REFERENCE} variant "
                                f"to normalise by; {HOW_TO_REFERENCE}")
-    if spec == "none":
+    if reference == "none":
         return ReferenceChoice("none", "", f"no mCE (--ce-reference none); {HOW_TO_REFERENCE}")
-    if spec in variants:
-        return ReferenceChoice("variant", spec, f"this study's {spec} variant, its mean error over "
+    if reference in variants:
+        return ReferenceChoice("variant", reference, f"this study's {reference} variant, its mean error over "
                                                 "its seeds (--ce-reference)")
-    path = Path(spec)
+    path = Path(reference)
     if path.is_dir():
         found = run_folders(path)
         if not found:
-            raise RobevalError(f"--ce-reference {spec}: no run folders in it; give a folder of "
+            raise RobevalError(f"--ce-reference {reference}: no run folders in it; give a folder of "
                                "evaluated runs (each with eval.json)")
         recs = tuple(collect(found))
         datasets = sorted({str(r["config"]["dataset"]) for r in recs})
         if len(datasets) > 1:
-            raise RobevalError(f"--ce-reference {spec}: its runs mix datasets ({', '.join(datasets)}); "
+            raise RobevalError(f"--ce-reference {reference}: its runs mix datasets ({', '.join(datasets)}); "
                                "give a folder of one dataset's runs")
         kinds = sorted({r["variant"] for r in recs})
-        return ReferenceChoice("path", spec, f"{len(recs)} run(s) in {spec} ({', '.join(kinds)}), "
+        return ReferenceChoice("path", reference, f"{len(recs)} run(s) in {reference} ({', '.join(kinds)}), "
                                              "their mean error", recs)
-    raise RobevalError(f"--ce-reference {spec!r} is neither a head variant of this study "
+    raise RobevalError(f"--ce-reference {reference!r} is neither a head variant of this study "
                        f"({', '.join(variants)}), a folder of runs, nor none")
 
 
@@ -149,9 +158,9 @@ def build_reference(choice: ReferenceChoice, ref_records: list[dict], source: So
     """The mean error over ``ref_records`` per condition of ``source`` that every one of them has;
     ``lacking`` names a run without each condition some have (for the error message)."""
     per_run = [run_sources(r).get(source, {}) for r in ref_records]
-    keys = list(dict.fromkeys(k for p in per_run for k in p))
+    conditions = list(dict.fromkeys(k for p in per_run for k in p))
     error, lacking = {}, {}
-    for k in keys:
+    for k in conditions:
         without = [r["run"] for r, p in zip(ref_records, per_run, strict=True) if k not in p]
         if without:
             lacking[k] = without[0]
@@ -190,7 +199,7 @@ def reference_for(choice: ReferenceChoice, records: list[dict], ds: str, arch: s
 class FitResult:
     fit: LogitFit | None
     note: str
-    ood_keys: tuple[Key, ...] = ()
+    ood_conditions: tuple[Key, ...] = ()
     points: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
@@ -201,25 +210,27 @@ def fit_for(study: list[dict], fit_records: list[dict], fit_name: str, source: S
     have = [h for h in have if h]
     if not have:
         return FitResult(None, "no runs")
-    keys = tuple(k for k in have[0] if all(k in h for h in have))
-    if not keys:
+    conditions = tuple(k for k in have[0] if all(k in h for h in have))
+    if not conditions:
         return FitResult(None, "no condition of this source is common to every run")
     points, left = {}, 0
     for r in fit_records:
         got, clean = run_sources(r).get(source, {}), clean_of(r)
-        if clean is None or any(k not in got for k in keys):
+        if clean is None or any(k not in got for k in conditions):
             left += 1
             continue
-        points[r["run"]] = (clean, float(np.mean([got[k] for k in keys])))
+        points[r["run"]] = (clean, float(np.mean([got[k] for k in conditions])))
     what = f"over {len(points)} runs of {fit_name}" + (
-        f" ({left} without clean or all {len(keys)} conditions left out)" if left else "")
+        f" ({left} without clean or all {len(conditions)} conditions left out)" if left else "")
     try:
         fit = fit_logit_line(points)
     except ValueError as exc:
-        return FitResult(None, f"no fit {what}: {exc}", keys, points)
-    n_cond = f"{len(keys)} condition(s)" if len(keys) > 1 else source.condition(keys[0])
+        return FitResult(None, f"no fit {what}: {exc}", conditions, points)
+    several = len(conditions) > 1
+    n_cond = f"{len(conditions)} condition(s)" if several else source.condition(conditions[0])
+    by_family = several and condition_kind(source.kind).graded
     return FitResult(fit, f"logit(OOD) = a + b · logit(clean) with a = {fit.intercept:+.3f}, "
                           f"b = {fit.slope:+.3f}" + (f", R² = {fit.r2:.2f}" if fit.r2 is not None else "")
                           + f", fitted {what}; OOD = mean accuracy on {n_cond}"
-                          + (f" ({describe_keys(keys, source.condition)})" if source.kind == "corruption"
-                             and len(keys) > 1 else ""), keys, points)
+                          + (f" ({describe_conditions(conditions, source.condition)})" if by_family
+                             else ""), conditions, points)
