@@ -7,7 +7,6 @@ the cache, the CLI and the evaluation conditions all go through it.
 from __future__ import annotations
 
 import re
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +14,7 @@ from tqdm import tqdm
 
 from robeval.core.environment import pick_device
 from robeval.core.errors import RobevalError
+from robeval.core.processes import worker_pool
 from robeval.core.progress import progress_bar
 from robeval.corruptions import albu
 from robeval.corruptions.families import FAMILIES
@@ -148,7 +148,7 @@ def _per_image(corruption: Corruption, images: np.ndarray, indices: np.ndarray, 
     parts = _chunks(len(images), 64)
     jobs = ((corruption, images[s], indices[s], params, seed) for s in parts)
     if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with worker_pool(workers) as pool:
             for s, res in zip(parts, pool.map(_run_chunk, jobs), strict=True):
                 out[s] = res
                 bar.update(s.stop - s.start)

@@ -74,7 +74,12 @@ def unused_option(conditions: str | None, dataset: str, given: set[str],
     return None
 
 
-_SHARED: dict = {}  # the clean split, inherited by forked workers instead of pickled per task
+_SHARED: dict = {}  # the clean split and options: set once per worker process, not sent per task
+
+
+def _share(shared: dict) -> None:
+    """A worker's initializer: the clean split arrives once, pickled, not with every task."""
+    _SHARED.update(shared)
 
 
 def _build_one(args: tuple) -> dict:
@@ -98,14 +103,12 @@ def corrupt_dataset(dataset: str, split: str, conditions: str | None, severities
     With ``workers`` > 1 on a CPU, whole conditions run in parallel processes (each one image
     stream per condition, so the pixels are the same as with one worker); one condition's
     per-image work is split across workers only when there is a single condition."""
-    import multiprocessing
-
+    from robeval.core.processes import worker_pool
     from robeval.core.progress import progress_bar
 
     corruptions = corruptions_to_build(conditions, dataset, severities, table, data_dir)
     clean = load_split(dataset, split, data_dir)
-    parallel = workers > 1 and len(corruptions) > 1 and device == "cpu" and \
-        "fork" in multiprocessing.get_all_start_methods()
+    parallel = workers > 1 and len(corruptions) > 1 and device == "cpu"
     _SHARED.update(clean=clean, source=array_sha256(clean.images, clean.labels), workers=workers,
                    parallel=parallel)
     jobs = [(corruption, dataset, split, data_dir, backend, seed, device, progress and not parallel)
@@ -113,11 +116,8 @@ def corrupt_dataset(dataset: str, split: str, conditions: str | None, severities
     try:
         if not parallel:
             return [_build_one(job) for job in jobs]
-        from concurrent.futures import ProcessPoolExecutor
-
         rows = []
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool, \
+        with worker_pool(workers, _share, (dict(_SHARED),)) as pool, \
                 progress_bar(total=len(jobs), desc="conditions", disable=not progress) as bar:
             for row in pool.map(_build_one, jobs):
                 rows.append(row)
