@@ -49,13 +49,15 @@ def test_real_cifar10_well_above_chance(tmp_path):
 
     subset = _read_subset(real_data("cifar10-jpeg.tar.xz"))
     assert subset["train"].classes[:3] == ["airplane", "automobile", "bird"]
-    if "cifar10-subset" not in DATASETS:
-        register_dataset(DatasetRecord("cifar10-subset", lambda name, split, root: subset[split],
-                                     splits=("train", "test"), cache=False))
-    cfg = TrainConfig(dataset="cifar10-subset", arch="smallcnn", head="fixed", logits="dot",
-                      epochs=4, batch_size=64, lr=0.05, seed=0)
-    train(cfg, tmp_path / "run", progress=False)
-    result = evaluate_run(tmp_path / "run", "clean", progress=False)
+    register_dataset(DatasetRecord("cifar10-subset", lambda name, split, root: subset[split],
+                                   splits=("train", "test"), cache=False))
+    try:  # taken out again, so registries hold only robeval's own entries for the next tests
+        cfg = TrainConfig(dataset="cifar10-subset", arch="smallcnn", head="fixed", logits="dot",
+                          epochs=4, batch_size=64, lr=0.05, seed=0)
+        train(cfg, tmp_path / "run", progress=False)
+        result = evaluate_run(tmp_path / "run", "clean", progress=False)
+    finally:
+        DATASETS.remove("cifar10-subset")
     acc = result["conditions"]["clean"]["accuracy"]
     assert result["conditions"]["clean"]["n"] == 1000
     assert acc > 0.25, f"test accuracy {acc:.3f} on real CIFAR-10 (chance 0.10)"
