@@ -31,6 +31,12 @@ SEVERITIES = (1, 2, 3, 4, 5)
 GENSET = "genset:tinyimagenet-val-as-cifar10"
 REFERENCE = "learned-dot"
 PLATEAU_PP = 0.5
+SMALLCNN = HERE.parent / "cifar10-smallcnn-cpu" / "results.json"  # the first study (20,000 images)
+# an independent small 4-block CNN (8 epochs, 1 seed, the same CIFAR-10 JPEG copy): clean %
+INDEPENDENT = {"learned-dot": 79.9, "fixed-dot": 78.5, "learned-cosine-S1": 51.5, "fixed-cosine-S1": 62.8}
+# RobustBench's 'Standard' WideResNet-28-10 on CIFAR-10-C (severities 1-5): % accuracy
+ROBUSTBENCH_STANDARD = {"clean": 94.78, "mean corruption": 73.46, "impulse_noise": 55.3,
+                        "jpeg_compression": 77.6, "defocus_blur": 81.5}
 
 
 def runs(folder: Path) -> list[dict]:
@@ -88,6 +94,31 @@ def plateau(run_dir: Path) -> tuple[float, bool]:
     return change, change <= PLATEAU_PP + 1e-9
 
 
+def comparison(by_variant: dict[str, list[dict]]) -> None:
+    """This study beside the first CPU study, the independent small CNN and RobustBench Standard."""
+    first = {}
+    if SMALLCNN.exists():
+        for r in json.loads(SMALLCNN.read_text())["rows"]:
+            if r["condition"] in ("clean", "corruptions (mean)"):
+                first[(r["variant"], r["condition"])] = 100 * r["mean"]
+    print("\n| head variant | clean % here | clean % first CPU study (smallcnn, 20k images, 3 families) "
+          "| clean % independent 4-block CNN |\n|---|---:|---:|---:|")
+    for v, rs in by_variant.items():
+        here = 100 * np.mean([r["accuracy"]["clean"] for r in rs])
+        old = first.get((v, "clean"))
+        print(f"| {v} | {here:.2f} | {f'{old:.2f}' if old is not None else '–'} "
+              f"| {INDEPENDENT.get(v, '–')} |")
+    ref = by_variant.get(REFERENCE)
+    if ref:
+        fam = {f: 100 * np.mean([np.mean([r["accuracy"][f"{f}/{s}"] for s in SEVERITIES]) for r in ref])
+               for f in ("impulse_noise", "jpeg_compression", "defocus_blur")}
+        here = {"clean": 100 * np.mean([r["accuracy"]["clean"] for r in ref]),
+                "mean corruption": 100 * np.mean([corruption_accuracy(r["accuracy"]) for r in ref]), **fam}
+        print(f"\n| % accuracy | {REFERENCE} here | RobustBench Standard (WRN-28-10) |\n|---|---:|---:|")
+        for k, val in ROBUSTBENCH_STANDARD.items():
+            print(f"| {k} | {here[k]:.2f} | {val:.2f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--folder", type=Path, default=HERE)
@@ -111,15 +142,23 @@ def main() -> None:
     for r in everything:
         change, ok = plateau(args.folder / "runs" / Path(r["run"]).name)
         print(f"| {Path(r['run']).name} | {100 * r['accuracy']['clean']:.2f} | {change:.2f} | {'yes' if ok else 'NO'} |")
+    comparison(by_variant)
     timings = args.folder / "timings.json"
     if timings.exists():
         print("\n| stage | wall h | child CPU h | invocations |\n|---|---:|---:|---:|")
         for stage, t in json.loads(timings.read_text()).items():
             print(f"| {stage} | {t['wall_s'] / 3600:.2f} | {t['cpu_s'] / 3600:.2f} | {t['invocations']} |")
     if args.check:
-        print("\nrecomputed vs robeval's report (mCE, learned-dot reference):", json.dumps(
-            {v: round(mce(rs, by_variant[REFERENCE], False), 2) for v, rs in by_variant.items()}))
-
+        field = (json.loads((args.folder / "results.json").read_text()).get("field") or {}).get("rows", [])
+        print("\n| head variant | metric | recomputed here | robeval's report |\n|---|---|---:|---:|")
+        for v, rs in by_variant.items():
+            mine = {"mce": mce(rs, by_variant[REFERENCE], False),
+                    "mean_corruption_accuracy": 100 * np.mean([corruption_accuracy(r["accuracy"]) for r in rs])}
+            for metric, value in mine.items():
+                theirs = [r["mean"] for r in field if r.get("metric") == metric and r.get("variant") == v
+                          and r.get("part", "") == "" and r.get("mean") is not None]
+                shown = ", ".join(f"{100 * x:.2f}" if abs(x) < 5 else f"{x:.2f}" for x in theirs) or "–"
+                print(f"| {v} | {metric} | {value:.2f} | {shown} |")
 
 if __name__ == "__main__":
     main()
