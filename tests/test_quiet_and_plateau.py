@@ -3,6 +3,7 @@ whether it reached its plateau, and the report marks the runs that had not."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -85,3 +86,20 @@ def test_paired_wilcoxon_only_from_five_seeds_and_two_seeds_give_no_verdict():
     assert four["wilcoxon_p"] is None and gain_verdict(four) == "supported"
     two = paired_differences({0: 0.9, 1: 0.91}, {0: 0.7, 1: 0.72})
     assert two["ci_low"] is not None and gain_verdict(two).startswith("n = 2 seeds: too few")
+
+
+def test_report_shows_each_runs_last_change_for_stricter_plateau_rules(tmp_path):
+    from robeval.stages.evaluate import evaluate_run
+    from robeval.stages.report import write_report
+    from robeval.stages.train import train
+    from tests.helpers import tiny_config
+
+    run = tmp_path / "r"
+    summary = train(tiny_config(epochs=2), run, device="cpu", progress=False)
+    change = summary["plateau"]["last_change"]
+    assert change is not None
+    evaluate_run(run, "clean", device="cpu", progress=False)
+    write_report([run], tmp_path / "rep", plots=False)
+    record = json.loads((tmp_path / "rep" / "results.json").read_text())["runs"][0]
+    assert record["plateau_change"] == change
+    assert f"{100 * change:.2f} pp" in (tmp_path / "rep" / "report.md").read_text()

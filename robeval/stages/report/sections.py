@@ -202,10 +202,17 @@ def _run_accuracy(r: dict) -> Cell:
     return Cell(f"{100 * clean['accuracy']:.2f}", sub)
 
 
+def _plateau_cell(r: dict) -> Cell:
+    """yes / NO by robeval's rule, with the last two epochs' change of validation accuracy."""
+    change = r.get("plateau_change")
+    sub = f"{100 * change:.2f} pp" if change is not None else ""
+    return Cell({True: "yes", False: "NO", None: "–"}[r.get("at_plateau")], sub)
+
+
 def runs_section(inputs: ReportInputs) -> list[tuple]:
     rows = [[r["run"], r["variant"], r["seed"],
              "–" if r["best_val_acc"] is None else f"{100 * r['best_val_acc']:.2f}",
-             _run_accuracy(r), {True: "yes", False: "NO", None: "–"}[r.get("at_plateau")],
+             _run_accuracy(r), _plateau_cell(r),
              r["train_config"].get("preset"), r["train_config"].get("epochs"),
              r["train_config"].get("batch_size"), r["train_config"].get("lr"),
              r["train_config"].get("max_train")] for r in inputs.records]
@@ -213,7 +220,8 @@ def runs_section(inputs: ReportInputs) -> list[tuple]:
     if rows:
         b.append(("fold", f"{len(rows)} runs: seed, validation and clean test accuracy, plateau, settings",
                   [("table", ["run", "head", "seed", "best val %", Cell("clean test %", "95% binomial"),
-                              "plateau", "preset", "epochs", "batch", "lr", "max train"], rows)]))
+                              Cell("plateau", "last change"), "preset", "epochs", "batch", "lr",
+                              "max train"], rows)]))
         b.append(("details", "every run's configuration (JSON)",
                   json.dumps({r["run"]: r["train_config"] for r in inputs.records}, indent=1)))
     if inputs.notes:
