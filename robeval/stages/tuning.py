@@ -122,13 +122,16 @@ def reported_runs(dirs: list[Path], rows: list[dict]) -> list[Path]:
     """The runs ``robeval report --sweep`` reports: a run of the sweep only when its setting was
     chosen on validation; runs that are not the sweep's (a longer study trained at the chosen
     settings) are all kept, so the report shows both the tuning table and the study."""
-    every = {run_name({**{k: r[k] for k in VARIANT_KEYS}, "lr": r["lr"], "scale": r["scale"], "seed": seed})
-             for r in rows for seed in r["seeds"]}
-    keep = chosen_runs(rows)
+    every, keep = _run_names(rows), chosen_runs(rows)
     return [d for d in dirs if d.name in keep or d.name not in every]
+
+
+def _run_names(rows: list[dict]) -> set[str]:
+    """The run folder names of ``rows``' settings (reproduce's names: runs.naming.run_name)."""
+    return {run_name({**{k: r[k] for k in VARIANT_KEYS}, "lr": r["lr"], "scale": r["scale"], "seed": seed})
+            for r in rows for seed in r["seeds"]}
 
 
 def chosen_runs(rows: list[dict]) -> set[str]:
     """The run folder names of the chosen settings (reproduce's names: runs.naming.run_name)."""
-    return {run_name({**{k: r[k] for k in VARIANT_KEYS}, "lr": r["lr"], "scale": r["scale"], "seed": seed})
-            for r in rows if r["chosen"] for seed in r["seeds"]}
+    return _run_names([r for r in rows if r["chosen"]])
