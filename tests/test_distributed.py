@@ -15,10 +15,20 @@ from robeval import runs
 from robeval.training import distributed
 
 
+def _free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports (all held open while chosen, so none is handed out twice)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return _free_ports(1)[0]
 
 
 def _batch():
@@ -82,13 +92,18 @@ def test_global_batch_must_divide_by_processes(tmp_path):
     assert "must divide by the 2 processes" in proc.stderr
 
 
-def _train_worker(rank: int, world: int, port: int, out: str) -> None:
-    """One torchrun-like rank: a refused run, then a finished one, each through stages.train."""
+def _train_worker(rank: int, world: int, ports: tuple[int, int], out: str) -> None:
+    """One torchrun-like rank: a refused run, then a finished one, each through stages.train.
+
+    Each train call gets its own rendezvous port, as two torchrun commands would: re-joining on
+    the port just left races (a fast rank can reach rank 0's closing store and read its stale
+    address, "Connection reset by peer"), a hazard of this test reusing a process, not of torchrun.
+    """
     from robeval.core.errors import RobevalError
     from robeval.stages.train import train
     from robeval.training.config import TrainConfig
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(ports[0]), RANK=str(rank),
                       WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     joined = {}
     cfg = dict(epochs=1, max_train=64, head="fixed", logits="dot")
@@ -96,6 +111,7 @@ def _train_worker(rank: int, world: int, port: int, out: str) -> None:
         train(TrainConfig(**cfg, batch_size=33), f"{out}/odd", device="cpu", progress=False)
     except RobevalError:
         joined["after_error"] = dist.is_initialized()
+    os.environ["MASTER_PORT"] = str(ports[1])
     summary = train(TrainConfig(**cfg, batch_size=32), f"{out}/run", device="cpu", progress=False)
     joined["after_run"] = dist.is_initialized()
     joined["world_size"] = summary["world_size"]
@@ -105,7 +121,8 @@ def _train_worker(rank: int, world: int, port: int, out: str) -> None:
 
 def test_a_distributed_run_leaves_the_process_group_on_success_and_on_error(tmp_path):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    mp.spawn(_train_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    ports = tuple(_free_ports(2))
+    mp.spawn(_train_worker, args=(2, ports, str(tmp_path)), nprocs=2, join=True)
     for rank in (0, 1):
         joined = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert joined == {"after_error": False, "after_run": False, "world_size": 2}, rank

@@ -343,7 +343,7 @@ def train(
     device = distributed.setup(info, pick_device(device))
     try:
         return _train_joined(cfg, out, info, device, resume, overwrite, data_dir, progress)
-    finally:  # the process group is left on success and on error (a next run joins afresh)
+    finally:  # the group is left on success and on error; a next run joins a new rendezvous
         distributed.teardown(info)
 
 
