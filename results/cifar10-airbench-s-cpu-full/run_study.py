@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -34,12 +33,26 @@ EXTRA_CONDITIONS = "corrupt:extra"  # one seed per variant, if time allows
 ROBEVAL = [sys.executable, "-m", "robeval"]
 
 
-def run(cmd: list[str], log: Path | None = None) -> None:
+def run(cmd: list[str], log: Path | None = None, stage: str | None = None,
+        work: Path | None = None) -> None:
+    """Run one robeval command; when ``stage`` is given, append its start, end and CPU seconds to
+    WORK/commands.jsonl as soon as it finishes, so a driver killed mid-stage (a session's end)
+    loses at most the command it was running, not the stage's time (timings.json sums these)."""
     print("$ robeval " + " ".join(cmd[3:]), flush=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    start = time.time()
     with open(log, "a") if log else open(os.devnull, "w") as fh:
-        subprocess.run(cmd, check=True, env=env, stdout=fh if log else None,
-                       stderr=subprocess.STDOUT if log else None)
+        proc = subprocess.Popen(cmd, env=env, stdout=fh if log else None,
+                                stderr=subprocess.STDOUT if log else None)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own CPU time, not its siblings'
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    if stage and work:
+        row = {"stage": stage, "command": " ".join(cmd[3:]), "start": round(start, 1),
+               "end": round(time.time(), 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1)}
+        with open(work / "commands.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
 
 
 def sweep(work: Path) -> list[dict]:
@@ -47,7 +60,7 @@ def sweep(work: Path) -> list[dict]:
     if not (out / "sweep.json").exists():
         run(ROBEVAL + ["reproduce", "--dataset", "cifar10", "--preset", "cpu", "--arch", ARCH,
                        "--seeds", "1", *SWEEP, "--conditions", "clean", "--no-track",
-                       "--out", str(out), "--workers", "2", "--quiet"], work / "sweep.log")
+                       "--out", str(out), "--workers", "2", "--quiet"], work / "sweep.log", "sweep", work)
     return json.loads((out / "sweep.json").read_text())["rows"]
 
 
@@ -91,9 +104,9 @@ def train_commands(work: Path, cells: list[tuple]) -> list[tuple[list[str], Path
     return cmds
 
 
-def parallel(cmds: list[tuple[list[str], Path]], workers: int = 2) -> None:
+def parallel(cmds: list[tuple[list[str], Path]], stage: str, work: Path, workers: int = 2) -> None:
     with ThreadPoolExecutor(workers) as pool:
-        for f in [pool.submit(run, c, log) for c, log in cmds]:
+        for f in [pool.submit(run, c, log, stage, work) for c, log in cmds]:
             f.result()
 
 
@@ -104,7 +117,7 @@ HERE = Path(__file__).resolve().parent
 def collect(work: Path, dest: Path = HERE) -> None:
     """Copy the small outputs into the results folder: each finished run's config, summary,
     per-epoch metrics and eval/analysis JSON (not checkpoints nor per-image npz), the report,
-    and timings.json. Safe to run at any time; it only adds or refreshes files."""
+    and timings.json (from commands.jsonl). Safe to run at any time; it only adds or refreshes files."""
     for run_dir in sorted((work / "runs").iterdir()):
         if not (run_dir / "summary.json").exists() or (run_dir / "state.pt").exists():
             continue
@@ -114,35 +127,25 @@ def collect(work: Path, dest: Path = HERE) -> None:
                 shutil.copy2(run_dir / name, dest / "runs" / run_dir.name / name)
     if (work / "report" / "report.html").exists():
         shutil.copytree(work / "report", dest, dirs_exist_ok=True)
-    if (work / "timings.json").exists():
-        shutil.copy2(work / "timings.json", dest / "timings.json")
+    (dest / "timings.json").write_text(json.dumps(timings(work), indent=1) + "\n")
 
 
-def timed(work: Path, stage: str):
-    """Add this invocation's wall and child-CPU seconds of ``stage`` to WORK/timings.json (the
-    study resumes across sessions, so a stage's time is the sum of its invocations)."""
-
-    class Timer:
-        def __enter__(self):
-            self.wall = time.time()
-            self.cpu = _child_cpu()
-
-        def __exit__(self, *exc):
-            path = work / "timings.json"
-            done = json.loads(path.read_text()) if path.exists() else {}
-            row = done.setdefault(stage, {"wall_s": 0.0, "cpu_s": 0.0, "invocations": 0})
-            row["wall_s"] = round(row["wall_s"] + time.time() - self.wall, 1)
-            row["cpu_s"] = round(row["cpu_s"] + _child_cpu() - self.cpu, 1)
-            row["invocations"] += 1
-            row["finished"] = exc[0] is None
-            path.write_text(json.dumps(done, indent=1))
-
-    return Timer()
-
-
-def _child_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def timings(work: Path) -> dict:
+    """Per stage, from WORK/commands.jsonl: wall seconds (the union of its commands' intervals, so
+    two parallel commands count once and the hours between sessions not at all), CPU seconds
+    (summed over commands) and the number of commands."""
+    path = work / "commands.jsonl"
+    rows = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+    out: dict[str, dict] = {}
+    for stage in dict.fromkeys(r["stage"] for r in rows):
+        mine = sorted((r["start"], r["end"]) for r in rows if r["stage"] == stage)
+        wall, reach = 0.0, float("-inf")
+        for start, end in mine:
+            wall += max(0.0, end - max(start, reach))
+            reach = max(reach, end)
+        out[stage] = {"wall_s": round(wall, 1), "commands": len(mine),
+                      "cpu_s": round(sum(r["cpu_s"] for r in rows if r["stage"] == stage), 1)}
+    return out
 
 
 def main() -> None:
@@ -162,25 +165,22 @@ def main() -> None:
     print("chosen on validation (head, logits, S, LR):",
           [(h, lg, s, lr) for h, lg, s, lr, _ in cells], flush=True)
     if "train" in stages:
-        with timed(work, "train"):
-            parallel(train_commands(work, cells))
+        parallel(train_commands(work, cells), "train", work)
     if "corrupt" in stages:
-        with timed(work, "corrupt"):
-            run(ROBEVAL + ["genset", "build", "tinyimagenet-val-as-cifar10", "--quiet"],
-                work / "logs" / "genset.log")
-            run(ROBEVAL + ["corrupt", "--dataset", "cifar10", "--conditions", "corrupt:standard",
-                           "--backend", "fast", "--workers", "2", "--quiet"], work / "logs" / "corrupt.log")
+        run(ROBEVAL + ["genset", "build", "tinyimagenet-val-as-cifar10", "--quiet"],
+            work / "logs" / "genset.log", "corrupt", work)
+        run(ROBEVAL + ["corrupt", "--dataset", "cifar10", "--conditions", "corrupt:standard",
+                       "--backend", "fast", "--workers", "2", "--quiet"], work / "logs" / "corrupt.log",
+            "corrupt", work)
     if "eval" in stages:
         runs = sorted(p for p in (work / "runs").iterdir() if (p / "summary.json").exists())
         todo = [r for r in runs if not (r / "eval.json").exists()]  # written last, atomically
-        with timed(work, "eval"):
-            parallel([(ROBEVAL + ["eval", str(r), "--conditions", CONDITIONS, "--corrupt-backend", "fast",
-                                  "--quiet"], work / "logs" / f"eval-{r.name}.log") for r in todo])
+        parallel([(ROBEVAL + ["eval", str(r), "--conditions", CONDITIONS, "--corrupt-backend", "fast",
+                              "--quiet"], work / "logs" / f"eval-{r.name}.log") for r in todo], "eval", work)
     if "report" in stages:
-        with timed(work, "report"):
-            run(ROBEVAL + ["report", *[str(p) for p in sorted((work / "runs").iterdir())],
-                           "--sweep", str(work / "sweep" / "sweep.json"),
-                           "--out", str(work / "report")], work / "logs" / "report.log")
+        run(ROBEVAL + ["report", *[str(p) for p in sorted((work / "runs").iterdir())],
+                       "--sweep", str(work / "sweep" / "sweep.json"),
+                       "--out", str(work / "report")], work / "logs" / "report.log", "report", work)
     if "collect" in stages:
         collect(work)
 
