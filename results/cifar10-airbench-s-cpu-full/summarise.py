@@ -1,5 +1,5 @@
-"""Recompute the study's headline numbers from its committed files alone (results.json's runs,
-each run's metrics.jsonl, timings.json), independently of robeval's report code, and print them
+"""Recompute the study's headline numbers from its committed files alone (each run's eval.json
+and metrics.jsonl, timings.json), independently of robeval's report code, and print them
 as the Markdown tables of README.md:
 
     python results/cifar10-airbench-s-cpu-full/summarise.py [--check]
@@ -40,7 +40,14 @@ ROBUSTBENCH_STANDARD = {"clean": 94.78, "mean corruption": 73.46, "impulse_noise
 
 
 def runs(folder: Path) -> list[dict]:
-    return json.loads((folder / "results.json").read_text())["runs"]
+    """Every evaluated run, from its own eval.json (not the report's results.json, so the figures
+    are recomputed from what `robeval eval` measured): run name, head variant, accuracy per condition."""
+    out = []
+    for path in sorted((folder / "runs").glob("*/eval.json")):
+        conditions = json.loads(path.read_text())["conditions"]
+        out.append({"run": path.parent.name, "variant": json.loads(path.read_text())["variant"],
+                    "accuracy": {k: c["accuracy"] for k, c in conditions.items()}})
+    return out
 
 
 def corruption_accuracy(acc: dict) -> float:
@@ -140,14 +147,14 @@ def main() -> None:
     print("\n| run | clean % | val change over the last two epochs, pp | at plateau (≤ 0.5 pp) |")
     print("|---|---:|---:|---|")
     for r in everything:
-        change, ok = plateau(args.folder / "runs" / Path(r["run"]).name)
-        print(f"| {Path(r['run']).name} | {100 * r['accuracy']['clean']:.2f} | {change:.2f} | {'yes' if ok else 'NO'} |")
+        change, ok = plateau(args.folder / "runs" / r["run"])
+        print(f"| {r['run']} | {100 * r['accuracy']['clean']:.2f} | {change:.2f} | {'yes' if ok else 'NO'} |")
     comparison(by_variant)
     timings = args.folder / "timings.json"
     if timings.exists():
-        print("\n| stage | wall h | child CPU h | invocations |\n|---|---:|---:|---:|")
+        print("\n| stage | wall h | CPU h | commands |\n|---|---:|---:|---:|")
         for stage, t in json.loads(timings.read_text()).items():
-            print(f"| {stage} | {t['wall_s'] / 3600:.2f} | {t['cpu_s'] / 3600:.2f} | {t['invocations']} |")
+            print(f"| {stage} | {t['wall_s'] / 3600:.2f} | {t['cpu_s'] / 3600:.2f} | {t['commands']} |")
     if args.check:
         field = (json.loads((args.folder / "results.json").read_text()).get("field") or {}).get("rows", [])
         print("\n| head variant | metric | recomputed here | robeval's report |\n|---|---|---:|---:|")
