@@ -101,6 +101,31 @@ def plateau(run_dir: Path) -> tuple[float, bool]:
     return change, change <= PLATEAU_PP + 1e-9
 
 
+# fixed minus learned, matched by seed: the paper's claims compare these (robeval's report pairs the
+# same way; cosine also at each head's S chosen on validation: fixed S = 1, learned S = 16)
+PAIRS = (("fixed-dot", "learned-dot"), ("fixed-cosine-S1", "learned-cosine-S1"),
+         ("fixed-cosine-S1", "learned-cosine-S16"))
+MEASURES = {"clean": lambda a: a["clean"], "mean corruption": corruption_accuracy, GENSET: lambda a: a[GENSET]}
+
+
+def seed_of(run: dict) -> int:
+    return int(run["run"].rsplit("-seed", 1)[1])
+
+
+def paired(by_variant: dict[str, list[dict]]) -> None:
+    """Fixed minus learned per seed, pp: mean ± 95 % t half-width (n = seeds present in both)."""
+    print("\n| fixed − learned (pp, paired by seed) | seeds | " + " | ".join(MEASURES) + " |")
+    print("|---|---:|" + "---:|" * len(MEASURES))
+    for fixed, learned in PAIRS:
+        f = {seed_of(r): r for r in by_variant.get(fixed, [])}
+        le = {seed_of(r): r for r in by_variant.get(learned, [])}
+        seeds = sorted(f.keys() & le.keys())
+        if not seeds:
+            continue
+        cells = [interval([m(f[k]["accuracy"]) - m(le[k]["accuracy"]) for k in seeds]) for m in MEASURES.values()]
+        print(f"| {fixed} − {learned} | {len(seeds)} | " + " | ".join(cells) + " |")
+
+
 def comparison(by_variant: dict[str, list[dict]]) -> None:
     """This study beside the first CPU study, the independent small CNN and RobustBench Standard."""
     first = {}
@@ -149,6 +174,7 @@ def main() -> None:
     for r in everything:
         change, ok = plateau(args.folder / "runs" / r["run"])
         print(f"| {r['run']} | {100 * r['accuracy']['clean']:.2f} | {change:.2f} | {'yes' if ok else 'NO'} |")
+    paired(by_variant)
     comparison(by_variant)
     timings = args.folder / "timings.json"
     if timings.exists():
