@@ -151,6 +151,23 @@ def comparison(by_variant: dict[str, list[dict]]) -> None:
             print(f"| {k} | {here[k]:.2f} | {val:.2f} |")
 
 
+def run_seconds(folder: Path) -> None:
+    """Each stage's time from the run files themselves, whatever session it ran in: training wall
+    per run (summary.json, summed over resumptions; one torch thread a run, so its CPU time plus
+    whatever it waited while the machine was shared), the sweep's the same way, and evaluation as the sum of eval.json's per-condition
+    seconds. Two runs share the two cores, so a stage's wall time is about half its sum."""
+    def total(pattern: str, seconds) -> tuple[int, float]:
+        files = sorted(folder.glob(pattern))
+        return len(files), sum(seconds(json.loads(f.read_text())) for f in files)
+
+    rows = {"sweep (train)": total("sweep-runs/*/summary.json", lambda s: s["train_wall_s"]),
+            "train": total("runs/*/summary.json", lambda s: s["train_wall_s"]),
+            "eval": total("runs/*/eval.json", lambda e: sum(c["seconds"] for c in e["conditions"].values()))}
+    print("\n| stage (run files) | runs | run-hours | hours of the 2 cores |\n|---|---:|---:|---:|")
+    for stage, (n, secs) in rows.items():
+        print(f"| {stage} | {n} | {secs / 3600:.2f} | {secs / 7200:.2f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--folder", type=Path, default=HERE)
@@ -176,9 +193,10 @@ def main() -> None:
         print(f"| {r['run']} | {100 * r['accuracy']['clean']:.2f} | {change:.2f} | {'yes' if ok else 'NO'} |")
     paired(by_variant)
     comparison(by_variant)
+    run_seconds(args.folder)
     timings = args.folder / "timings.json"
     if timings.exists():
-        print("\n| stage | wall h | CPU h | commands |\n|---|---:|---:|---:|")
+        print("\n| stage (driver's commands.jsonl) | wall h | CPU h | commands |\n|---|---:|---:|---:|")
         for stage, t in json.loads(timings.read_text()).items():
             print(f"| {stage} | {t['wall_s'] / 3600:.2f} | {t['cpu_s'] / 3600:.2f} | {t['commands']} |")
     if args.check:
