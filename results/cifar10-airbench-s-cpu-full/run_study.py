@@ -24,10 +24,11 @@ from pathlib import Path
 
 ARCH = "airbench-s"
 EPOCHS = 16
-# A head whose EPOCHS-epoch runs missed the plateau rule (validation accuracy more than 0.5 pp apart
-# over the last two epochs; learned cosine S = 1: seeds 1-3 of 0-3, still climbing) trains every
-# seed at this many epochs instead; its shorter runs move to WORK/runs-16-epochs (kept, not reported).
-LONGER = {("learned", "cosine", 1.0): 32}
+# A head whose EPOCHS-epoch runs miss the plateau rule may train every seed at more epochs here
+# ({(head, logits, S): epochs}); its shorter runs then move to WORK/runs-<n>-epochs (kept, not
+# reported). Learned cosine S = 1 missed it (4 of 5 seeds); a 32-epoch pilot on seed 0 ended 0.68 pp
+# above its 16-epoch run, within the 1 pp the README set in advance, so the 16-epoch runs stay.
+LONGER: dict[tuple, int] = {}
 SEEDS = (0, 1, 2, 3, 4)
 # the cosine head at the S chosen on validation, when that S is not 1: 3 seeds (the floor),
 # since 5 would take the study past its 8-hour budget (README: budget)
