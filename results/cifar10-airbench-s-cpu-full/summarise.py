@@ -44,9 +44,9 @@ def runs(folder: Path) -> list[dict]:
     are recomputed from what `robeval eval` measured): run name, head variant, accuracy per condition."""
     out = []
     for path in sorted((folder / "runs").glob("*/eval.json")):
-        conditions = json.loads(path.read_text())["conditions"]
-        out.append({"run": path.parent.name, "variant": json.loads(path.read_text())["variant"],
-                    "accuracy": {k: c["accuracy"] for k, c in conditions.items()}})
+        evaluated = json.loads(path.read_text())
+        out.append({"run": path.parent.name, "variant": evaluated["variant"],
+                    "accuracy": {k: c["accuracy"] for k, c in evaluated["conditions"].items()}})
     return out
 
 
@@ -154,8 +154,8 @@ def comparison(by_variant: dict[str, list[dict]]) -> None:
 def run_seconds(folder: Path) -> None:
     """Each stage's time from the run files themselves, whatever session it ran in: training wall
     per run (summary.json, summed over resumptions; one torch thread a run, so its CPU time plus
-    whatever it waited while the machine was shared), the sweep's the same way, and evaluation as the sum of eval.json's per-condition
-    seconds. Two runs share the two cores, so a stage's wall time is about half its sum."""
+    whatever it waited while the machine was shared), the sweep's the same way, and evaluation
+    as the sum of eval.json's per-condition seconds. Two runs share the two cores, so a stage's wall time is about half its sum."""
     def total(pattern: str, seconds) -> tuple[int, float]:
         files = sorted(folder.glob(pattern))
         return len(files), sum(seconds(json.loads(f.read_text())) for f in files)
