@@ -103,3 +103,41 @@ def test_report_shows_each_runs_last_change_for_stricter_plateau_rules(tmp_path)
     record = json.loads((tmp_path / "rep" / "results.json").read_text())["runs"][0]
     assert record["plateau_change"] == change
     assert f"{100 * change:.2f} pp" in (tmp_path / "rep" / "report.md").read_text()
+
+
+def test_report_plateau_tolerance_rejudges_every_run_by_the_stricter_rule(tmp_path):
+    """`robeval report --plateau-tolerance PP` judges each run by PP, not by the rule it was
+    trained under: NO when its last change exceeds PP, yes when not; results.json carries both."""
+    from click.testing import CliRunner
+
+    from robeval.cli import cli
+    from robeval.stages.evaluate import evaluate_run
+    from robeval.stages.train import train
+    from tests.helpers import tiny_config
+
+    run = tmp_path / "r"
+    summary = train(tiny_config(epochs=2), run, device="cpu", progress=False)
+    change = summary["plateau"]["last_change"]
+    assert change > 0  # seeded: the same value every time
+    evaluate_run(run, "clean", device="cpu", progress=False)
+    for pp, expected in ((100 * change / 2, False), (100 * change + 0.01, True)):
+        out = tmp_path / f"rep-{expected}"
+        result = CliRunner().invoke(cli, ["report", str(run), "--out", str(out), "--no-plots",
+                                          "--plateau-tolerance", str(pp)])
+        assert result.exit_code == 0, result.output
+        record = json.loads((out / "results.json").read_text())["runs"][0]
+        assert record["at_plateau"] is expected and record["plateau_tolerance"] == pytest.approx(pp / 100)
+        md = (out / "report.md").read_text()
+        assert ("had not reached their plateau" in md) is (not expected)
+        assert f"rule: {pp:g} pp" in md
+    bad = CliRunner().invoke(cli, ["report", str(run), "--out", str(tmp_path / "x"),
+                                   "--plateau-tolerance", "0"])
+    assert bad.exit_code != 0 and not (tmp_path / "x").exists()
+
+
+def test_rejudging_leaves_runs_without_a_training_record_unknown():
+    from robeval.stages.report.aggregate import rejudge_plateaus
+
+    records = [{"at_plateau": True, "plateau_change": 0.008}, {"at_plateau": None, "plateau_change": None}]
+    rejudge_plateaus(records, 0.005)
+    assert [r["at_plateau"] for r in records] == [False, None]

@@ -215,7 +215,7 @@ def main() -> None:
                               "--quiet"], work / "logs" / f"eval-{r.name}.log") for r in todo], "eval", work)
     if "report" in stages:
         run(ROBEVAL + ["report", *[str(p) for p in sorted((work / "runs").iterdir())],
-                       "--sweep", str(work / "sweep" / "sweep.json"),
+                       "--sweep", str(work / "sweep" / "sweep.json"), "--plateau-tolerance", "0.5",
                        "--out", str(work / "report")], work / "logs" / "report.log", "report", work)
     if "collect" in stages:
         collect(work)

@@ -301,7 +301,11 @@ def analyze(run_dirs, plots, tsne) -> None:
 @click.option("--er-fit", default="study", show_default=True, metavar="study|PATH",
               help="The runs the effective-robustness fit (logit OOD vs logit clean accuracy) is "
                    "over: every run given, or a folder of other evaluated runs of the same dataset.")
-def report(run_dirs, out, analyze, plots, sweep_file, ce_reference, er_fit) -> None:
+@click.option("--plateau-tolerance", type=click.FloatRange(0, 100, min_open=True), default=None,
+              metavar="PP", help="Judge every run's plateau by this rule: its validation accuracy "
+                                 "moved at most PP percentage points over its last two epochs (e.g. "
+                                 "0.5). Default: the rule it was trained under (robeval's 1 pp).")
+def report(run_dirs, out, analyze, plots, sweep_file, ce_reference, er_fit, plateau_tolerance) -> None:
     """Aggregate evaluated runs over seeds (mean ± std, 95% t-interval, n) per configuration and
     condition; paired fixed − learned differences; geometry; the paper's claims checked; the
     field's corruption metrics (mean corruption accuracy, mCE against --ce-reference, effective
@@ -320,7 +324,8 @@ def report(run_dirs, out, analyze, plots, sweep_file, ce_reference, er_fit) -> N
             raise click.UsageError(f"every run given is one of {sweep_file}'s settings not chosen "
                                    "on validation; give the chosen runs or runs trained after it")
     rows = write_report(dirs, out, analyze=analyze, plots=plots, sweep=sweep,
-                        ce_reference=ce_reference, er_fit=er_fit)
+                        ce_reference=ce_reference, er_fit=er_fit,
+                        plateau_tolerance=None if plateau_tolerance is None else plateau_tolerance / 100)
     click.echo(terminal_table(rows))
     click.echo(f"\nwrote {out}/report.md, report.html, results.csv, paired.csv, geometry.csv, "
                "results.json")

@@ -79,9 +79,14 @@ def plateau(history: list[dict], tolerance: float = PLATEAU_TOLERANCE) -> dict:
     epochs is within ``tolerance``. Runs of one epoch cannot show a plateau."""
     vals = [row["val_acc"] for row in history]
     change = abs(vals[-1] - vals[-2]) if len(vals) >= 2 else None
+    return {"at_plateau": within_plateau(change, tolerance), "last_change": change,
+            "tolerance": tolerance}
+
+
+def within_plateau(change: float | None, tolerance: float) -> bool:
+    """A last change of validation accuracy within ``tolerance``; None (one epoch) is not."""
     # exactly 1 pp (10 of 1,000 images) counts as within: compare past float rounding
-    return {"at_plateau": change is not None and change <= tolerance + 1e-9,
-            "last_change": change, "tolerance": tolerance}
+    return change is not None and change <= tolerance + 1e-9
 
 
 def make_optimizer(model: torch.nn.Module, cfg, device: str = "cpu") -> torch.optim.Optimizer:

@@ -19,6 +19,7 @@ from robeval.analysis.condition_metrics import CONDITION_METRICS
 from robeval.analysis.stats import paired_differences, t_interval
 from robeval.core.errors import RobevalError
 from robeval.runs.outputs import read_eval_json
+from robeval.training.optim import PLATEAU_TOLERANCE, within_plateau
 
 GROUP_KEYS = ("dataset", "arch", "head", "logits", "scale", "init", "learn_scale", "margin")
 GROUP_DEFAULTS = {"margin": 0.0}
@@ -56,6 +57,7 @@ def collect(run_dirs: list[str | Path]) -> list[dict]:
             # the change of validation accuracy over the last two epochs, so a stricter rule than
             # robeval's 1 pp (the study issue's 0.5 pp, say) can be checked from results.json
             "plateau_change": (summary.get("plateau") or {}).get("last_change"),
+            "plateau_tolerance": (summary.get("plateau") or {}).get("tolerance"),
             # an empty condition has no accuracy (NaN in eval.json): left out, shown as "–"
             "accuracy": {name: r["accuracy"] for name, r in ev["conditions"].items()
                          if r.get("accuracy") is not None and math.isfinite(r["accuracy"])},
@@ -65,6 +67,23 @@ def collect(run_dirs: list[str | Path]) -> list[dict]:
         })
         add_summary_conditions(records[-1])
     return records
+
+
+def rejudge_plateaus(records: list[dict], tolerance: float) -> None:
+    """Judge each run's plateau by ``tolerance`` (a stricter rule than the training's, such as a
+    study's 0.5 pp) from its recorded last change; runs without one (imported) stay unknown."""
+    for r in records:
+        if r["at_plateau"] is not None:
+            r["at_plateau"] = within_plateau(r["plateau_change"], tolerance)
+            r["plateau_tolerance"] = tolerance
+
+
+def plateau_rule(records: list[dict], unsettled_only: bool = False) -> str:
+    """The plateau rule(s) the runs were judged by, as "0.5 pp" (robeval's 1 pp unless the
+    report was given --plateau-tolerance, or the runs were trained under another)."""
+    found = sorted({r.get("plateau_tolerance") or PLATEAU_TOLERANCE for r in records
+                    if not unsettled_only or r.get("at_plateau") is False})
+    return " or ".join(f"{100 * t:g} pp" for t in found)
 
 
 def _not_evaluated(path: Path) -> RobevalError:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from robeval.analysis.condition_kinds import headline_kinds
 from robeval.render.document import Cell
+from robeval.stages.report.aggregate import plateau_rule
 from robeval.stages.report.claims import not_at_plateau
 from robeval.stages.report.format import acc_cell
 from robeval.stages.report.inputs import ReportInputs
@@ -109,7 +110,8 @@ def caveats(inputs: ReportInputs) -> list[tuple]:
     unsettled = not_at_plateau(inputs.records)
     if unsettled:
         b.append(("note", f"**{len(unsettled)} of {len(inputs.records)} runs had not reached their plateau** "
-                          "(validation accuracy still moved by more than 1 pp over the last two epochs): "
+                          f"(validation accuracy still moved by more than {plateau_rule(inputs.records, unsettled_only=True)} "
+                          "over the last two epochs): "
                           f"{', '.join(unsettled)}. Verdicts that rest on them say so."))
     single = [r for r in inputs.rows if r["n"] == 1]
     if single:
@@ -120,3 +122,4 @@ def caveats(inputs: ReportInputs) -> list[tuple]:
                           "for multiple comparisons; verdicts need at least 3 seeds (docs/analysis.md). "
                           "Each claim's evidence is under “Claims in detail” below."))
     return b
+

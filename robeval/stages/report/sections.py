@@ -14,6 +14,7 @@ from robeval.analysis.condition_kinds import CONDITION_KINDS, condition_kind
 from robeval.analysis.metrics import columns
 from robeval.core.fileio import slug
 from robeval.render.document import Cell
+from robeval.stages.report.aggregate import plateau_rule
 from robeval.stages.report.format import by_condition, diff_cell, plain_cell
 from robeval.stages.report.inputs import ReportInputs
 from robeval.stages.tuning import setting_label, tie_order
@@ -220,7 +221,7 @@ def runs_section(inputs: ReportInputs) -> list[tuple]:
     if rows:
         b.append(("fold", f"{len(rows)} runs: seed, validation and clean test accuracy, plateau, settings",
                   [("table", ["run", "head", "seed", "best val %", Cell("clean test %", "95% binomial"),
-                              Cell("plateau", "last change"), "preset", "epochs", "batch", "lr",
+                              Cell("plateau", f"last change (rule: {plateau_rule(inputs.records)})"), "preset", "epochs", "batch", "lr",
                               "max train"], rows)]))
         b.append(("details", "every run's configuration (JSON)",
                   json.dumps({r["run"]: r["train_config"] for r in inputs.records}, indent=1)))
