@@ -126,24 +126,62 @@ def paired(by_variant: dict[str, list[dict]]) -> None:
         print(f"| {fixed} − {learned} | {len(seeds)} | " + " | ".join(cells) + " |")
 
 
-def comparison(by_variant: dict[str, list[dict]]) -> None:
-    """This study beside the first CPU study, the independent small CNN and RobustBench Standard."""
-    first = {}
+PAPER_FAMILIES = ("impulse_noise", "jpeg_compression", "defocus_blur")  # the paper's 3, the first study's
+
+
+def paper_families(acc: dict) -> float:
+    return float(np.mean([acc[f"{f}/{s}"] for f in PAPER_FAMILIES for s in SEVERITIES]))
+
+
+def spearman(folder: Path, run: str) -> float | None:
+    """ρ between cos(w_i, w_j) and the confusions i→j on clean test data, from the run's analysis.json."""
+    path = folder / "runs" / run / "analysis.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())["conditions"]["clean"]["spearman"]["rho"]
+
+
+def comparison(by_variant: dict[str, list[dict]], folder: Path) -> None:
+    """This study beside the first CPU study (same measures: its corruption mean is over the
+    paper's 3 families), the independent small CNN and RobustBench Standard."""
+    first, first_paired = {}, {}
     if SMALLCNN.exists():
-        for r in json.loads(SMALLCNN.read_text())["rows"]:
-            if r["condition"] in ("clean", "corruptions (mean)"):
-                first[(r["variant"], r["condition"])] = 100 * r["mean"]
-    print("\n| head variant | clean % here | clean % first CPU study (smallcnn, 20k images, 3 families) "
-          "| clean % independent 4-block CNN |\n|---|---:|---:|---:|")
-    for v, rs in by_variant.items():
-        here = 100 * np.mean([r["accuracy"]["clean"] for r in rs])
-        old = first.get((v, "clean"))
-        print(f"| {v} | {here:.2f} | {f'{old:.2f}' if old is not None else '–'} "
-              f"| {INDEPENDENT.get(v, '–')} |")
+        old = json.loads(SMALLCNN.read_text())
+        for r in old["rows"]:
+            first[(r["variant"], r["condition"])] = 100 * r["mean"]
+        for r in old["paired"]:
+            first_paired[(r["logits"], r["scale"], r["condition"])] = 100 * r["mean"]
+    here_of = {"clean": lambda a: a["clean"], "corruptions (mean)": paper_families,
+               "generalisation (mean)": lambda a: a[GENSET]}
+    print("\n| head variant | clean % here | first CPU study | independent 4-block CNN "
+          "| 3 paper families % here | first CPU study | genset % here | first CPU study "
+          "| Spearman ρ here (clean) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
+    for v, rs in sorted(by_variant.items()):
+        here = {k: 100 * np.mean([m(r["accuracy"]) for r in rs]) for k, m in here_of.items()}
+        rhos = [x for x in (spearman(folder, r["run"]) for r in rs) if x is not None]
+        rho = f"{np.mean(rhos):.2f}" if rhos and v.startswith("learned") else "–"
+        print(f"| {v} | {here['clean']:.2f} | {fmt(first.get((v, 'clean')))} | {INDEPENDENT.get(v, '–')} "
+              f"| {here['corruptions (mean)']:.2f} | {fmt(first.get((v, 'corruptions (mean)')))} "
+              f"| {here['generalisation (mean)']:.2f} | {fmt(first.get((v, 'generalisation (mean)')))} | {rho} |")
+    print("\n| fixed − learned, pp (mean over seeds) | clean here | first CPU study | 3 families here "
+          "| first CPU study | genset here | first CPU study |\n|---|---:|---:|---:|---:|---:|---:|")
+    for fixed, learned in PAIRS:
+        f = {seed_of(r): r for r in by_variant.get(fixed, [])}
+        le = {seed_of(r): r for r in by_variant.get(learned, [])}
+        seeds = sorted(f.keys() & le.keys())
+        if not seeds or learned.endswith("S16"):  # the first study paired S = 16 with S = 16 only
+            continue
+        logits, scale = ("dot", None) if fixed.endswith("dot") else ("cosine", 1.0)
+        cells = []
+        for k, m in here_of.items():
+            cells += [f"{100 * np.mean([m(f[s]['accuracy']) - m(le[s]['accuracy']) for s in seeds]):+.2f}",
+                      fmt(first_paired.get((logits, scale, k)))]
+        print(f"| {fixed} − {learned} | " + " | ".join(cells) + " |")
     ref = by_variant.get(REFERENCE)
     if ref:
         fam = {f: 100 * np.mean([np.mean([r["accuracy"][f"{f}/{s}"] for s in SEVERITIES]) for r in ref])
-               for f in ("impulse_noise", "jpeg_compression", "defocus_blur")}
+               for f in PAPER_FAMILIES}
         here = {"clean": 100 * np.mean([r["accuracy"]["clean"] for r in ref]),
                 "mean corruption": 100 * np.mean([corruption_accuracy(r["accuracy"]) for r in ref]), **fam}
         print(f"\n| % accuracy | {REFERENCE} here | RobustBench Standard (WRN-28-10) |\n|---|---:|---:|")
@@ -192,7 +230,7 @@ def main() -> None:
         change, ok = plateau(args.folder / "runs" / r["run"])
         print(f"| {r['run']} | {100 * r['accuracy']['clean']:.2f} | {change:.2f} | {'yes' if ok else 'NO'} |")
     paired(by_variant)
-    comparison(by_variant)
+    comparison(by_variant, args.folder)
     run_seconds(args.folder)
     timings = args.folder / "timings.json"
     if timings.exists():
