@@ -1,6 +1,6 @@
 """The full-scale CPU study, resumable: sweep (one seed, short) -> 2 x 2 grid x 5 seeds + cosine at
-the S chosen on validation -> corrupted sets -> eval -> report -> collect (small outputs copied
-here). Re-running continues where it stopped.
+the S chosen on validation -> corrupted sets -> eval -> report -> extra (the 4 extra corruption
+families on one seed per variant) -> collect (small outputs copied here). Re-running continues where it stopped.
 
     ROBEVAL_DATA=DATA python results/cifar10-airbench-s-cpu-full/run_study.py --work STUDY [--stage all]
 
@@ -35,7 +35,8 @@ SEEDS = (0, 1, 2, 3, 4)
 CHOSEN_S_SEEDS = (0, 1, 2)
 SWEEP = ["--lrs", "0.025,0.05,0.1,0.2,0.5", "--scales", "1,16", "--epochs", "4", "--max-train", "20000"]
 CONDITIONS = "clean,corrupt:standard,genset:tinyimagenet-val-as-cifar10"
-EXTRA_CONDITIONS = "corrupt:extra"  # one seed per variant, if time allows
+EXTRA_CONDITIONS = "clean,corrupt:extra"  # the 4 extra families: one seed per variant (stage extra)
+EXTRA_SEED = 0
 ROBEVAL = [sys.executable, "-m", "robeval"]
 
 
@@ -135,6 +136,30 @@ def parallel(cmds: list[tuple[list[str], Path]], stage: str, work: Path, workers
             f.result()
 
 
+def extra(work: Path) -> None:
+    """The 4 extra families (speckle noise, Gaussian blur, spatter, saturate) on seed EXTRA_SEED of
+    each head variant, evaluated on copies of those runs in WORK/extra-runs (so every run of the
+    study keeps the same 15-family eval.json, and no seed's corruption mean covers more families
+    than another's), with its own report in WORK/extra-report."""
+    dest = work / "extra-runs"
+    todo = []
+    for run_dir in sorted((work / "runs").glob(f"*-seed{EXTRA_SEED}")):
+        copy = dest / run_dir.name
+        if (copy / "eval.json").exists():
+            continue
+        copy.mkdir(parents=True, exist_ok=True)
+        for name in ("checkpoint.pt", "config.json", "summary.json", "metrics.jsonl"):
+            shutil.copy2(run_dir / name, copy / name)
+        todo.append((ROBEVAL + ["eval", str(copy), "--conditions", EXTRA_CONDITIONS, "--corrupt-backend",
+                                "fast", "--quiet"], work / "logs" / f"extra-{run_dir.name}.log"))
+    if todo:
+        run(ROBEVAL + ["corrupt", "--dataset", "cifar10", "--conditions", "corrupt:extra", "--backend",
+                       "fast", "--workers", "2", "--quiet"], work / "logs" / "corrupt-extra.log", "extra", work)
+    parallel(todo, "extra", work)
+    run(ROBEVAL + ["report", *[str(p) for p in sorted(dest.iterdir())], "--plateau-tolerance", "0.5",
+                   "--out", str(work / "extra-report")], work / "logs" / "extra-report.log", "extra", work)
+
+
 SMALL = ("config.json", "summary.json", "metrics.jsonl", "eval.json", "analysis.json")
 HERE = Path(__file__).resolve().parent
 
@@ -163,6 +188,8 @@ def collect(work: Path, dest: Path = HERE) -> None:
                 shutil.rmtree(stale)
     if (work / "report" / "report.html").exists():
         shutil.copytree(work / "report", dest, dirs_exist_ok=True)
+    if (work / "extra-report" / "report.html").exists():
+        shutil.copytree(work / "extra-report", dest / "extra-families", dirs_exist_ok=True)
     (dest / "timings.json").write_text(json.dumps(timings(work), indent=1) + "\n")
 
 
@@ -187,12 +214,12 @@ def timings(work: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, required=True)
-    ap.add_argument("--stage", choices=["sweep", "train", "corrupt", "eval", "report", "collect", "all"],
+    ap.add_argument("--stage", choices=["sweep", "train", "corrupt", "eval", "report", "extra", "collect", "all"],
                     default="all")
     args = ap.parse_args()
     work = args.work
     (work / "logs").mkdir(parents=True, exist_ok=True)
-    stages = (["sweep", "train", "corrupt", "eval", "report", "collect"] if args.stage == "all"
+    stages = (["sweep", "train", "corrupt", "eval", "report", "extra", "collect"] if args.stage == "all"
               else [args.stage])
     if stages == ["collect"]:
         collect(work)
@@ -217,6 +244,8 @@ def main() -> None:
         run(ROBEVAL + ["report", *[str(p) for p in sorted((work / "runs").iterdir())],
                        "--sweep", str(work / "sweep" / "sweep.json"), "--plateau-tolerance", "0.5",
                        "--out", str(work / "report")], work / "logs" / "report.log", "report", work)
+    if "extra" in stages:
+        extra(work)
     if "collect" in stages:
         collect(work)
 
