@@ -161,6 +161,8 @@ def extra(work: Path) -> None:
 
 
 SMALL = ("config.json", "summary.json", "metrics.jsonl", "eval.json", "analysis.json")
+# robeval's mark of a report folder: this results folder is not one (a report --out here is refused)
+NOT_COPIED = shutil.ignore_patterns(".robeval-output")
 HERE = Path(__file__).resolve().parent
 
 
@@ -187,9 +189,9 @@ def collect(work: Path, dest: Path = HERE) -> None:
             if (stale / "config.json").exists() and epochs_of(stale) == epochs_of(run_dir):
                 shutil.rmtree(stale)
     if (work / "report" / "report.html").exists():
-        shutil.copytree(work / "report", dest, dirs_exist_ok=True)
+        shutil.copytree(work / "report", dest, dirs_exist_ok=True, ignore=NOT_COPIED)
     if (work / "extra-report" / "report.html").exists():
-        shutil.copytree(work / "extra-report", dest / "extra-families", dirs_exist_ok=True)
+        shutil.copytree(work / "extra-report", dest / "extra-families", dirs_exist_ok=True, ignore=NOT_COPIED)
     (dest / "timings.json").write_text(json.dumps(timings(work), indent=1) + "\n")
 
 
