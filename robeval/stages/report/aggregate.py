@@ -70,8 +70,8 @@ def collect(run_dirs: list[str | Path]) -> list[dict]:
 
 
 def rejudge_plateaus(records: list[dict], tolerance: float) -> None:
-    """Judge each run's plateau by ``tolerance`` (a stricter rule than the training's, such as a
-    study's 0.5 pp) from its recorded last change; runs without one (imported) stay unknown."""
+    """Judge each run's plateau by ``tolerance`` instead of the rule it was trained under (a
+    study's stricter 0.5 pp, say), from its recorded last change; runs without one stay unknown."""
     for r in records:
         if r["at_plateau"] is not None:
             r["at_plateau"] = within_plateau(r["plateau_change"], tolerance)

@@ -122,4 +122,3 @@ def caveats(inputs: ReportInputs) -> list[tuple]:
                           "for multiple comparisons; verdicts need at least 3 seeds (docs/analysis.md). "
                           "Each claim's evidence is under “Claims in detail” below."))
     return b
-
