@@ -105,7 +105,7 @@ def test_report_shows_each_runs_last_change_for_stricter_plateau_rules(tmp_path)
     assert f"{100 * change:.2f} pp" in (tmp_path / "rep" / "report.md").read_text()
 
 
-def test_report_plateau_tolerance_rejudges_every_run_by_the_stricter_rule(tmp_path):
+def test_report_plateau_tolerance_rejudges_every_run_by_the_given_rule(tmp_path):
     """`robeval report --plateau-tolerance PP` judges each run by PP, not by the rule it was
     trained under: NO when its last change exceeds PP, yes when not; results.json carries both."""
     from click.testing import CliRunner

@@ -136,6 +136,10 @@ def parallel(cmds: list[tuple[list[str], Path]], stage: str, work: Path, workers
             f.result()
 
 
+def eval_command(run_dir: Path, conditions: str) -> list[str]:
+    return ROBEVAL + ["eval", str(run_dir), "--conditions", conditions, "--corrupt-backend", "fast", "--quiet"]
+
+
 def extra(work: Path) -> None:
     """The 4 extra families (speckle noise, Gaussian blur, spatter, saturate) on seed EXTRA_SEED of
     each head variant, evaluated on copies of those runs in WORK/extra-runs (so every run of the
@@ -150,8 +154,7 @@ def extra(work: Path) -> None:
         copy.mkdir(parents=True, exist_ok=True)
         for name in ("checkpoint.pt", "config.json", "summary.json", "metrics.jsonl"):
             shutil.copy2(run_dir / name, copy / name)
-        todo.append((ROBEVAL + ["eval", str(copy), "--conditions", EXTRA_CONDITIONS, "--corrupt-backend",
-                                "fast", "--quiet"], work / "logs" / f"extra-{run_dir.name}.log"))
+        todo.append((eval_command(copy, EXTRA_CONDITIONS), work / "logs" / f"extra-{run_dir.name}.log"))
     if todo:
         run(ROBEVAL + ["corrupt", "--dataset", "cifar10", "--conditions", "corrupt:extra", "--backend",
                        "fast", "--workers", "2", "--quiet"], work / "logs" / "corrupt-extra.log", "extra", work)
@@ -240,8 +243,8 @@ def main() -> None:
     if "eval" in stages:
         runs = sorted(p for p in (work / "runs").iterdir() if (p / "summary.json").exists())
         todo = [r for r in runs if not (r / "eval.json").exists()]  # written last, atomically
-        parallel([(ROBEVAL + ["eval", str(r), "--conditions", CONDITIONS, "--corrupt-backend", "fast",
-                              "--quiet"], work / "logs" / f"eval-{r.name}.log") for r in todo], "eval", work)
+        parallel([(eval_command(r, CONDITIONS), work / "logs" / f"eval-{r.name}.log") for r in todo],
+                 "eval", work)
     if "report" in stages:
         run(ROBEVAL + ["report", *[str(p) for p in sorted((work / "runs").iterdir())],
                        "--sweep", str(work / "sweep" / "sweep.json"), "--plateau-tolerance", "0.5",

@@ -112,14 +112,19 @@ def seed_of(run: dict) -> int:
     return int(run["run"].rsplit("-seed", 1)[1])
 
 
+def matched(by_variant: dict[str, list[dict]], fixed: str, learned: str) -> tuple[dict, dict, list[int]]:
+    """Each variant's runs by seed, and the seeds both have."""
+    f = {seed_of(r): r for r in by_variant.get(fixed, [])}
+    le = {seed_of(r): r for r in by_variant.get(learned, [])}
+    return f, le, sorted(f.keys() & le.keys())
+
+
 def paired(by_variant: dict[str, list[dict]]) -> None:
     """Fixed minus learned per seed, pp: mean ± 95 % t half-width (n = seeds present in both)."""
     print("\n| fixed − learned (pp, paired by seed) | seeds | " + " | ".join(MEASURES) + " |")
     print("|---|---:|" + "---:|" * len(MEASURES))
     for fixed, learned in PAIRS:
-        f = {seed_of(r): r for r in by_variant.get(fixed, [])}
-        le = {seed_of(r): r for r in by_variant.get(learned, [])}
-        seeds = sorted(f.keys() & le.keys())
+        f, le, seeds = matched(by_variant, fixed, learned)
         if not seeds:
             continue
         cells = [interval([m(f[k]["accuracy"]) - m(le[k]["accuracy"]) for k in seeds]) for m in MEASURES.values()]
@@ -167,9 +172,7 @@ def comparison(by_variant: dict[str, list[dict]], folder: Path) -> None:
     print("\n| fixed − learned, pp (mean over seeds) | clean here | first CPU study | 3 families here "
           "| first CPU study | genset here | first CPU study |\n|---|---:|---:|---:|---:|---:|---:|")
     for fixed, learned in PAIRS:
-        f = {seed_of(r): r for r in by_variant.get(fixed, [])}
-        le = {seed_of(r): r for r in by_variant.get(learned, [])}
-        seeds = sorted(f.keys() & le.keys())
+        f, le, seeds = matched(by_variant, fixed, learned)
         if not seeds or learned.endswith("S16"):  # the first study paired S = 16 with S = 16 only
             continue
         logits, scale = ("dot", None) if fixed.endswith("dot") else ("cosine", 1.0)
