@@ -193,25 +193,6 @@ def test_cell_failing_twice_is_reported_and_the_rest_reported(slurm, data_dir, t
     assert [j["end"] for j in _ledger(out)[blocked.name]] == ["failed", "failed", "done"]
 
 
-def test_a_task_squeue_does_not_list_is_looked_up_in_the_controller(slurm, tmp_path):
-    """What keeps a requeued task from being called lost while squeue does not show it: the
-    controller's own state. A held array task is queued, a finished one and an unknown id not."""
-    from robeval.stages.launchers.slurm import controller_active
-
-    script = tmp_path / "job.sh"
-    script.write_text("#!/bin/sh\ntrue\n")
-    sbatch = ["sbatch", "--parsable", "--cpus-per-task", "1", "-o", str(tmp_path / "%A_%a.out")]
-    held = subprocess.run([*sbatch, "--hold", "--array", "0-1", str(script)], check=True,
-                          capture_output=True, text=True, timeout=30).stdout.strip()
-    try:
-        done = subprocess.run([*sbatch, "--wait", str(script)], check=True, capture_output=True,
-                              text=True, timeout=120).stdout.strip()
-        states = controller_active([f"{held}_1", done, "999999999"])
-        assert states == {f"{held}_1": "PENDING"}
-    finally:
-        subprocess.run(["scancel", held], timeout=30)
-
-
 def test_slurm_without_submitit_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "submitit", None)  # import submitit -> ImportError
     res = CliRunner().invoke(cli, ["reproduce", "--launcher", "slurm", "--out", str(tmp_path / "x")])

@@ -6,15 +6,13 @@ array, submitted through submitit.
 The run folders are the truth about results; OUT/slurm/jobs.json only remembers which job ran
 which cell and how each attempt ended, so that a later identical command collects what finished,
 resubmits only what is missing (never a cell whose job is still queued or running) and stops
-resubmitting a cell that failed twice. Task states come from ``squeue`` (``scontrol show job``
-for a task squeue has dropped) and submitit's result files, not ``sacct``, so a cluster without
-an accounting database works too. Logs:
+resubmitting a cell that failed twice. Task states come from ``squeue`` and submitit's result
+files, not ``sacct``, so a cluster without an accounting database works too. Logs:
 OUT/slurm/<job>_<task>/.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import time
@@ -43,7 +41,7 @@ ACTIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEU
 FAILED = ("failed", "lost")
 # squeue can briefly not list a task while Slurm requeues it (a pre-empted array task between its
 # requeue and its pending state): a task that is neither listed nor has a result is looked up
-# again after this many seconds, in squeue and then in the controller itself, before it is lost
+# once more after this many seconds before it is called lost
 QUEUE_GRACE_S = 5.0
 
 
@@ -82,26 +80,6 @@ def active_jobs() -> dict[str, str]:
         if state in ACTIVE:
             jobs[job_id] = state
     return jobs
-
-
-def controller_active(job_ids: list[str]) -> dict[str, str]:
-    """Of these tasks, those the Slurm controller still holds as queued or running: job id -> state.
-
-    squeue lists pending, running and completing jobs only, so a task whose state is in between
-    (requeued, its old allocation ending) can drop out of it for a while; ``scontrol show job``
-    asks the controller for the task's own state. A task it no longer knows (finished longer ago
-    than MinJobAge) or no scontrol at all counts as ended."""
-    states = {}
-    for job_id in job_ids:
-        try:
-            res = subprocess.run(["scontrol", "show", "job", "--oneliner", job_id],
-                                 capture_output=True, text=True, timeout=120)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        found = re.search(r"\bJobState=(\S+)", res.stdout) if res.returncode == 0 else None
-        if found and found.group(1) in ACTIVE:
-            states[job_id] = found.group(1)
-    return states
 
 
 def _ended(job: dict, submitit: Any) -> tuple[str, str, dict]:
@@ -175,8 +153,6 @@ class _Poll:
         if unlisted:
             time.sleep(QUEUE_GRACE_S)
             active = active_jobs()
-            active.update(controller_active([j["id"] for j in unlisted if j["id"] not in active
-                                             and not Path(j["result"]).exists()]))
         max_failures = batch.options.slurm.max_failures
         self.done, self.running, self.todo, self.failed = 0, 0, [], {}
         for cell in batch.cells:
