@@ -95,13 +95,16 @@ def _catch_after_first_epoch(out: Path, skip: set[str], timeout: float = 120) ->
 
 
 def _start_requeued_now(job: str, timeout: float = 60) -> None:
-    """Slurm holds a requeued job back (BeginTime a minute or two ahead); here it starts at once."""
+    """Slurm holds a requeued job back (BeginTime a minute or two ahead); here it starts within
+    seconds. Not in the same second as its requeue: slurmd refuses a job whose credential is no
+    newer than the one it revoked when it killed the old run ("Job credential revoked", to the
+    second), and the task then ends without a result (seen on a loaded machine)."""
     t0 = time.time()
     while time.time() - t0 < timeout:
         res = subprocess.run(["squeue", "-h", "-r", "-j", job.split("_")[0], "-o", "%i|%T|%r"],
                              capture_output=True, text=True, timeout=30)
         if any(line.startswith(f"{job}|PENDING") for line in res.stdout.splitlines()):
-            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True,
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now+2"], check=True,
                            timeout=30)
             return
         time.sleep(0.1)
