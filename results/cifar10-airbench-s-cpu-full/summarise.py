@@ -196,14 +196,21 @@ def run_seconds(folder: Path) -> None:
     """Each stage's time from the run files themselves, whatever session it ran in: training wall
     per run (summary.json, summed over resumptions; one torch thread a run, so its CPU time plus
     whatever it waited while the machine was shared), the sweep's the same way, and evaluation
-    as the sum of eval.json's per-condition seconds. Two runs share the two cores, so a stage's wall time is about half its sum."""
+    as the sum of eval.json's per-condition seconds; runs set aside for a longer schedule
+    count on rows of their own. Two runs share the two cores, so a stage's wall time is about half its sum."""
+    def seconds_of_eval(e: dict) -> float:
+        return sum(c["seconds"] for c in e["conditions"].values())
+
     def total(pattern: str, seconds) -> tuple[int, float]:
         files = sorted(folder.glob(pattern))
         return len(files), sum(seconds(json.loads(f.read_text())) for f in files)
 
     rows = {"sweep (train)": total("sweep-runs/*/summary.json", lambda s: s["train_wall_s"]),
             "train": total("runs/*/summary.json", lambda s: s["train_wall_s"]),
-            "eval": total("runs/*/eval.json", lambda e: sum(c["seconds"] for c in e["conditions"].values()))}
+            # runs a longer schedule replaced (run_study.py LONGER): spent, not reported
+            "train, set aside": total("runs-*-epochs/*/summary.json", lambda s: s["train_wall_s"]),
+            "eval": total("runs/*/eval.json", seconds_of_eval),
+            "eval, set aside": total("runs-*-epochs/*/eval.json", seconds_of_eval)}
     print("\n| stage (run files) | runs | run-hours | hours of the 2 cores |\n|---|---:|---:|---:|")
     for stage, (n, secs) in rows.items():
         print(f"| {stage} | {n} | {secs / 3600:.2f} | {secs / 7200:.2f} |")
