@@ -198,6 +198,9 @@ def run_seconds(folder: Path) -> None:
     whatever it waited while the machine was shared), the sweep's the same way, and evaluation
     as the sum of eval.json's per-condition seconds; runs set aside for a longer schedule
     count on rows of their own. Two runs share the two cores, so a stage's wall time is about half its sum."""
+    def train_wall(s: dict) -> float:
+        return s["train_wall_s"]
+
     def seconds_of_eval(e: dict) -> float:
         return sum(c["seconds"] for c in e["conditions"].values())
 
@@ -205,10 +208,10 @@ def run_seconds(folder: Path) -> None:
         files = sorted(folder.glob(pattern))
         return len(files), sum(seconds(json.loads(f.read_text())) for f in files)
 
-    rows = {"sweep (train)": total("sweep-runs/*/summary.json", lambda s: s["train_wall_s"]),
-            "train": total("runs/*/summary.json", lambda s: s["train_wall_s"]),
+    rows = {"sweep (train)": total("sweep-runs/*/summary.json", train_wall),
+            "train": total("runs/*/summary.json", train_wall),
             # runs a longer schedule replaced (run_study.py LONGER): spent, not reported
-            "train, set aside": total("runs-*-epochs/*/summary.json", lambda s: s["train_wall_s"]),
+            "train, set aside": total("runs-*-epochs/*/summary.json", train_wall),
             "eval": total("runs/*/eval.json", seconds_of_eval),
             "eval, set aside": total("runs-*-epochs/*/eval.json", seconds_of_eval)}
     print("\n| stage (run files) | runs | run-hours | hours of the 2 cores |\n|---|---:|---:|---:|")
